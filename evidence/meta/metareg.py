@@ -337,6 +337,22 @@ def _omnibus(b, vb, idx, test: str, df2: float):
     return qm, m, pval
 
 
+def _pseudo_r2(y, v, X, method: str, fit: _Fit) -> float:
+    """metafor's R² (percent): relative reduction of tau2, or adjusted weighted R² for FE/EE."""
+    k, p = X.shape
+    if method in ("FE", "EE"):
+        if np.all(y == y[0]) or k - p <= 0:
+            return 0.0
+        w = 1.0 / v
+        tss = float(np.sum(w * (y - np.sum(w * y) / np.sum(w)) ** 2))
+        adj = 1.0 - (fit.qe / tss) * (k - 1) / (k - p)
+        return max(0.0, 100.0 * adj)
+    tau2_re, _ = _estimate_tau2(y, v, np.ones((k, 1)), method)
+    if tau2_re == 0.0:
+        return 0.0
+    return max(0.0, 100.0 * (tau2_re - fit.tau2) / tau2_re)
+
+
 # --------------------------------------------------------------------------------------------
 # public
 # --------------------------------------------------------------------------------------------
@@ -363,8 +379,9 @@ class MetaRegResult:
         Test for residual heterogeneity (weights ``1/vi``), chi-square with ``k - p`` df.
     r2 : float
         Pseudo-R² in percent, ``max(0, 100 (tau2_RE - tau2) / tau2_RE)`` with ``tau2_RE`` from
-        the intercept-only model fitted by the same method; NaN for FE/EE models, models
-        without intercept or moderators, and when ``tau2_RE`` is 0.
+        the intercept-only model fitted by the same method (0 when ``tau2_RE`` is 0); for
+        FE/EE models the adjusted R² of the weighted regression (weights ``1/vi``), as
+        metafor; NaN for models without intercept or without moderators.
     i2, h2 : float
         Residual I² (percent) and H².
     s2w : float
@@ -523,11 +540,7 @@ def metareg(
     )
     btt = list(range(1, p)) if intercept else list(range(p))
     qm, qm_df, qm_p = _omnibus(fit.b, fit.vb, btt, test, k - p)
-    r2 = np.nan
-    if intercept and p > 1 and method not in ("FE", "EE"):
-        tau2_re, _ = _estimate_tau2(y, v, np.ones((k, 1)), method)
-        if tau2_re > 0:
-            r2 = max(0.0, 100.0 * (tau2_re - fit.tau2) / tau2_re)
+    r2 = _pseudo_r2(y, v, X, method, fit) if intercept and p > 1 else np.nan
     return MetaRegResult(
         k=k,
         p=p,
