@@ -93,7 +93,7 @@ def hedges_correction(m: Any) -> np.ndarray:
     Examples
     --------
     >>> float(hedges_correction(18).round(6))
-    0.957797
+    0.957646
     """
     m = np.asarray(m, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):

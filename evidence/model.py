@@ -1,0 +1,295 @@
+"""Validated records -> tidy pandas frames.
+
+Every later stage (effect sizes, pooling, synthesis, figures, reports) consumes these frames,
+never the YAML. All frames are plain :class:`pandas.DataFrame` objects with one row per
+observation; the long ``measurements`` frame keeps one row per reported number together with
+its source key and the kind of that source (primary / secondary / tertiary).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator
+
+import numpy as np
+import pandas as pd
+
+from .records.schema import STATISTICS, ClinicalStudy, Sourced
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .records.loader import LoadedReview
+
+__all__ = ["Frames", "build_frames", "wide_measurements"]
+
+
+@dataclass(frozen=True)
+class Frames:
+    """The tidy frames of one review (attribute access, or ``frames["studies"]``)."""
+
+    review: pd.DataFrame
+    studies: pd.DataFrame
+    outcomes: pd.DataFrame
+    timepoints: pd.DataFrame
+    measurements: pd.DataFrame
+    changes: pd.DataFrame
+    reported_effects: pd.DataFrame
+    characteristics: pd.DataFrame
+    disagreements: pd.DataFrame
+    injuries: pd.DataFrame
+    strategies: pd.DataFrame
+    study_strategies: pd.DataFrame
+    experts: pd.DataFrame
+    expert_strategies: pd.DataFrame
+    expert_themes: pd.DataFrame
+    biomechanics: pd.DataFrame
+    sources: pd.DataFrame
+    counts: pd.DataFrame
+    stated_findings: pd.DataFrame
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        return getattr(self, name)
+
+    def keys(self) -> list[str]:
+        return list(self.__dataclass_fields__)
+
+    def items(self) -> Iterator[tuple[str, pd.DataFrame]]:
+        for k in self.keys():
+            yield k, getattr(self, k)
+
+
+def _value(s: Sourced | None) -> float:
+    return np.nan if s is None or s.value is None else float(s.value)
+
+
+def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _authors(a: list[str] | str) -> str:
+    return a if isinstance(a, str) else ", ".join(a)
+
+
+STUDY_COLUMNS = [
+    "study", "label", "label_in_review", "authors", "year", "journal", "volume", "pages", "doi",
+    "citation_source", "inclusion", "inclusion_reason", "design", "design_source", "injury",
+    "injury_name", "n", "n_source", "female", "male", "population", "age",
+    "inclusion_criteria", "strategies", "intervention", "feedback", "target", "weeks",
+    "sessions", "comparator", "intervention_source", "followup", "arms", "n_outcomes", "file",
+]
+
+
+def _study_row(st: ClinicalStudy, injury_names: dict[str, str], file: str | None) -> dict:
+    c = st.citation
+    return {
+        "study": st.id,
+        "label": st.label,
+        "label_in_review": st.label_in_review,
+        "authors": _authors(c.authors),
+        "year": c.year,
+        "journal": c.journal,
+        "volume": c.volume,
+        "pages": c.pages,
+        "doi": c.doi,
+        "citation_source": c.source,
+        "inclusion": st.inclusion.status,
+        "inclusion_reason": st.inclusion.reason,
+        "design": st.design,
+        "design_source": st.design_source,
+        "injury": st.injury,
+        "injury_name": injury_names.get(st.injury, st.injury),
+        "n": _value(st.sample.n),
+        "n_source": (st.sample.n.source if st.sample.n and st.sample.n.source
+                     else st.sample.source) if st.sample.n else None,
+        "female": _value(st.sample.female),
+        "male": _value(st.sample.male),
+        "population": st.sample.population,
+        "age": st.sample.age,
+        "inclusion_criteria": "; ".join(st.sample.inclusion_criteria),
+        "strategies": ", ".join(st.intervention.strategies),
+        "intervention": st.intervention.description,
+        "feedback": st.intervention.feedback,
+        "target": st.intervention.target,
+        "weeks": _value(st.intervention.weeks),
+        "sessions": _value(st.intervention.sessions),
+        "comparator": st.intervention.comparator,
+        "intervention_source": st.intervention.source,
+        "followup": st.followup,
+        "arms": ", ".join(st.arms),
+        "n_outcomes": len(st.outcomes),
+        "file": file,
+    }
+
+
+def build_frames(loaded: "LoadedReview") -> Frames:
+    """Build the tidy frames of a loaded review. Pure: reads nothing from disk."""
+    rv = loaded.review
+    kind = {s.key: s.kind for s in rv.sources}
+    injury_names = {i.id: i.name for i in rv.injuries}
+    strategy_names = {s.id: s.name for s in rv.strategies}
+
+    studies, outcomes, timepoints, meas, changes, effects, chars, disagree, sstrat = (
+        [], [], [], [], [], [], [], [], [])
+    for st in loaded.studies:
+        studies.append(_study_row(st, injury_names, loaded.files.get(st.id)))
+        for order, s in enumerate(st.intervention.strategies):
+            sstrat.append({"study": st.id, "strategy": s,
+                           "strategy_name": strategy_names.get(s, s), "injury": st.injury,
+                           "inclusion": st.inclusion.status, "order": order})
+        for order, t in enumerate(st.timepoints):
+            timepoints.append({"study": st.id, "timepoint": t.id, "label": t.label,
+                               "weeks": np.nan if t.weeks is None else t.weeks,
+                               "order": order, "source": t.source})
+        tp_order = {t.id: i for i, t in enumerate(st.timepoints)}
+        for name, s in st.characteristics.items():
+            chars.append({"study": st.id, "characteristic": name,
+                          "label": st.characteristic_labels.get(name, name),
+                          "value": _value(s), "source": s.source if s else None,
+                          "note": s.note if s else None})
+        for d in st.disagreements:
+            disagree.append({"study": st.id, "field": d.field,
+                             "values": "; ".join(
+                                 f"{v.get('value')} [{v.get('source', '?')}]" for v in d.values),
+                             "resolution": d.resolution, "note": d.note})
+        for out in st.outcomes:
+            sc = out.scale
+            outcomes.append({
+                "study": st.id, "outcome": out.id, "name": out.name, "kind": out.kind,
+                "primary": out.primary, "instrument": out.instrument,
+                "scale_min": np.nan if sc is None or sc.min is None else sc.min,
+                "scale_max": np.nan if sc is None or sc.max is None else sc.max,
+                "unit": sc.unit if sc else None,
+                "lower_is_better": sc.lower_is_better if sc else None,
+                "n_measurements": len(out.measurements),
+                "n_reported_changes": len(out.reported_changes),
+                "source": out.source, "note": out.note,
+            })
+            for m in out.measurements:
+                # continuous measurements always show mean, sd and n (NaN when unreported),
+                # so a missing value is a visible row, not an absent one
+                continuous = all(getattr(m, x) is None for x in ("events", "total", "percent"))
+                for stat in STATISTICS:
+                    s = getattr(m, stat)
+                    if s is None and not (continuous and stat in ("mean", "sd", "n")):
+                        continue
+                    src = m.source_of(stat) if s is not None and s.value is not None else None
+                    meas.append({
+                        "study": st.id, "outcome": out.id, "arm": m.arm,
+                        "timepoint": m.timepoint, "timepoint_order": tp_order.get(m.timepoint),
+                        "statistic": stat, "value": _value(s), "source": src,
+                        "source_kind": kind.get(src) if src else None,
+                        "where": (s.where if s else None) or m.where,
+                        "note": (s.note if s else None) or (m.note if s is None else None),
+                    })
+            for ch in out.reported_changes:
+                changes.append({
+                    "study": st.id, "outcome": out.id, "outcome_kind": out.kind,
+                    "from": ch.from_timepoint, "to": ch.to_timepoint,
+                    "direction": ch.direction, "significant": ch.significant, "p": ch.p,
+                    "source": ch.source, "note": ch.note,
+                })
+            for e in out.reported_effect_sizes:
+                effects.append({"study": st.id, "outcome": out.id,
+                                "what": e.get("what"),
+                                "value": e.get("value", e.get("range")),
+                                "timepoint": e.get("timepoint"), "p": e.get("p"),
+                                "source": e.get("source"), "where": e.get("where")})
+
+    experts, estrat, ethemes = [], [], []
+    for ex in loaded.experts:
+        experts.append({
+            "injury": ex.injury, "injury_name": injury_names.get(ex.injury, ex.injury),
+            "stance": ex.stance, "source": ex.stance_source, "table": ex.table,
+            "n_strategies": len(ex.strategies), "n_themes": len(ex.themes),
+            "rationale": ", ".join(ex.rationale), "missing": "; ".join(ex.missing),
+            "record": ex.id,
+        })
+        for s in ex.strategies:
+            estrat.append({"injury": ex.injury, "strategy": s.strategy,
+                           "strategy_name": strategy_names.get(s.strategy, s.strategy),
+                           "stance": ex.stance,
+                           "clinical_support_marked": s.clinical_support_marked,
+                           "source": s.source, "note": s.note})
+        for t in ex.themes:
+            ethemes.append({"injury": ex.injury, "summary": t.summary,
+                            "experts": ", ".join(str(e) for e in t.experts),
+                            "source": t.source})
+
+    biomech = []
+    for b in loaded.biomechanics:
+        for s in b.statements:
+            biomech.append({"statement": s.id, "strategy": s.strategy,
+                            "strategy_name": strategy_names.get(s.strategy, s.strategy),
+                            "effect": s.effect, "direction": s.direction, "level": s.level,
+                            "population": s.population,
+                            "review_refs": ", ".join(str(r) for r in s.review_refs),
+                            "source": s.source, "where": s.where, "record": b.id})
+
+    c = rv.citation
+    review = pd.DataFrame([{
+        "id": rv.id, "title": rv.title, "authors": _authors(c.authors), "journal": c.journal,
+        "year": c.year, "volume": c.volume, "issue": c.issue, "pages": c.pages, "doi": c.doi,
+        "pmid": c.pmid, "question": rv.question, "design": rv.design,
+        "injury_label": rv.injury_label, "strategy_label": rv.strategy_label,
+    }])
+    counts = [{"section": "counts", "count": k, "value": v.value, "source": v.source,
+               "note": v.note} for k, v in rv.counts.items()]
+    counts += [{"section": "prisma", "count": k, "value": v.value, "source": v.source,
+                "note": v.note} for k, v in rv.prisma.items()]
+
+    meas_cols = ["study", "outcome", "arm", "timepoint", "timepoint_order", "statistic",
+                 "value", "source", "source_kind", "where", "note"]
+    return Frames(
+        review=review,
+        studies=_frame(studies, STUDY_COLUMNS),
+        outcomes=_frame(outcomes, ["study", "outcome", "name", "kind", "primary", "instrument",
+                                   "scale_min", "scale_max", "unit", "lower_is_better",
+                                   "n_measurements", "n_reported_changes", "source", "note"]),
+        timepoints=_frame(timepoints, ["study", "timepoint", "label", "weeks", "order",
+                                       "source"]),
+        measurements=_frame(meas, meas_cols),
+        changes=_frame(changes, ["study", "outcome", "outcome_kind", "from", "to", "direction",
+                                 "significant", "p", "source", "note"]),
+        reported_effects=_frame(effects, ["study", "outcome", "what", "value", "timepoint",
+                                          "p", "source", "where"]),
+        characteristics=_frame(chars, ["study", "characteristic", "label", "value", "source",
+                                       "note"]),
+        disagreements=_frame(disagree, ["study", "field", "values", "resolution", "note"]),
+        injuries=_frame([{"injury": i.id, "name": i.name, "group": i.group, "source": i.source}
+                         for i in rv.injuries], ["injury", "name", "group", "source"]),
+        strategies=_frame([{"strategy": s.id, "name": s.name, "category": s.category,
+                            "description": s.description} for s in rv.strategies],
+                          ["strategy", "name", "category", "description"]),
+        study_strategies=_frame(sstrat, ["study", "strategy", "strategy_name", "injury",
+                                         "inclusion", "order"]),
+        experts=_frame(experts, ["injury", "injury_name", "stance", "source", "table",
+                                 "n_strategies", "n_themes", "rationale", "missing", "record"]),
+        expert_strategies=_frame(estrat, ["injury", "strategy", "strategy_name", "stance",
+                                          "clinical_support_marked", "source", "note"]),
+        expert_themes=_frame(ethemes, ["injury", "summary", "experts", "source"]),
+        biomechanics=_frame(biomech, ["statement", "strategy", "strategy_name", "effect",
+                                      "direction", "level", "population", "review_refs",
+                                      "source", "where", "record"]),
+        sources=_frame([{"key": s.key, "kind": s.kind, "description": s.description,
+                         "url": s.url} for s in rv.sources],
+                       ["key", "kind", "description", "url"]),
+        counts=_frame(counts, ["section", "count", "value", "source", "note"]),
+        stated_findings=_frame([f.model_dump() for f in rv.stated_findings],
+                               ["injury", "strategy", "level", "statement", "source", "where"]),
+    )
+
+
+def wide_measurements(measurements: pd.DataFrame) -> pd.DataFrame:
+    """One row per study × outcome × arm × time point, one column per statistic
+    (value) plus ``<statistic>_source``. Statistics never reported are NaN."""
+    keys = ["study", "outcome", "arm", "timepoint", "timepoint_order"]
+    if measurements.empty:
+        return pd.DataFrame(columns=keys + list(STATISTICS))
+    m = measurements.copy()
+    m["timepoint_order"] = m["timepoint_order"].fillna(-1)
+    idx = m.set_index(keys + ["statistic"])
+    vals = idx["value"].unstack("statistic")
+    srcs = idx["source"].where(idx["value"].notna()).unstack("statistic")
+    srcs.columns = [f"{c}_source" for c in srcs.columns]
+    out = vals.reindex(columns=list(STATISTICS)).join(srcs, how="left").reset_index()
+    out.columns.name = None
+    return out.sort_values(["study", "outcome", "arm", "timepoint_order"]).reset_index(drop=True)

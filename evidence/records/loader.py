@@ -1,0 +1,377 @@
+"""Load and validate a review directory: ``review.yaml`` plus one YAML file per record.
+
+Every problem in the directory is collected and raised at once as one
+:class:`~evidence.errors.RecordError`, each message naming the file, the record id and the
+field, e.g. ``studies/clinical/willy-2012.yaml: willy-2012: outcomes[0].measurements[1].sd:
+must be > 0, got -1.2``. YAML is read with ``yaml.safe_load`` only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+from pydantic import TypeAdapter, ValidationError
+
+from ..errors import RecordError
+from .schema import (
+    BiomechanicalEvidence,
+    ClinicalStudy,
+    ExpertOpinion,
+    Record,
+    Review,
+    Sourced,
+)
+
+__all__ = ["LoadedReview", "load_review", "REVIEW_FILE"]
+
+REVIEW_FILE = "review.yaml"
+_RECORD_ADAPTER: TypeAdapter = TypeAdapter(Record)
+_RECORD_TYPES = ("clinical", "expert", "biomechanics")
+
+
+@dataclass(frozen=True)
+class LoadedReview:
+    """A validated review: its ``review.yaml`` and its records, with the files they came from."""
+
+    path: Path
+    review: Review
+    studies: tuple[ClinicalStudy, ...]
+    experts: tuple[ExpertOpinion, ...]
+    biomechanics: tuple[BiomechanicalEvidence, ...]
+    files: dict[str, str] = field(default_factory=dict)  # record id -> file path (relative)
+
+    @property
+    def id(self) -> str:
+        return self.review.id
+
+    def frames(self):
+        """Tidy pandas frames of the review (see :func:`evidence.model.build_frames`)."""
+        from ..model import build_frames
+
+        return build_frames(self)
+
+    def source_kind(self, key: str | None) -> str | None:
+        for s in self.review.sources:
+            if s.key == key:
+                return s.kind
+        return None
+
+
+def _fmt_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _pydantic_problems(prefix: str, err: ValidationError, drop_first: bool) -> list[str]:
+    problems = []
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        if drop_first and loc:
+            loc = loc[1:]  # the discriminator tag pydantic puts first
+        # drop pydantic's internal tags for function validators
+        loc = tuple(p for p in loc if not (isinstance(p, str) and p.startswith("function-")))
+        msg = e["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        got = e.get("input")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown field (not part of the record format)"
+        elif e["type"] == "missing":
+            msg = "required field is missing"
+        elif e["type"] in ("literal_error", "string_pattern_mismatch") or e["type"].endswith(
+            "_parsing") or e["type"].endswith("_type"):
+            msg = f"{msg}, got {got!r}"
+        problems.append(f"{prefix}: {_fmt_loc(loc)}: {msg}")
+    return problems
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root.parent))
+    except ValueError:
+        return str(path)
+
+
+def _record_files(root: Path) -> list[Path]:
+    """YAML files below ``root``, skipping nested reviews (folders with their own review.yaml)."""
+    files: list[Path] = []
+    for p in sorted(root.rglob("*")):
+        if p.suffix.lower() not in (".yaml", ".yml") or not p.is_file():
+            continue
+        if p.parent == root and p.name == REVIEW_FILE:
+            continue
+        rel_parts = p.relative_to(root).parts[:-1]
+        nested = any((root.joinpath(*rel_parts[: i + 1]) / REVIEW_FILE).exists()
+                     for i in range(len(rel_parts)))
+        if nested or p.name.startswith("_"):
+            continue
+        files.append(p)
+    return files
+
+
+def _read_yaml(path: Path, label: str, problems: list[str]) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(f"{label}: cannot be read: {exc}")
+        return None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problems.append(f"{label}: not valid YAML{where}: {getattr(exc, 'problem', exc)}")
+        return None
+
+
+def _walk_sources(obj: Any, path: str) -> Iterator[tuple[str, str]]:
+    """Yield (field path, source key) for every source reference in a dumped record."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            p = f"{path}.{k}" if path else str(k)
+            if (k == "source" or k.endswith("_source")) and isinstance(v, str):
+                yield p, v
+            else:
+                yield from _walk_sources(v, p)
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _walk_sources(v, f"{path}[{i}]")
+
+
+def _unsourced_numbers(holder: Any, path: str, default: str | None,
+                       names: tuple[str, ...]) -> Iterator[str]:
+    for name in names:
+        s = getattr(holder, name, None)
+        if isinstance(s, Sourced) and s.value is not None and not (s.source or default):
+            yield (f"{path}{name}: the number {s.value:g} has no source "
+                   "(give 'source' here or on the enclosing entry)")
+
+
+def _check_study(st: ClinicalStudy, review: Review, prefix: str) -> list[str]:
+    probs: list[str] = []
+    injuries = {i.id for i in review.injuries}
+    strategies = {s.id for s in review.strategies}
+    if st.injury not in injuries:
+        probs.append(f"{prefix}: injury: unknown injury '{st.injury}'; known: "
+                     f"{', '.join(sorted(injuries))}")
+    for i, s in enumerate(st.intervention.strategies):
+        if s not in strategies:
+            probs.append(f"{prefix}: intervention.strategies[{i}]: unknown strategy '{s}'; "
+                         f"known: {', '.join(sorted(strategies)) or '(none declared)'}")
+    probs += _unsourced_numbers(st.sample, "sample.", st.sample.source, ("n", "female", "male"))
+    probs += _unsourced_numbers(st.intervention, "intervention.", st.intervention.source,
+                                ("weeks", "sessions"))
+    for name, s in st.characteristics.items():
+        if s is not None and s.value is not None and not s.source:
+            probs.append(f"{prefix}: characteristics.{name}: the number {s.value:g} has no source")
+    tps = {t.id for t in st.timepoints}
+    seen_tp: set[str] = set()
+    for t in st.timepoints:
+        if t.id in seen_tp:
+            probs.append(f"{prefix}: timepoints: duplicate timepoint id '{t.id}'")
+        seen_tp.add(t.id)
+    seen_out: set[str] = set()
+    from .schema import STATISTICS
+
+    for oi, out in enumerate(st.outcomes):
+        op = f"outcomes[{oi}]"
+        if out.id in seen_out:
+            probs.append(f"{prefix}: {op}.id: duplicate outcome id '{out.id}'")
+        seen_out.add(out.id)
+        cells: set[tuple[str, str]] = set()
+        for mi, m in enumerate(out.measurements):
+            mp = f"{op}.measurements[{mi}]"
+            if m.timepoint not in tps:
+                probs.append(f"{prefix}: {mp}.timepoint: unknown timepoint '{m.timepoint}'; "
+                             f"declared: {', '.join(sorted(tps)) or '(none)'}")
+            if m.arm not in st.arms:
+                probs.append(f"{prefix}: {mp}.arm: unknown arm '{m.arm}'; declared: "
+                             f"{', '.join(st.arms)}")
+            if (m.timepoint, m.arm) in cells:
+                probs.append(f"{prefix}: {mp}: a second measurement for timepoint "
+                             f"'{m.timepoint}', arm '{m.arm}'")
+            cells.add((m.timepoint, m.arm))
+            for line in _unsourced_numbers(m, f"{mp}.", m.source, STATISTICS):
+                probs.append(f"{prefix}: {line}")
+            sc = out.scale
+            if sc is not None:
+                for stat in ("mean", "median", "q1", "q3", "min", "max"):
+                    s = getattr(m, stat)
+                    if s is None or s.value is None:
+                        continue
+                    lo = sc.min if sc.min is not None else float("-inf")
+                    hi = sc.max if sc.max is not None else float("inf")
+                    if not lo <= s.value <= hi:
+                        probs.append(f"{prefix}: {mp}.{stat}: {s.value:g} is outside the "
+                                     f"declared scale [{sc.min:g}, {sc.max:g}]"
+                                     f"{' ' + sc.unit if sc.unit else ''}")
+            if (m.events is not None and m.events.value is not None and m.total is not None
+                    and m.total.value is not None and m.events.value > m.total.value):
+                probs.append(f"{prefix}: {mp}.events: {m.events.value:g} events exceed "
+                             f"total {m.total.value:g}")
+        for ci, ch in enumerate(out.reported_changes):
+            for which, tp in (("from", ch.from_timepoint), ("to", ch.to_timepoint)):
+                if tp is not None and tp not in tps:
+                    probs.append(f"{prefix}: {op}.reported_changes[{ci}].{which}: unknown "
+                                 f"timepoint '{tp}'")
+    return probs
+
+
+def load_review(path: str | Path) -> LoadedReview:
+    """Read and validate a review directory.
+
+    Parameters
+    ----------
+    path : directory holding ``review.yaml`` and the record files (any depth; folders with
+        their own ``review.yaml`` are separate reviews and are skipped).
+
+    Raises
+    ------
+    RecordError
+        listing every problem found, each naming file, record id and field.
+
+    Examples
+    --------
+    >>> import evidence as ev
+    >>> review = ev.load_review("studies")            # doctest: +SKIP
+    >>> len(review.studies)                            # doctest: +SKIP
+    6
+    """
+    root = Path(path)
+    if not root.exists():
+        raise RecordError(f"{root}: no such directory")
+    if root.is_file():
+        raise RecordError(f"{root}: expected a review directory holding {REVIEW_FILE}, got a file")
+    review_path = root / REVIEW_FILE
+    if not review_path.exists():
+        nested = sorted(str(p.parent) for p in root.glob(f"*/{REVIEW_FILE}"))
+        hint = f"; reviews found below it: {', '.join(nested)}" if nested else ""
+        raise RecordError(f"{root}: no {REVIEW_FILE} in this directory{hint}")
+
+    problems: list[str] = []
+    review_label = _rel(review_path, root)
+    raw = _read_yaml(review_path, review_label, problems)
+    review: Review | None = None
+    if raw is not None:
+        if not isinstance(raw, dict):
+            problems.append(f"{review_label}: expected a mapping at the top level, "
+                            f"got {type(raw).__name__}")
+        else:
+            try:
+                review = Review.model_validate(raw)
+            except ValidationError as exc:
+                rid = raw.get("id", "(no id)")
+                problems += _pydantic_problems(f"{review_label}: {rid}", exc, drop_first=False)
+
+    records: list[tuple[str, Any]] = []
+    for f in _record_files(root):
+        label = _rel(f, root)
+        data = _read_yaml(f, label, problems)
+        if data is None:
+            if f.stat().st_size == 0 or not problems or not problems[-1].startswith(label):
+                problems.append(f"{label}: the file is empty")
+            continue
+        if not isinstance(data, dict):
+            problems.append(f"{label}: expected one record (a mapping) at the top level, "
+                            f"got {type(data).__name__}")
+            continue
+        rid = data.get("id", "(no id)")
+        rtype = data.get("type")
+        if rtype not in _RECORD_TYPES:
+            problems.append(f"{label}: {rid}: type: must be one of "
+                            f"{', '.join(_RECORD_TYPES)}, got {rtype!r}")
+            continue
+        try:
+            rec = _RECORD_ADAPTER.validate_python(data)
+        except ValidationError as exc:
+            problems += _pydantic_problems(f"{label}: {rid}", exc, drop_first=True)
+            continue
+        records.append((label, rec))
+
+    if review is not None:
+        problems += _cross_check(review, review_label, records)
+    if problems:
+        raise RecordError(problems)
+    assert review is not None
+    studies = tuple(r for _, r in records if isinstance(r, ClinicalStudy))
+    experts = tuple(r for _, r in records if isinstance(r, ExpertOpinion))
+    biomech = tuple(r for _, r in records if isinstance(r, BiomechanicalEvidence))
+    return LoadedReview(path=root, review=review, studies=studies, experts=experts,
+                        biomechanics=biomech, files={r.id: label for label, r in records})
+
+
+def _cross_check(review: Review, review_label: str, records: list[tuple[str, Any]]) -> list[str]:
+    probs: list[str] = []
+    keys = [s.key for s in review.sources]
+    known = set(keys)
+    for dup in sorted({k for k in keys if keys.count(k) > 1}):
+        probs.append(f"{review_label}: {review.id}: sources: duplicate source key '{dup}'")
+    for vocab in ("injuries", "strategies"):
+        ids = [x.id for x in getattr(review, vocab)]
+        for dup in sorted({i for i in ids if ids.count(i) > 1}):
+            probs.append(f"{review_label}: {review.id}: {vocab}: duplicate id '{dup}'")
+    for fpath, key in _walk_sources(review.model_dump(by_alias=True), ""):
+        if fpath.startswith("sources["):
+            continue
+        if key not in known:
+            probs.append(f"{review_label}: {review.id}: {fpath}: unknown source key '{key}'")
+
+    seen: dict[str, str] = {}
+    statement_ids: set[str] = set()
+    injuries = {i.id for i in review.injuries}
+    strategies = {s.id for s in review.strategies}
+    for label, rec in records:
+        prefix = f"{label}: {rec.id}"
+        if rec.id in seen:
+            probs.append(f"{prefix}: id: duplicate record id '{rec.id}' (also in {seen[rec.id]})")
+        else:
+            seen[rec.id] = label
+        for fpath, key in _walk_sources(rec.model_dump(by_alias=True), ""):
+            if key not in known:
+                probs.append(f"{prefix}: {fpath}: unknown source key '{key}'; known: "
+                             f"{', '.join(sorted(known))}")
+        if isinstance(rec, ClinicalStudy):
+            probs += _check_study(rec, review, prefix)
+        elif isinstance(rec, BiomechanicalEvidence):
+            for i, s in enumerate(rec.statements):
+                if s.id in statement_ids:
+                    probs.append(f"{prefix}: statements[{i}].id: duplicate statement id '{s.id}'")
+                statement_ids.add(s.id)
+                if s.strategy not in strategies:
+                    probs.append(f"{prefix}: statements[{i}].strategy: unknown strategy "
+                                 f"'{s.strategy}'")
+    expert_injuries: dict[str, str] = {}
+    for label, rec in records:
+        if not isinstance(rec, ExpertOpinion):
+            continue
+        prefix = f"{label}: {rec.id}"
+        if rec.injury not in injuries:
+            probs.append(f"{prefix}: injury: unknown injury '{rec.injury}'; known: "
+                         f"{', '.join(sorted(injuries))}")
+        if rec.injury in expert_injuries:
+            probs.append(f"{prefix}: injury: a second expert-opinion entry for '{rec.injury}' "
+                         f"(also {expert_injuries[rec.injury]})")
+        expert_injuries[rec.injury] = label
+        for i, s in enumerate(rec.strategies):
+            if s.strategy not in strategies:
+                probs.append(f"{prefix}: strategies[{i}].strategy: unknown strategy "
+                             f"'{s.strategy}'")
+        for i, r in enumerate(rec.rationale):
+            if r not in statement_ids:
+                probs.append(f"{prefix}: rationale[{i}]: unknown biomechanical statement '{r}'")
+    for i, f in enumerate(review.stated_findings):
+        if f.injury not in injuries:
+            probs.append(f"{review_label}: {review.id}: stated_findings[{i}].injury: unknown "
+                         f"injury '{f.injury}'")
+        if f.strategy is not None and f.strategy not in strategies:
+            probs.append(f"{review_label}: {review.id}: stated_findings[{i}].strategy: unknown "
+                         f"strategy '{f.strategy}'")
+    return probs

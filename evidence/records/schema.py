@@ -1,0 +1,454 @@
+"""The YAML record format, as pydantic models.
+
+A review directory holds ``review.yaml`` (the review: citation, question, vocabularies of
+injuries/conditions and strategies/interventions, known counts, sources) and one YAML file per
+record below it. A record file holds one mapping with a ``type`` key:
+
+``clinical``      a study with outcomes measured per arm and time point
+``expert``        the experts' view on one injury/condition (expert-opinion component)
+``biomechanics``  a list of biomechanical evidence statements (strategy -> effect, level)
+
+Every number carries its source. A numeric field is either a bare number, which takes the
+``source`` of the enclosing measurement, or a mapping ``{value, source, where, note}``. A value
+that no source reports is ``null`` (absent): never estimated, imputed or read off a figure.
+
+Cross-record rules (unknown source keys, unknown injuries, duplicate ids, a mean outside its
+declared scale) are checked by :mod:`evidence.records.loader`, which knows the whole review.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "Sourced",
+    "SourceRef",
+    "Source",
+    "Citation",
+    "Injury",
+    "Strategy",
+    "Count",
+    "StatedFinding",
+    "Review",
+    "Scale",
+    "Timepoint",
+    "Measurement",
+    "ReportedChange",
+    "Outcome",
+    "Sample",
+    "Intervention",
+    "Inclusion",
+    "Disagreement",
+    "ClinicalStudy",
+    "ExpertStrategy",
+    "ExpertTheme",
+    "ExpertOpinion",
+    "BiomechanicalStatement",
+    "BiomechanicalEvidence",
+    "Record",
+    "STATISTICS",
+]
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
+Id = Annotated[str, Field(pattern=ID_PATTERN, description="lower-case id: letters, digits, . _ -")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class SourceRef(_Model):
+    """Where a fact comes from: a source key from review.yaml plus an optional locator."""
+
+    source: str = Field(description="key of a source listed in review.yaml")
+    where: str | None = Field(None, description="table, page or section within the source")
+    note: str | None = None
+
+
+class Sourced(_Model):
+    """A number with its provenance. ``value`` null means: no source reports it."""
+
+    value: float | None = None
+    source: str | None = None
+    where: str | None = None
+    note: str | None = None
+
+    @field_validator("value")
+    @classmethod
+    def _finite(cls, v: float | None) -> float | None:
+        if v is not None and not math.isfinite(v):
+            raise ValueError(f"must be a finite number or null, got {v}")
+        return v
+
+
+def _coerce_sourced(v: Any) -> Any:
+    """Let a bare number (or null) stand for ``{value: number}``."""
+    if v is None or isinstance(v, (Sourced, dict)):
+        return v
+    if isinstance(v, bool):
+        raise ValueError(f"must be a number or a mapping with 'value', got {v!r}")
+    if isinstance(v, (int, float)):
+        return {"value": v}
+    raise ValueError(f"must be a number, null or a mapping with 'value' and 'source', got {v!r}")
+
+
+class Source(_Model):
+    key: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    kind: Literal["primary", "secondary", "tertiary"]
+    description: str
+    url: str | None = None
+    citation: str | None = None
+
+
+class Citation(_Model):
+    authors: list[str] | str
+    title: str | None = None
+    journal: str | None = None
+    year: int | None = None
+    volume: str | None = None
+    issue: str | None = None
+    pages: str | None = None
+    doi: str | None = None
+    pmid: str | None = None
+    pmcid: str | None = None
+    epub: str | None = None
+    source: str | None = Field(None, description="source key for these bibliographic facts")
+    note: str | None = None
+
+
+class Injury(_Model):
+    id: Id
+    name: str
+    group: str | None = Field(None, description="how the review grouped it (e.g. a table)")
+    source: str | None = None
+
+
+class Strategy(_Model):
+    id: Id
+    name: str
+    category: str | None = None
+    description: str | None = None
+
+
+class Count(_Model):
+    value: int | None = Field(None, ge=0)
+    source: str | None = None
+    note: str | None = None
+
+
+class StatedFinding(_Model):
+    """A conclusion the review states in its own text (used to check the synthesis)."""
+
+    injury: str
+    strategy: str | None = None
+    level: str
+    statement: str
+    source: str
+    where: str | None = None
+
+
+class Review(_Model):
+    id: Id
+    title: str
+    citation: Citation
+    question: str
+    design: str | None = None
+    outcome_focus: str | None = None
+    injuries: list[Injury] = Field(min_length=1)
+    injury_label: str = Field("injury", description="what the review calls its conditions")
+    strategies: list[Strategy] = Field(default_factory=list)
+    strategy_label: str = Field("strategy", description="what the review calls interventions")
+    counts: dict[str, Count] = Field(default_factory=dict)
+    prisma: dict[str, Count] = Field(default_factory=dict)
+    stated_findings: list[StatedFinding] = Field(default_factory=list)
+    sources: list[Source] = Field(min_length=1)
+    notes: list[str] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------- clinical
+
+
+STATISTICS = (
+    "mean", "sd", "se", "median", "q1", "q3", "min", "max", "ci_low", "ci_high",
+    "n", "events", "total", "percent",
+)
+"""Statistics a measurement may carry; each is a :class:`Sourced` number or null."""
+
+
+class Scale(_Model):
+    min: float | None = None
+    max: float | None = None
+    unit: str | None = None
+    lower_is_better: bool | None = None
+    source: str | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Scale":
+        if self.min is not None and self.max is not None and self.min >= self.max:
+            raise ValueError(f"min must be below max, got min={self.min}, max={self.max}")
+        return self
+
+
+class Timepoint(_Model):
+    id: Id
+    label: str
+    weeks: float | None = Field(None, ge=0, description="time since baseline, if stated")
+    source: str | None = None
+
+
+_SourcedField = Annotated[Sourced | None, Field(None)]
+
+
+class Measurement(_Model):
+    """The statistics reported for one arm of one outcome at one time point."""
+
+    timepoint: str
+    arm: str = "all"
+    source: str | None = Field(None, description="default source of the numbers below")
+    where: str | None = None
+    mean: _SourcedField
+    sd: _SourcedField
+    se: _SourcedField
+    median: _SourcedField
+    q1: _SourcedField
+    q3: _SourcedField
+    min: _SourcedField
+    max: _SourcedField
+    ci_low: _SourcedField
+    ci_high: _SourcedField
+    n: _SourcedField
+    events: _SourcedField
+    total: _SourcedField
+    percent: _SourcedField
+    note: str | None = None
+
+    @field_validator(*STATISTICS, mode="before")
+    @classmethod
+    def _bare_numbers(cls, v: Any) -> Any:
+        return _coerce_sourced(v)
+
+    @field_validator("sd", "se")
+    @classmethod
+    def _positive_spread(cls, v: Sourced | None) -> Sourced | None:
+        if v is not None and v.value is not None and v.value <= 0:
+            raise ValueError(f"must be > 0, got {v.value:g}")
+        return v
+
+    @field_validator("n", "total")
+    @classmethod
+    def _positive_count(cls, v: Sourced | None) -> Sourced | None:
+        if v is not None and v.value is not None:
+            if v.value <= 0:
+                raise ValueError(f"must be > 0, got {v.value:g}")
+            if v.value != int(v.value):
+                raise ValueError(f"must be a whole number, got {v.value:g}")
+        return v
+
+    @field_validator("events")
+    @classmethod
+    def _nonnegative_count(cls, v: Sourced | None) -> Sourced | None:
+        if v is not None and v.value is not None:
+            if v.value < 0 or v.value != int(v.value):
+                raise ValueError(f"must be a whole number >= 0, got {v.value:g}")
+        return v
+
+    def values(self) -> dict[str, Sourced]:
+        """The statistics present (value not null), by name."""
+        out = {}
+        for name in STATISTICS:
+            s = getattr(self, name)
+            if s is not None and s.value is not None:
+                out[name] = s
+        return out
+
+    def source_of(self, stat: str) -> str | None:
+        s = getattr(self, stat)
+        return (s.source if s is not None and s.source else None) or self.source
+
+
+class ReportedChange(_Model):
+    """A direction of change a source reports, without numbers (e.g. Table 1's arrows)."""
+
+    from_timepoint: str = Field(alias="from")
+    to_timepoint: str | None = Field(
+        None, alias="to", description="null when the source does not say when")
+    direction: Literal["decrease", "increase", "no change"]
+    significant: bool | None = None
+    p: str | None = Field(None, description="p-value as printed, e.g. '<0.05'")
+    source: str
+    where: str | None = None
+    note: str | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Outcome(_Model):
+    id: Id
+    name: str
+    kind: Literal["pain", "function", "physiological", "performance", "biomechanical", "event",
+                  "other"] = "other"
+    primary: bool = False
+    instrument: str | None = None
+    scale: Scale | None = None
+    source: str | None = None
+    measurements: list[Measurement] = Field(default_factory=list)
+    reported_changes: list[ReportedChange] = Field(default_factory=list)
+    reported_effect_sizes: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="effect sizes as a source printed them (e.g. a range), kept as text")
+    note: str | None = None
+
+
+class Sample(_Model):
+    n: _SourcedField
+    female: _SourcedField
+    male: _SourcedField
+    population: str | None = None
+    age: str | None = Field(None, description="age as the source prints it")
+    age_source: str | None = None
+    inclusion_criteria: list[str] = Field(default_factory=list)
+    source: str | None = None
+
+    @field_validator("n", "female", "male", mode="before")
+    @classmethod
+    def _bare_numbers(cls, v: Any) -> Any:
+        return _coerce_sourced(v)
+
+    @field_validator("n")
+    @classmethod
+    def _positive(cls, v: Sourced | None) -> Sourced | None:
+        if v is not None and v.value is not None and v.value <= 0:
+            raise ValueError(f"must be > 0, got {v.value:g}")
+        return v
+
+
+class Intervention(_Model):
+    strategies: list[str] = Field(default_factory=list, description="strategy ids")
+    description: str | None = None
+    feedback: str | None = None
+    target: str | None = None
+    weeks: _SourcedField
+    sessions: _SourcedField
+    comparator: str | None = None
+    source: str | None = None
+
+    @field_validator("weeks", "sessions", mode="before")
+    @classmethod
+    def _bare_numbers(cls, v: Any) -> Any:
+        return _coerce_sourced(v)
+
+
+class Inclusion(_Model):
+    status: Literal["confirmed", "unconfirmed", "excluded"]
+    reason: str | None = None
+    source: str | None = None
+
+    @model_validator(mode="after")
+    def _reason_needed(self) -> "Inclusion":
+        if self.status != "confirmed" and not self.reason:
+            raise ValueError(f"status '{self.status}' needs a reason")
+        return self
+
+
+class Disagreement(_Model):
+    """Two sources that disagree on one fact; the record uses the primary source's value."""
+
+    field: str
+    values: list[dict[str, Any]] = Field(min_length=2)
+    resolution: str
+    note: str | None = None
+
+
+class ClinicalStudy(_Model):
+    type: Literal["clinical"]
+    id: Id
+    label: str = Field(description="short label, e.g. 'Noehren 2011'")
+    label_in_review: str | None = None
+    citation: Citation
+    inclusion: Inclusion
+    design: str
+    design_source: str | None = None
+    injury: str
+    sample: Sample
+    arms: list[str] = Field(default_factory=lambda: ["all"])
+    intervention: Intervention
+    timepoints: list[Timepoint] = Field(default_factory=list)
+    followup: str | None = None
+    outcomes: list[Outcome] = Field(default_factory=list)
+    characteristics: dict[str, Sourced] = Field(
+        default_factory=dict, description="study-level moderators (latitude, allocation ...)")
+    characteristic_labels: dict[str, str] = Field(default_factory=dict)
+    disagreements: list[Disagreement] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+    @field_validator("characteristics", mode="before")
+    @classmethod
+    def _coerce_characteristics(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: _coerce_sourced(x) for k, x in v.items()}
+        return v
+
+
+# ---------------------------------------------------------------------------- experts
+
+
+class ExpertStrategy(_Model):
+    strategy: str
+    clinical_support_marked: bool | None = Field(
+        None, description="marked in the review's table as backed by clinical studies")
+    note: str | None = None
+    source: str
+
+
+class ExpertTheme(_Model):
+    summary: str = Field(description="paraphrase, never a quote")
+    experts: list[int] = Field(default_factory=list, description="expert id numbers")
+    source: str
+
+
+class ExpertOpinion(_Model):
+    type: Literal["expert"]
+    id: Id
+    injury: str
+    stance: Literal["strongly advocated", "recommended", "poor agreement", "not recommended",
+                    "not reported"]
+    stance_source: str
+    table: str | None = None
+    strategies: list[ExpertStrategy] = Field(default_factory=list)
+    themes: list[ExpertTheme] = Field(default_factory=list)
+    rationale: list[str] = Field(default_factory=list,
+                                 description="ids of biomechanical statements cited")
+    n_experts: Count | None = None
+    missing: list[str] = Field(default_factory=list,
+                               description="what could not be read for this entry")
+    notes: list[str] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------- biomechanics
+
+
+class BiomechanicalStatement(_Model):
+    id: Id
+    strategy: str
+    effect: str
+    direction: Literal["decrease", "increase", "no change", "mixed"] | None = None
+    level: Literal["strong", "moderate", "limited", "very limited", "conflicting"]
+    population: str | None = None
+    review_refs: list[int] = Field(default_factory=list)
+    source: str
+    where: str | None = None
+
+
+class BiomechanicalEvidence(_Model):
+    type: Literal["biomechanics"]
+    id: Id
+    statements: list[BiomechanicalStatement] = Field(min_length=1)
+    missing: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+Record = Annotated[Union[ClinicalStudy, ExpertOpinion, BiomechanicalEvidence],
+                   Field(discriminator="type")]
