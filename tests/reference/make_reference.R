@@ -57,14 +57,16 @@ special_of <- function(x) {
 }
 
 # Put a scalar into list `lst` under `name`.
-put <- function(lst, name, value) {
+# special = FALSE for fields that are simply not applicable (df of a z test, se of tau2 in an
+# FE model): those are written as a bare null.
+put <- function(lst, name, value, special = TRUE) {
   if (is.null(value) || length(value) == 0L) value <- NA_real_
   value <- as.numeric(value)[1]
   if (is.finite(value)) {
     lst[[name]] <- value
   } else {
     lst[name] <- list(NA)
-    lst[[paste0(name, "_special")]] <- special_of(value)
+    if (special) lst[[paste0(name, "_special")]] <- special_of(value)
   }
   lst
 }
@@ -257,9 +259,9 @@ fit_case <- function(dname, method, test) {
   r <- put(r, "ci_high", res$ci.ub)
   r <- put(r, "stat", res$zval)
   r <- put(r, "pvalue", res$pval)
-  r <- put(r, "df", res$ddf)            # t-distribution df for knha; NA (null) for z
+  r <- put(r, "df", res$ddf, special = FALSE)   # t-distribution df for knha; null for z
   r <- put(r, "tau2", res$tau2)
-  r <- put(r, "tau2_se", res$se.tau2)
+  r <- put(r, "tau2_se", res$se.tau2, special = FALSE)
   r <- put(r, "i2", res$I2)
   r <- put(r, "h2", res$H2)
   r <- put(r, "q", res$QE)
@@ -282,6 +284,11 @@ fit_case <- function(dname, method, test) {
     r$tau2_ci_lb_sign <- ci$value$lb.sign
     r$tau2_ci_ub_sign <- ci$value$ub.sign
     r$tau2_ci_null <- isTRUE(ci$value$ci.null)
+    if (nzchar(ci$value$ub.sign) || nzchar(ci$value$lb.sign))
+      r$tau2_ci_bound_note <- paste0(
+        "a bound sits at the end of metafor's search interval [tau2.min, tau2.max] = [0, max(100, 10*tau2)]: ",
+        "lb.sign='", ci$value$lb.sign, "', ub.sign='", ci$value$ub.sign, "'",
+        if (isTRUE(ci$value$ci.null)) " (ci.null: Q(0) below the lower critical value, both bounds 0)" else "")
     if (length(ci$warnings)) r$tau2_ci_note <- paste(ci$warnings, collapse = " | ")
   }
   pr <- capture(predict(res))
@@ -289,8 +296,13 @@ fit_case <- function(dname, method, test) {
     r["pi_low"] <- list(NA); r["pi_high"] <- list(NA)
     r$pi_error <- msg_of(pr$value)
   } else {
-    r <- put(r, "pi_low", pr$value$pi.lb)
-    r <- put(r, "pi_high", pr$value$pi.ub)
+    if (is.null(pr$value$pi.lb)) {
+      r["pi_low"] <- list(NA); r["pi_high"] <- list(NA)
+      r$pi_note <- "predict() gives no prediction interval for FE/EE models (only pred, se, ci.lb, ci.ub)"
+    } else {
+      r <- put(r, "pi_low", pr$value$pi.lb)
+      r <- put(r, "pi_high", pr$value$pi.ub)
+    }
   }
   r <- putv(r, "weights", weights(res) / 100)
   case$result <- r
@@ -451,7 +463,7 @@ for (spec in sub_specs) {
     }
     qb <- rma(est, sei = se, method = "FE")
     entry <- list(dataset = spec$dataset, by = spec$group, method = method, test = "z",
-                  tau2 = "separate",
+                  tau2_mode = "separate",
                   call = sprintf("for each level l of %s (sorted): rma(yi, vi, subset=%s==l, method=\"%s\", %s); then rma(estimates, sei=ses, method=\"FE\") for Q-between",
                                  spec$group, spec$group, method, ctl),
                   groups = groups)
@@ -472,11 +484,11 @@ for (spec in sub_specs) {
       groups_c[[j]] <- gr
     }
     entry <- list(dataset = spec$dataset, by = spec$group, method = method, test = "z",
-                  tau2 = "common",
+                  tau2_mode = "common",
                   call = sprintf("rma(yi, vi, mods=~factor(%s), method=\"%s\", %s) for tau2 and QM; group estimates from rma(yi, vi, mods=~factor(%s)-1, ...)",
                                  spec$group, method, ctl, spec$group),
                   groups = groups_c)
-    entry <- put(entry, "tau2_value", res_c$tau2)
+    entry <- put(entry, "tau2", res_c$tau2)
     entry <- put(entry, "q_between", res_c$QM)
     entry$q_between_df <- res_c$QMdf[1]
     entry <- put(entry, "q_between_pvalue", res_c$QMp)
@@ -513,9 +525,9 @@ for (spec in mr_specs) {
       coefs[[j]] <- cf
     }
     entry$coefficients <- coefs
-    entry <- put(entry, "df", res$ddf[1])
+    entry <- put(entry, "df", res$ddf[1], special = FALSE)
     entry <- put(entry, "tau2", res$tau2)
-    entry <- put(entry, "tau2_se", res$se.tau2)
+    entry <- put(entry, "tau2_se", res$se.tau2, special = FALSE)
     entry <- put(entry, "qm", res$QM)
     entry$qm_df <- I(as.numeric(res$QMdf[!is.na(res$QMdf)]))
     entry <- put(entry, "qm_pvalue", res$QMp)
@@ -600,7 +612,7 @@ for (dname in c("bcg", "hackshaw1998", "molloy2014", "normand1999")) for (method
                              method, ctl, model))
     e <- put(e, "stat", rt$zval)
     e <- put(e, "pvalue", rt$pval)
-    e <- put(e, "df", rt$dfs)
+    e <- put(e, "df", rt$dfs, special = FALSE)
     e$dist <- if (is.null(rt$dfs) || is.na(rt$dfs)) "normal" else "t"
     e <- put(e, "limit_estimate", rt$est)
     e <- put(e, "limit_ci_low", rt$ci.lb)
