@@ -1,0 +1,515 @@
+"""Fit fixed- and random-effects meta-analyses: one (:func:`meta`) or many at once
+(:func:`meta_batch`), with identical numbers from the same vectorised code path.
+
+References
+----------
+Viechtbauer W (2010). Conducting meta-analyses in R with the metafor package. J Stat Softw
+36(3). doi:10.18637/jss.v036.i03
+Hartung J, Knapp G (2001). On tests of the overall treatment effect in meta-analysis with
+normally distributed responses. Stat Med 20:1771-1782. doi:10.1002/sim.791
+Sidik K, Jonkman JN (2002). A simple confidence interval for meta-analysis. Stat Med
+21:3153-3159. doi:10.1002/sim.1262
+Higgins JPT, Thompson SG (2002). Quantifying heterogeneity in a meta-analysis. Stat Med
+21:1539-1558. doi:10.1002/sim.1186
+Riley RD, Higgins JPT, Deeks JJ (2011). Interpretation of random effects meta-analyses.
+BMJ 342:d549. doi:10.1136/bmj.d549
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..errors import ArgumentError, ConvergenceWarning, EvidenceWarning
+from .estimators import FIXED_METHODS, METHODS, Groups, estimate_tau2, qprofile_ci
+from .results import SCALAR_FIELDS, MetaResult
+
+__all__ = ["meta", "meta_batch", "METHODS", "TESTS", "DEFAULT_CONTROL"]
+
+#: Accepted ``test`` values: ``"z"`` (normal) or ``"knha"`` (Hartung-Knapp-Sidik-Jonkman).
+TESTS = ("z", "knha")
+
+#: Convergence settings (names as metafor's ``control``). ``threshold``: Fisher scoring
+#: (ML/REML/EB) stops when |change in tau^2| <= threshold (metafor's default is 1e-5; the
+#: tighter default returns the converged solution); ``maxiter``: its iteration limit;
+#: ``ll0check`` / ``tol``: metafor's check that the ML/REML likelihood is not higher at
+#: tau^2 = 0 (tolerance on the log likelihood difference).
+DEFAULT_CONTROL = {"threshold": 1e-12, "maxiter": 10000, "ll0check": True, "tol": 2.0**-13}
+
+
+# ---------------------------------------------------------------------------------------
+# validation
+
+
+def _check_method(method) -> str:
+    if not isinstance(method, str) or method.upper() not in METHODS:
+        raise ArgumentError(
+            f"method {method!r} is not one of {', '.join(METHODS)}"
+        )
+    return method.upper()
+
+
+def _check_test(test) -> str:
+    if not isinstance(test, str) or test.lower() not in TESTS:
+        raise ArgumentError(f"test {test!r} is not one of {', '.join(TESTS)}")
+    return test.lower()
+
+
+def _check_level(level) -> float:
+    try:
+        lv = float(level)
+    except (TypeError, ValueError):
+        raise ArgumentError(
+            f"level {level!r} must be a number in (0, 1) such as 0.95, or in (1, 100) such as 95"
+        ) from None
+    if 0.0 < lv < 1.0:
+        return lv
+    if 1.0 < lv < 100.0:
+        return lv / 100.0
+    raise ArgumentError(
+        f"level {level!r} must be in (0, 1) such as 0.95, or in (1, 100) such as 95"
+    )
+
+
+def _check_control(control) -> dict:
+    con = dict(DEFAULT_CONTROL)
+    if control is None:
+        return con
+    if not isinstance(control, Mapping):
+        raise ArgumentError(f"control must be a dict with keys {', '.join(DEFAULT_CONTROL)}")
+    unknown = set(control) - set(DEFAULT_CONTROL)
+    if unknown:
+        raise ArgumentError(
+            f"control key(s) {', '.join(sorted(map(str, unknown)))} not among "
+            f"{', '.join(DEFAULT_CONTROL)}"
+        )
+    con.update(control)
+    if not (float(con["threshold"]) > 0):
+        raise ArgumentError(f"control['threshold'] must be > 0, got {con['threshold']!r}")
+    if int(con["maxiter"]) < 1:
+        raise ArgumentError(f"control['maxiter'] must be >= 1, got {con['maxiter']!r}")
+    return con
+
+
+def _as_1d(x, name: str) -> np.ndarray:
+    try:
+        a = np.asarray(x, dtype=float)
+    except (TypeError, ValueError):
+        raise ArgumentError(f"{name} must be a 1-D array of numbers") from None
+    if a.ndim == 0:
+        a = a.reshape(1)
+    if a.ndim != 1:
+        raise ArgumentError(f"{name} must be 1-D, got an array of shape {a.shape}")
+    return a
+
+
+def _positions(mask: np.ndarray, limit: int = 5) -> str:
+    pos = np.flatnonzero(mask)
+    s = ", ".join(str(p) for p in pos[:limit])
+    return s + (", ..." if pos.size > limit else "")
+
+
+# ---------------------------------------------------------------------------------------
+# the vectorised core
+
+
+def _fit_groups(y, v, counts, method, test, alpha, con):
+    """Fit every group. Rows of y, v are sorted by group; counts > 0.
+
+    Returns a dict of per-group arrays (keys of SCALAR_FIELDS that vary) and the row weights.
+    """
+    G = counts.size
+    g = Groups(counts)
+    k = counts.astype(float)
+    fixed = method in FIXED_METHODS
+    multi = counts >= 2
+    out = {}
+
+    tau2 = np.zeros(G)
+    se_tau2 = np.full(G, np.nan)
+    conv = np.ones(G, dtype=bool)
+    iters = np.zeros(G, dtype=np.int64)
+    tau2_lo = np.full(G, np.nan)
+    tau2_hi = np.full(G, np.nan)
+
+    if np.any(multi):
+        if np.all(multi):
+            sg, ys, vs = g, y, v
+        else:
+            sg, rows = g.subset(multi)
+            ys, vs = y[rows], v[rows]
+        fit = estimate_tau2(
+            method, sg, ys, vs,
+            threshold=float(con["threshold"]), maxiter=int(con["maxiter"]),
+            ll0check=bool(con["ll0check"]), ll0tol=float(con["tol"]),
+        )
+        tau2[multi] = fit.tau2
+        se_tau2[multi] = fit.se_tau2
+        conv[multi] = fit.converged
+        iters[multi] = fit.iterations
+        if not fixed:
+            ok = fit.converged
+            lo = np.full(sg.n_groups, np.nan)
+            hi = np.full(sg.n_groups, np.nan)
+            if np.any(ok):
+                if np.all(ok):
+                    cg, cy, cv = sg, ys, vs
+                else:
+                    cg, r2 = sg.subset(ok)
+                    cy, cv = ys[r2], vs[r2]
+                lo[ok], hi[ok] = qprofile_ci(cg, cy, cv, fit.tau2[ok], alpha)
+            tau2_lo[multi] = lo
+            tau2_hi[multi] = hi
+
+    # pooled estimate with weights 1 / (v + tau2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = 1.0 / (v + g.expand(tau2))
+        s1 = g.sum(w)
+        est = g.sum(w * y) / s1
+        r = y - g.expand(est)
+        vb = 1.0 / s1
+        knha = (test == "knha") & multi  # k = 1: metafor falls back to z
+        df = np.where(knha, k - 1.0, np.nan)
+        if test == "knha":
+            rss = g.sum(w * r * r)
+            s2w = np.where(rss <= np.finfo(float).eps, 0.0, rss / (k - 1.0))
+            vb = np.where(knha, s2w * vb, vb)
+        se = np.sqrt(vb)
+        stat = est / se
+        crit_z = stats.norm.isf(alpha / 2.0)
+        crit = np.where(knha, stats.t.isf(alpha / 2.0, np.where(knha, df, 1.0)), crit_z)
+        pz = 2.0 * stats.norm.sf(np.abs(stat))
+        pt = 2.0 * stats.t.sf(np.abs(stat), np.where(knha, df, 1.0))
+        pvalue = np.where(knha, pt, pz)
+        ci_low = est - crit * se
+        ci_high = est + crit * se
+
+        # heterogeneity: Cochran's Q with weights 1 / v
+        w0 = 1.0 / v
+        s1_0 = g.sum(w0)
+        mu0 = g.sum(w0 * y) / s1_0
+        r0 = y - g.expand(mu0)
+        q = np.maximum(0.0, g.sum(w0 * r0 * r0))
+        q = np.where(multi, q, 0.0)
+        q_df = counts - 1
+        q_p = np.where(multi, stats.chi2.sf(q, np.maximum(q_df, 1)), 1.0)
+        if fixed:
+            i2 = np.maximum(0.0, 100.0 * (q - (k - 1.0)) / q)
+            h2 = q / (k - 1.0)
+        else:
+            tr_p = s1_0 - g.sum(w0 * w0) / s1_0
+            vt = (k - 1.0) / tr_p
+            i2 = 100.0 * tau2 / (vt + tau2)
+            h2 = tau2 / vt + 1.0
+        i2 = np.where(multi, i2, 0.0)
+        h2 = np.where(multi, h2, 1.0)
+
+        # prediction interval (metafor's predict(): none for FE/EE models)
+        if fixed:
+            pi_low = np.full(G, np.nan)
+            pi_high = np.full(G, np.nan)
+        else:
+            half = crit * np.sqrt(vb + tau2)
+            pi_low, pi_high = est - half, est + half
+
+        weights = w / g.expand(s1)
+
+    # groups whose iterative estimator failed: no results
+    bad = ~conv
+    if np.any(bad):
+        for arr in (est, se, stat, pvalue, ci_low, ci_high, i2, h2, pi_low, pi_high,
+                    tau2_lo, tau2_hi):
+            arr[bad] = np.nan
+        weights = np.where(g.expand(bad), np.nan, weights)
+
+    out.update(
+        k=counts, estimate=est, se=se, ci_low=ci_low, ci_high=ci_high, stat=stat,
+        pvalue=pvalue, tau2=tau2, tau=np.sqrt(tau2), se_tau2=se_tau2,
+        tau2_ci_low=tau2_lo, tau2_ci_high=tau2_hi, i2=i2, h2=h2, q=q, q_df=q_df,
+        q_pvalue=q_p, pi_low=pi_low, pi_high=pi_high, df=df,
+        test=np.where(knha, "knha", "z"), converged=conv, iterations=iters,
+    )
+    return out, weights
+
+
+def _warn_common(method, test, counts, conv, where=""):
+    if test == "knha" and method in FIXED_METHODS and np.any(counts >= 2):
+        warnings.warn(
+            f"the Knapp-Hartung test is not meant for {method} models (metafor warns too)",
+            EvidenceWarning, stacklevel=3,
+        )
+    if test == "knha" and np.any(counts == 1):
+        n1 = int(np.sum(counts == 1))
+        msg = ("test='knha' needs k >= 2; using test='z' since k = 1" if counts.size == 1
+               else f"test='knha' needs k >= 2; using test='z' for the {n1} group(s) with k = 1")
+        warnings.warn(msg, EvidenceWarning, stacklevel=3)
+    if not np.all(conv):
+        nbad = int(np.sum(~conv))
+        warnings.warn(
+            f"the {method} estimator of tau^2 did not converge{where} "
+            f"({nbad} fit{'s' if nbad != 1 else ''}); results set to NaN. "
+            "Increase control['maxiter'] or use another method.",
+            ConvergenceWarning, stacklevel=3,
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# public functions
+
+
+def meta(yi, vi, method: str = "REML", test: str = "z", level: float = 0.95,
+         control: Mapping | None = None) -> MetaResult:
+    """Fixed- or random-effects meta-analysis of k effect sizes (metafor's ``rma.uni``).
+
+    Parameters
+    ----------
+    yi : array-like, shape (k,)
+        Effect sizes (e.g. from :func:`evidence.escalc`).
+    vi : array-like, shape (k,)
+        Their sampling variances, all > 0.
+    method : str, default "REML"
+        Estimator of tau^2: "FE" (alias "EE": fixed/equal effects, tau^2 = 0), "DL"
+        (DerSimonian-Laird), "REML", "ML", "PM" (Paule-Mandel), "HE" (Hedges), "SJ"
+        (Sidik-Jonkman), "HS" (Hunter-Schmidt), "EB" (empirical Bayes). Case-insensitive.
+    test : {"z", "knha"}, default "z"
+        Normal-theory test and CI, or the Hartung-Knapp-Sidik-Jonkman adjustment (t
+        distribution with k - 1 df). With k = 1, "z" is used (as metafor does).
+    level : float, default 0.95
+        Confidence level, as a fraction (0.95) or in percent (95).
+    control : dict, optional
+        Convergence settings, see :data:`DEFAULT_CONTROL`.
+
+    Returns
+    -------
+    MetaResult
+
+    Raises
+    ------
+    ArgumentError
+        Unknown method/test, bad level, mismatched lengths, empty input, NaN or infinite
+        values, or sampling variances <= 0.
+
+    Warns
+    -----
+    ConvergenceWarning
+        If an iterative estimator does not converge (the result is then NaN).
+
+    Notes
+    -----
+    With ``w_i = 1 / (v_i + tau^2)`` (tau^2 = 0 for FE/EE):
+
+    * estimate = sum(w_i y_i) / sum(w_i), se = sqrt(1 / sum(w_i));
+    * knha: se is multiplied by sqrt(s2w), ``s2w = sum(w_i (y_i - estimate)^2) / (k - 1)``
+      (not truncated at 1; set to 0 when the residual sum is below machine epsilon), and
+      t(k - 1) quantiles replace normal ones (Hartung & Knapp 2001; Sidik & Jonkman 2002);
+    * Q = sum((y_i - mu_FE)^2 / v_i) with k - 1 df;
+    * RE models: I^2 = 100 tau^2 / (tau^2 + s^2), H^2 = (tau^2 + s^2) / s^2 with the
+      typical within-study variance s^2 = (k - 1) sum(1/v_i) / ((sum 1/v_i)^2 - sum 1/v_i^2)
+      (Higgins & Thompson 2002); FE/EE: I^2 = max(0, 100 (Q - (k-1)) / Q), H^2 = Q / (k-1);
+    * prediction interval: estimate +- crit sqrt(se^2 + tau^2) (Riley et al. 2011), crit
+      from z or t(k - 1); NaN for FE/EE models, as metafor's ``predict()``;
+    * tau^2 CI by the Q-profile method (Viechtbauer 2007); NaN for FE/EE and k = 1.
+
+    k = 1 gives tau^2 = 0, Q = 0 (p = 1), I^2 = 0, H^2 = 1 as metafor does.
+
+    Examples
+    --------
+    >>> import evidence.meta as em
+    >>> res = em.meta([0.1, 0.3, 0.35, 0.6], [0.01, 0.02, 0.015, 0.03], method="DL")
+    >>> round(res.estimate, 4), res.k
+    (0.2933, 4)
+    """
+    method = _check_method(method)
+    test = _check_test(test)
+    alpha = 1.0 - _check_level(level)
+    con = _check_control(control)
+    y = _as_1d(yi, "yi")
+    v = _as_1d(vi, "vi")
+    if y.size != v.size:
+        raise ArgumentError(f"yi and vi must have the same length, got {y.size} and {v.size}")
+    if y.size == 0:
+        raise ArgumentError("yi is empty: need at least one study")
+    for name, a in (("yi", y), ("vi", v)):
+        if np.any(np.isnan(a)):
+            raise ArgumentError(
+                f"{name} contains NaN at position(s) {_positions(np.isnan(a))}; drop those "
+                "studies first (meta_batch drops them and reports k)"
+            )
+        if np.any(np.isinf(a)):
+            raise ArgumentError(f"{name} contains infinite values at position(s) "
+                                f"{_positions(np.isinf(a))}")
+    if np.any(v <= 0):
+        raise ArgumentError(
+            f"vi must be > 0 (sampling variances); got {v[v <= 0][0]!r} at position(s) "
+            f"{_positions(v <= 0)}"
+        )
+    counts = np.array([y.size])
+    out, weights = _fit_groups(y, v, counts, method, test, alpha, con)
+    _warn_common(method, test, counts, out["converged"])
+    used_test = str(out["test"][0])
+    return MetaResult(
+        k=int(y.size),
+        estimate=float(out["estimate"][0]),
+        se=float(out["se"][0]),
+        ci_low=float(out["ci_low"][0]),
+        ci_high=float(out["ci_high"][0]),
+        stat=float(out["stat"][0]),
+        pvalue=float(out["pvalue"][0]),
+        tau2=float(out["tau2"][0]),
+        tau=float(out["tau"][0]),
+        se_tau2=float(out["se_tau2"][0]),
+        tau2_ci_low=float(out["tau2_ci_low"][0]),
+        tau2_ci_high=float(out["tau2_ci_high"][0]),
+        i2=float(out["i2"][0]),
+        h2=float(out["h2"][0]),
+        q=float(out["q"][0]),
+        q_df=int(out["q_df"][0]),
+        q_pvalue=float(out["q_pvalue"][0]),
+        pi_low=float(out["pi_low"][0]),
+        pi_high=float(out["pi_high"][0]),
+        df=int(out["df"][0]) if used_test == "knha" else None,
+        method=method,
+        test=used_test,
+        level=1.0 - alpha,
+        converged=bool(out["converged"][0]),
+        iterations=int(out["iterations"][0]),
+        weights=weights,
+    )
+
+
+def meta_batch(df: pd.DataFrame, yi: str = "yi", vi: str = "vi",
+               by: str | Sequence[str] | None = None, method: str = "REML",
+               test: str = "z", level: float = 0.95,
+               control: Mapping | None = None) -> pd.DataFrame:
+    """Fit one meta-analysis per group of ``df``, all groups at once (vectorised).
+
+    Parameters
+    ----------
+    df : DataFrame with one row per study.
+    yi, vi : column names of the effect sizes and sampling variances.
+    by : column name(s) defining the groups; None fits the whole frame as one group.
+    method, test, level, control : as in :func:`meta`.
+
+    Returns
+    -------
+    DataFrame
+        One row per group (sorted by the group keys), with the key columns, ``k`` (studies
+        used), ``k_dropped`` (rows dropped because yi or vi is NaN) and the scalar fields of
+        :class:`MetaResult` (:data:`evidence.meta.SCALAR_FIELDS`), named as its attributes.
+        ``df`` is NaN where the z test was used. Groups whose rows are all NaN have k = 0
+        and NaN results.
+
+    Raises
+    ------
+    ArgumentError
+        Unknown column, method, test or level; infinite values or vi <= 0 in rows that
+        would be used.
+
+    Notes
+    -----
+    No Python loop over groups: group sums are segment reductions over the group-sorted
+    rows, and the iterative estimators (Fisher scoring, Q-profile root finding) update all
+    unconverged groups together. The numbers equal :func:`meta` on each group.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"g": ["a"] * 3 + ["b"] * 3, "yi": [0.1, 0.3, 0.5, 1.0, 0.8, 1.4],
+    ...                   "vi": [0.02, 0.03, 0.04, 0.05, 0.02, 0.06]})
+    >>> meta_batch(d, by="g", method="DL")[["g", "k", "estimate"]].round(4)
+       g  k  estimate
+    0  a  3    0.2385
+    1  b  3    0.9750
+    """
+    method = _check_method(method)
+    test = _check_test(test)
+    alpha = 1.0 - _check_level(level)
+    con = _check_control(control)
+    if not isinstance(df, pd.DataFrame):
+        raise ArgumentError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+    if by is None:
+        by_cols: list[str] = []
+    elif isinstance(by, str):
+        by_cols = [by]
+    else:
+        by_cols = list(by)
+    for name, col in [("yi", yi), ("vi", vi)] + [("by", c) for c in by_cols]:
+        if col not in df.columns:
+            raise ArgumentError(
+                f"{name} column {col!r} is not in df; columns are {', '.join(map(str, df.columns))}"
+            )
+    y_all = pd.to_numeric(df[yi], errors="coerce").to_numpy(dtype=float)
+    v_all = pd.to_numeric(df[vi], errors="coerce").to_numpy(dtype=float)
+
+    if by_cols:
+        grouped = df.groupby(by_cols, sort=True, dropna=False, observed=True)
+        codes = grouped.ngroup().to_numpy()
+        keys = grouped.size().index.to_frame(index=False)
+        n_groups = len(keys)
+    else:
+        codes = np.zeros(len(df), dtype=np.int64)
+        keys = pd.DataFrame(index=range(1))
+        n_groups = 1
+
+    keep = ~(np.isnan(y_all) | np.isnan(v_all))
+    for name, col, a in (("yi", yi, y_all), ("vi", vi, v_all)):
+        bad = keep & np.isinf(a)
+        if np.any(bad):
+            raise ArgumentError(
+                f"{name} column {col!r} has infinite values at row(s) {_positions(bad)}"
+            )
+    badv = keep & (v_all <= 0)
+    if np.any(badv):
+        raise ArgumentError(
+            f"vi column {vi!r} must be > 0 (sampling variances); row(s) {_positions(badv)} "
+            f"are <= 0"
+        )
+
+    total = np.bincount(codes, minlength=n_groups)
+    codes_k = codes[keep]
+    counts_all = np.bincount(codes_k, minlength=n_groups)
+    order = np.argsort(codes_k, kind="stable")
+    y = y_all[keep][order]
+    v = v_all[keep][order]
+    nonempty = counts_all > 0
+
+    res = {name: np.full(n_groups, np.nan) for name in SCALAR_FIELDS
+           if name not in ("method", "test", "level", "k", "q_df", "converged", "iterations")}
+    test_col = np.full(n_groups, test, dtype=object)
+    conv = np.ones(n_groups, dtype=bool)
+    iters = np.zeros(n_groups, dtype=np.int64)
+    q_df = counts_all - 1
+    if np.any(nonempty):
+        out, _ = _fit_groups(y, v, counts_all[nonempty], method, test, alpha, con)
+        for name in res:
+            res[name][nonempty] = out[name]
+        test_col[nonempty] = out["test"]
+        conv[nonempty] = out["converged"]
+        iters[nonempty] = out["iterations"]
+        _warn_common(method, test, counts_all[nonempty], out["converged"], " in some groups")
+
+    frame = keys.copy()
+    frame["k"] = counts_all
+    frame["k_dropped"] = total - counts_all
+    for name in SCALAR_FIELDS:
+        if name == "k":
+            continue
+        if name == "method":
+            frame[name] = method
+        elif name == "test":
+            frame[name] = test_col
+        elif name == "level":
+            frame[name] = 1.0 - alpha
+        elif name == "q_df":
+            frame[name] = np.where(nonempty, q_df, 0)
+        elif name == "converged":
+            frame[name] = conv
+        elif name == "iterations":
+            frame[name] = iters
+        else:
+            frame[name] = res[name]
+    return frame
