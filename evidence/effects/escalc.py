@@ -146,24 +146,32 @@ def _broadcast(arrays: Mapping[str, np.ndarray], k: int | None) -> tuple[dict[st
 
 
 class _Reasons:
-    """Collect the first reason a row cannot be computed (vectorised)."""
+    """Collect the first reason a row cannot be computed (vectorised).
+
+    Rows failing a validity check are forced to NaN in both ``yi`` and ``vi``; rows with a
+    missing input keep whatever the formulas still give (as metafor: a missing mean leaves
+    ``vi`` of MD computable), and get their reason either way.
+    """
 
     def __init__(self, k: int):
         self.text = np.full(k, None, dtype=object)
+        self.force = np.zeros(k, dtype=bool)
 
-    def add(self, mask: np.ndarray, message: str | np.ndarray) -> None:
+    def add(self, mask: np.ndarray, message: str | np.ndarray, force: bool = True) -> None:
         mask = np.asarray(mask, dtype=bool) & np.equal(self.text, None)
         if isinstance(message, np.ndarray):
             self.text[mask] = message[mask]
         else:
             self.text[mask] = message
+        if force:
+            self.force |= mask
 
     def missing(self, x: dict[str, np.ndarray], names: Sequence[str]) -> None:
         joined = np.full(self.text.size, "", dtype=object)
         for name in names:  # a handful of argument names, not rows
             miss = np.isnan(x[name])
             joined = np.where(miss, np.where(joined == "", name, joined + ", " + name), joined)
-        self.add(joined != "", joined + " missing")
+        self.add(joined != "", joined + " missing", force=False)
 
     @property
     def ok(self) -> np.ndarray:
@@ -403,7 +411,10 @@ def escalc(
     - ``SMCR``: :math:`y=J(n-1)(\\bar x_1-\\bar x_2)/s_1`, :math:`v=2(1-r)/n+y^2/(2n)`
       (Becker 1988; Morris 2000, 2008).
 
-    Non-finite results (a division by zero) become ``NaN``, as in metafor.
+    Non-finite results (a division by zero) become ``NaN``, as in metafor. A row with a missing
+    input keeps what can still be computed (metafor: ``MD`` with ``m1i`` missing still has
+    ``vi``); a row failing a validity check (``n1i <= 0``, ``|ri| > 1``, ...) is ``NaN`` in
+    both, where metafor would stop with an error for the whole call.
 
     References
     ----------
@@ -493,10 +504,9 @@ def escalc(
             yi, vi = _pre_post(measure, x, why)
         yi = np.broadcast_to(np.asarray(yi, dtype=float), (k,)).copy()
         vi = np.broadcast_to(np.asarray(vi, dtype=float), (k,)).copy()
-    why.add(~np.isfinite(yi) | ~np.isfinite(vi), "not computable (division by zero)")
-    bad = ~why.ok
-    yi[bad] = np.nan
-    vi[bad] = np.nan
+    why.add(~np.isfinite(yi) | ~np.isfinite(vi), "not computable (division by zero)", force=False)
+    yi[why.force | ~np.isfinite(yi)] = np.nan  # +-Inf -> NaN, as metafor recodes to NA
+    vi[why.force | ~np.isfinite(vi)] = np.nan
 
     if data is not None:
         out = data.copy()
