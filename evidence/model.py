@@ -143,7 +143,8 @@ def build_frames(loaded: "LoadedReview") -> Frames:
         for name, s in st.characteristics.items():
             chars.append({"study": st.id, "characteristic": name,
                           "label": st.characteristic_labels.get(name, name),
-                          "value": _value(s), "source": s.source if s else None,
+                          "value": None if s is None else s.value,
+                          "source": s.source if s else None,
                           "note": s.note if s else None})
         for d in st.disagreements:
             disagree.append({"study": st.id, "field": d.field,
@@ -166,7 +167,8 @@ def build_frames(loaded: "LoadedReview") -> Frames:
             for m in out.measurements:
                 # continuous measurements always show mean, sd and n (NaN when unreported),
                 # so a missing value is a visible row, not an absent one
-                continuous = all(getattr(m, x) is None for x in ("events", "total", "percent"))
+                continuous = all(getattr(m, x) is None
+                                 for x in ("events", "nonevents", "total", "percent"))
                 for stat in STATISTICS:
                     s = getattr(m, stat)
                     if s is None and not (continuous and stat in ("mean", "sd", "n")):

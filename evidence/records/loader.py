@@ -171,7 +171,7 @@ def _check_study(st: ClinicalStudy, review: Review, prefix: str) -> list[str]:
                                 ("weeks", "sessions"))
     for name, s in st.characteristics.items():
         if s is not None and s.value is not None and not s.source:
-            probs.append(f"{prefix}: characteristics.{name}: the number {s.value:g} has no source")
+            probs.append(f"{prefix}: characteristics.{name}: the value {s.value!r} has no source")
     tps = {t.id for t in st.timepoints}
     seen_tp: set[str] = set()
     for t in st.timepoints:

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 __all__ = [
     "Sourced",
     "SourceRef",
+    "Characteristic",
     "Source",
     "Citation",
     "Injury",
@@ -93,6 +94,15 @@ def _coerce_sourced(v: Any) -> Any:
     if isinstance(v, (int, float)):
         return {"value": v}
     raise ValueError(f"must be a number, null or a mapping with 'value' and 'source', got {v!r}")
+
+
+class Characteristic(_Model):
+    """A study-level characteristic (moderator): a number or a category, with its source."""
+
+    value: float | str | None = None
+    source: str | None = None
+    where: str | None = None
+    note: str | None = None
 
 
 class Source(_Model):
@@ -173,7 +183,7 @@ class Review(_Model):
 
 STATISTICS = (
     "mean", "sd", "se", "median", "q1", "q3", "min", "max", "ci_low", "ci_high",
-    "n", "events", "total", "percent",
+    "n", "events", "nonevents", "total", "percent",
 )
 """Statistics a measurement may carry; each is a :class:`Sourced` number or null."""
 
@@ -221,6 +231,7 @@ class Measurement(_Model):
     ci_high: _SourcedField
     n: _SourcedField
     events: _SourcedField
+    nonevents: _SourcedField
     total: _SourcedField
     percent: _SourcedField
     note: str | None = None
@@ -247,7 +258,7 @@ class Measurement(_Model):
                 raise ValueError(f"must be a whole number, got {v.value:g}")
         return v
 
-    @field_validator("events")
+    @field_validator("events", "nonevents")
     @classmethod
     def _nonnegative_count(cls, v: Sourced | None) -> Sourced | None:
         if v is not None and v.value is not None:
@@ -378,7 +389,7 @@ class ClinicalStudy(_Model):
     timepoints: list[Timepoint] = Field(default_factory=list)
     followup: str | None = None
     outcomes: list[Outcome] = Field(default_factory=list)
-    characteristics: dict[str, Sourced] = Field(
+    characteristics: dict[str, Characteristic] = Field(
         default_factory=dict, description="study-level moderators (latitude, allocation ...)")
     characteristic_labels: dict[str, str] = Field(default_factory=dict)
     disagreements: list[Disagreement] = Field(default_factory=list)
@@ -388,7 +399,8 @@ class ClinicalStudy(_Model):
     @classmethod
     def _coerce_characteristics(cls, v: Any) -> Any:
         if isinstance(v, dict):
-            return {k: _coerce_sourced(x) for k, x in v.items()}
+            return {k: ({"value": x} if isinstance(x, (int, float, str)) else x)
+                    for k, x in v.items()}
         return v
 
 

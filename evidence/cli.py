@@ -1,0 +1,109 @@
+"""The ``evidence`` command: a thin typer layer over the library."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import EvidenceError, RecordError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Evidence synthesis: validate study records, pool effect sizes and "
+                       "render a review supplement.")
+out = Console(highlight=False, soft_wrap=False, width=160)
+err = Console(stderr=True, highlight=False, width=160)
+
+DEFAULT_DIR = Path("studies")
+DEFAULT_OUT = Path("reports")
+
+
+def _fail(exc: Exception, code: int = 1) -> None:
+    if isinstance(exc, RecordError):
+        err.print(f"[bold red]error:[/] {len(exc.problems)} problem"
+                  f"{'s' if len(exc.problems) != 1 else ''} in the study records:",
+                  markup=True)
+        for p in exc.problems:
+            err.print(f"  {p}", markup=False)
+    else:
+        err.print(f"error: {exc}", markup=False)
+    raise typer.Exit(code)
+
+
+def _load(directory: Path):
+    from .records import load_review
+
+    try:
+        return load_review(directory)
+    except RecordError as exc:
+        _fail(exc, 1)
+
+
+@app.command()
+def validate(directory: Path = typer.Argument(DEFAULT_DIR, help="review directory"),
+             all_gaps: bool = typer.Option(True, "--all/--blocking",
+                                           help="list every gap, or only those that block "
+                                                "an effect size")) -> None:
+    """Validate the records and print the completeness table (exit 1 on invalid records)."""
+    from .completeness import completeness, completeness_summary
+
+    loaded = _load(directory)
+    frames = loaded.frames()
+    gaps = completeness(frames)
+    if not all_gaps:
+        gaps = gaps[gaps["severity"] == "blocks effect size"]
+    summary = completeness_summary(frames)
+    out.print(f"[bold]{loaded.review.title}[/] ({loaded.review.id}): records valid.")
+    out.print(f"{summary['studies']} clinical studies ({summary['studies_unconfirmed']} "
+              f"unconfirmed), {len(loaded.experts)} expert-opinion entries, "
+              f"{sum(len(b.statements) for b in loaded.biomechanics)} biomechanical "
+              f"statements, {len(loaded.review.sources)} sources.")
+    table = Table(title="Completeness: missing values and what they block", show_lines=False,
+                  header_style="bold")
+    for col in ("Study", "Outcome", "Time point", "Missing", "Blocks"):
+        table.add_column(col, overflow="fold")
+    for _, g in gaps.iterrows():
+        label = g["label"] + ("" if g["inclusion"] == "confirmed" else f" ({g['inclusion']})")
+        table.add_row(label, g["name"], g["timepoint"], g["missing"], g["blocks"])
+    out.print(table)
+    out.print(f"{summary['values_reported']} values reported, {summary['values_missing']} "
+              f"declared but missing; {summary['outcomes_computable']} of {summary['outcomes']}"
+              f" outcomes allow an effect size ({summary['pain_outcomes_computable']} of "
+              f"{summary['pain_outcomes']} pain outcomes); {summary['gaps']} gaps, "
+              f"{summary['gaps_blocking']} blocking.")
+
+
+@app.command()
+def report(directory: Path = typer.Argument(DEFAULT_DIR, help="review directory"),
+           out_dir: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="output directory"),
+           formats: str = typer.Option("html,md", "--format", "-f",
+                                       help="comma-separated formats"),
+           templates: Optional[Path] = typer.Option(None, "--templates",
+                                                    help="directory of templates that "
+                                                         "override the bundled ones")) -> None:
+    """Render the review supplement into the output directory (atomically)."""
+    from .report import build_report
+
+    loaded = _load(directory)
+    fmts = [f.strip() for f in formats.split(",") if f.strip()]
+    try:
+        written = build_report(loaded, out_dir, fmts, templates)
+    except (EvidenceError, ValueError, OSError) as exc:
+        _fail(exc, 2)
+    for p in written:
+        out.print(f"wrote {p}")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

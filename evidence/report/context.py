@@ -1,0 +1,195 @@
+"""Build the template context of the supplement from the frames.
+
+Everything a template shows comes from here, already formatted as text or plain values; the
+templates only lay it out. No statistic is computed here either: numbers come from the
+records (via the frames) or from result objects computed elsewhere.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from ..completeness import completeness, completeness_summary, outcome_status
+from ..model import Frames, wide_measurements
+
+__all__ = ["review_context", "fmt_value"]
+
+
+def fmt_value(v: Any, digits: int | None = None) -> str:
+    """A reported number as text, without inventing precision; missing -> 'not reported'."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "not reported"
+    f = float(v)
+    if digits is not None:
+        return f"{f:.{digits}f}"
+    return f"{int(f)}" if f == int(f) and abs(f) >= 10 else f"{f:g}"
+
+
+def _none(v: Any) -> Any:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    if v is pd.NA:
+        return None
+    return v
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    return [{k: _none(v) for k, v in row.items()} for row in df.to_dict("records")]
+
+
+def _citation_text(r: pd.Series) -> str:
+    parts = [str(r["authors"]) + "."]
+    if _none(r.get("title")):
+        parts.append(str(r["title"]).rstrip(".") + ".")
+    j = _none(r.get("journal"))
+    if j:
+        vol = _none(r.get("volume"))
+        iss = _none(r.get("issue"))
+        pages = _none(r.get("pages"))
+        y = _none(r.get("year"))
+        s = f"{j} {int(y) if y else ''}"
+        if vol:
+            s += f";{vol}"
+            if iss:
+                s += f"({iss})"
+        if pages:
+            s += f":{pages}"
+        parts.append(s.strip() + ".")
+    if _none(r.get("doi")):
+        parts.append(f"doi:{r['doi']}")
+    return " ".join(parts)
+
+
+def _sample_text(s: dict) -> str:
+    n = fmt_value(s["n"]) if s["n"] is not None else "n not reported"
+    sex = []
+    if s.get("female") is not None:
+        sex.append(f"{fmt_value(s['female'])} F")
+    if s.get("male") is not None:
+        sex.append(f"{fmt_value(s['male'])} M")
+    return f"n = {n}" + (f" ({', '.join(sex)})" if sex else "")
+
+
+def _dose_text(s: dict) -> str:
+    bits = []
+    if s.get("weeks") is not None:
+        bits.append(f"{fmt_value(s['weeks'])} weeks")
+    if s.get("sessions") is not None:
+        bits.append(f"{fmt_value(s['sessions'])} sessions")
+    return ", ".join(bits) or "not reported"
+
+
+def _primary_outcome_rows(frames: Frames, wide: pd.DataFrame) -> dict[str, dict]:
+    """Per study: the primary (pain) outcome's reported values, time point by time point."""
+    out: dict[str, dict] = {}
+    tps = frames.timepoints.set_index(["study", "timepoint"])["label"]
+    for _, o in frames.outcomes[frames.outcomes["primary"]].iterrows():
+        w = wide[(wide["study"] == o["study"]) & (wide["outcome"] == o["outcome"])]
+        cells = []
+        for _, r in w.iterrows():
+            mean = _none(r.get("mean"))
+            sd = _none(r.get("sd"))
+            cells.append({
+                "timepoint": r["timepoint"],
+                "label": tps.get((o["study"], r["timepoint"]), r["timepoint"]),
+                "mean": fmt_value(mean), "sd": fmt_value(sd),
+                "n": fmt_value(_none(r.get("n"))),
+                "source": _none(r.get("mean_source")),
+            })
+        unit = _none(o["unit"])
+        out[o["study"]] = {"name": o["name"], "unit": unit, "cells": cells,
+                           "note": _none(o["note"])}
+    return out
+
+
+def _changes_text(frames: Frames, study: str, kinds: tuple[str, ...]) -> list[str]:
+    ch = frames.changes[(frames.changes["study"] == study)
+                        & frames.changes["outcome_kind"].isin(kinds)]
+    names = frames.outcomes.set_index(["study", "outcome"])["name"]
+    tps = frames.timepoints.set_index(["study", "timepoint"])["label"]
+    arrows = {"decrease": "↓", "increase": "↑", "no change": "↔"}
+    lines = []
+    for _, c in ch.iterrows():
+        when = tps.get((study, c["to"]), c["to"]) if _none(c["to"]) else "time not stated"
+        sig = "" if c["significant"] is not True else " (significant)"
+        lines.append(f"{arrows[c['direction']]} {names.get((study, c['outcome']), c['outcome'])}"
+                     f": {c['from']} → {when}{sig} [{c['source']}]")
+    return lines
+
+
+def review_context(loaded, frames: Frames | None = None,
+                   extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The template context for one review (plain dicts, lists and strings)."""
+    frames = frames if frames is not None else loaded.frames()
+    rv = frames.review.iloc[0]
+    wide = wide_measurements(frames.measurements)
+    primary = _primary_outcome_rows(frames, wide)
+    studies = _records(frames.studies)
+    for s in studies:
+        s["sample_text"] = _sample_text(s)
+        s["dose_text"] = _dose_text(s)
+        s["primary"] = primary.get(s["study"])
+        s["clinical_changes"] = _changes_text(frames, s["study"],
+                                              ("pain", "function", "performance",
+                                               "physiological", "event"))
+        s["biomech_changes"] = _changes_text(frames, s["study"], ("biomechanical",))
+    injuries = {r["injury"]: r for r in _records(frames.injuries)}
+    for s in studies:
+        s["injury_name"] = injuries.get(s["injury"], {}).get("name", s["injury"])
+    injury_order = [i for i in injuries]
+    studies.sort(key=lambda s: (injury_order.index(s["injury"]) if s["injury"] in injury_order
+                                else 99, s["inclusion"] != "confirmed", s["year"] or 0,
+                                s["label"]))
+
+    bio = frames.biomechanics.set_index("statement") if len(frames.biomechanics) else None
+    experts = []
+    for e in _records(frames.experts):
+        strat = frames.expert_strategies[frames.expert_strategies["injury"] == e["injury"]]
+        themes = frames.expert_themes[frames.expert_themes["injury"] == e["injury"]]
+        rationale = []
+        for sid in [x for x in (e["rationale"] or "").split(", ") if x]:
+            if bio is not None and sid in bio.index:
+                b = bio.loc[sid]
+                rationale.append({"id": sid, "strategy": b["strategy_name"],
+                                  "effect": b["effect"], "direction": _none(b["direction"]),
+                                  "level": b["level"], "refs": b["review_refs"],
+                                  "source": b["source"]})
+        experts.append({**e, "strategies": _records(strat), "themes": _records(themes),
+                        "rationale_rows": rationale,
+                        "group": injuries.get(e["injury"], {}).get("group")})
+    experts.sort(key=lambda e: injury_order.index(e["injury"])
+                 if e["injury"] in injury_order else 99)
+
+    data_rows = _records(frames.measurements.merge(
+        frames.studies[["study", "label"]], on="study", how="left").merge(
+        frames.outcomes[["study", "outcome", "name", "unit"]], on=["study", "outcome"],
+        how="left"))
+    for r in data_rows:
+        r["value_text"] = fmt_value(r["value"])
+    counts = {r["count"]: r for r in _records(frames.counts)}
+    ctx: dict[str, Any] = {
+        "review": {k: _none(v) for k, v in rv.items()},
+        "citation_text": _citation_text(rv),
+        "studies": studies,
+        "experts": experts,
+        "biomechanics": _records(frames.biomechanics),
+        "data_rows": data_rows,
+        "status": _records(outcome_status(frames)),
+        "gaps": _records(completeness(frames)),
+        "gap_summary": completeness_summary(frames),
+        "sources": _records(frames.sources),
+        "counts": counts,
+        "prisma": [r for r in _records(frames.counts) if r["section"] == "prisma"],
+        "disagreements": _records(frames.disagreements.merge(
+            frames.studies[["study", "label"]], on="study", how="left")),
+        "reported_effects": _records(frames.reported_effects.merge(
+            frames.studies[["study", "label"]], on="study", how="left")),
+        "stated_findings": _records(frames.stated_findings),
+        "injuries": list(injuries.values()),
+    }
+    if extra:
+        ctx.update(extra)
+    return ctx

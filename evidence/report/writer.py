@@ -1,0 +1,134 @@
+"""Render the supplement from templates and write it atomically.
+
+Rendering never computes statistics: it receives a context built from the frames and result
+objects. Output files are first rendered in memory, then written to temporary files in the
+output directory and moved into place with :func:`os.replace`, so a run that fails leaves the
+previous reports untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import jinja2
+
+__all__ = ["make_environment", "render", "write_atomic", "write_files"]
+
+_TEMPLATE_DIR = Path(__file__).parent / "templates"
+
+
+def _fmt_num(value: Any, digits: int = 2) -> str:
+    """Format a number for a table; missing values become an em dash."""
+    if value is None:
+        return "—"
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if f != f:  # NaN
+        return "—"
+    return f"{f:.{digits}f}"
+
+
+def _fmt_int(value: Any) -> str:
+    if value is None:
+        return "—"
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return "—" if f != f else f"{int(round(f))}"
+
+
+def _missing(value: Any, text: str = "not reported") -> Any:
+    if value is None:
+        return text
+    if isinstance(value, float) and value != value:
+        return text
+    if isinstance(value, str) and not value.strip():
+        return text
+    return value
+
+
+def _md_cell(value: Any) -> str:
+    s = "" if value is None else str(value)
+    return s.replace("|", "\\|").replace("\n", " ")
+
+
+_LATEX_SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+                  "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                  "\\": r"\textbackslash{}", "—": "---", "–": "--", "≥": r"$\geq$",
+                  "≤": r"$\leq$", "±": r"$\pm$", "→": r"$\rightarrow$", "τ": r"$\tau$",
+                  "²": r"\textsuperscript{2}", "×": r"$\times$", "↓": r"$\downarrow$",
+                  "↑": r"$\uparrow$", "χ": r"$\chi$", "−": "--"}
+
+
+def _latex(value: Any) -> str:
+    s = "" if value is None else str(value)
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in s)
+
+
+def make_environment(template_dir: str | Path | None = None) -> jinja2.Environment:
+    """A Jinja environment with autoescape on for HTML/XML/SVG templates.
+
+    ``template_dir``: a user directory whose templates override the bundled ones by name.
+    """
+    loaders: list[jinja2.BaseLoader] = []
+    if template_dir is not None:
+        loaders.append(jinja2.FileSystemLoader(str(template_dir)))
+    loaders.append(jinja2.FileSystemLoader(str(_TEMPLATE_DIR)))
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "htm", "xml", "svg"),
+                                            default_for_string=True, default=False),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["num"] = _fmt_num
+    env.filters["int"] = _fmt_int
+    env.filters["missing"] = _missing
+    env.filters["md"] = _md_cell
+    env.filters["latex"] = _latex
+    return env
+
+
+def render(env: jinja2.Environment, template: str, context: Mapping[str, Any]) -> str:
+    return env.get_template(template).render(**context)
+
+
+def write_atomic(path: str | Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same directory + rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = "wb" if isinstance(data, bytes) else "w"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8",
+                                                               "newline": "\n"})) as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def write_files(out_dir: str | Path, files: Mapping[str, str | bytes]) -> list[Path]:
+    """Write every rendered file (relative name -> content) into ``out_dir``.
+
+    Everything is rendered before this is called; each file is written atomically.
+    """
+    out = Path(out_dir)
+    written = []
+    for name, data in files.items():
+        target = out / name
+        write_atomic(target, data)
+        written.append(target)
+    return written
