@@ -18,6 +18,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from evidence.errors import ArgumentError, ConvergenceWarning
+from evidence.meta.fit import DEFAULT_CONTROL
 
 __all__ = ["METHODS", "TESTS", "MetaRegResult", "metareg"]
 
@@ -26,8 +27,6 @@ METHODS = ("FE", "EE", "DL", "REML", "ML", "PM", "HE", "SJ", "HS", "EB")
 #: Tests for the coefficients: normal (``"z"``) or Knapp-Hartung (``"knha"``).
 TESTS = ("z", "knha")
 
-_MAXITER = 1000
-_THRESHOLD = 1e-13  # absolute change in tau2 at which Fisher scoring stops
 
 
 # --------------------------------------------------------------------------------------------
@@ -167,25 +166,41 @@ def _score_parts(y, v, X, tau2):
     return ypPy, f, tr_pp, w
 
 
-def _tau2_fisher(y, v, X, method: str, tau2: float) -> tuple[float, int, bool]:
-    """Fisher scoring for ML and REML from ``tau2``, truncated at 0 (Viechtbauer 2005)."""
-    converged = False
-    it = 0
-    for it in range(1, _MAXITER + 1):
+def _tau2_fisher(y, v, X, method: str, tau2: float, con: dict) -> tuple[float, int, bool]:
+    """Fisher scoring for ML and REML from ``tau2`` with step halving (Viechtbauer 2005).
+
+    Steps that would make ``tau2`` negative are halved (so it stays at 0 from 0); iteration
+    stops when the absolute change is at most ``con["threshold"]``, as metafor.
+    """
+    threshold, maxiter = float(con["threshold"]), int(con["maxiter"])
+    for it in range(1, maxiter + 1):
         ypPy, f, tr_pp, w = _score_parts(y, v, X, tau2)
         if method == "REML":
             adj = (ypPy - f.tr_p) / tr_pp
         else:  # ML
             adj = (ypPy - np.sum(w)) / np.sum(w * w)
+        if not np.isfinite(adj):
+            return tau2, it, False
+        if tau2 == 0.0 and adj < 0.0:
+            adj = 0.0
+        while tau2 + adj < 0.0:
+            adj *= 0.5
         new = tau2 + adj
-        if new < 0.0:
-            new = 0.0
         change = abs(new - tau2)
         tau2 = new
-        if change <= _THRESHOLD * max(1.0, tau2):
-            converged = True
-            break
-    return tau2, it, converged
+        if change <= threshold:
+            return tau2, it, True
+    return tau2, maxiter, False
+
+
+def _loglik(y, v, X, tau2: float, method: str) -> float:
+    """ML or REML log likelihood up to a constant that does not depend on tau2."""
+    w = 1.0 / (v + tau2)
+    f = _wls(y, X, w)
+    ll = -0.5 * float(np.sum(np.log(v + tau2))) - 0.5 * f.rss
+    if method == "REML":
+        ll -= 0.5 * float(np.linalg.slogdet(X.T @ (X * w[:, None]))[1])
+    return ll
 
 
 def _tau2_pm(y, v, X, k: int, p: int) -> float:
@@ -213,8 +228,26 @@ def _tau2_he(y, v, X, k: int, p: int) -> float:
     return (float(r @ r) - tr_pv) / (k - p)
 
 
-def _estimate_tau2(y, v, X, method: str) -> tuple[float, bool]:
-    """Residual heterogeneity ``tau2`` (not truncated for HE/DL/HS; caller truncates)."""
+def _control(control) -> dict:
+    """metafor-style convergence settings (the keys of evidence.meta.fit.DEFAULT_CONTROL)."""
+    con = dict(DEFAULT_CONTROL)
+    if control is None:
+        return con
+    if not isinstance(control, Mapping):
+        raise ArgumentError(f"control must be a dict with keys {', '.join(DEFAULT_CONTROL)}")
+    unknown = sorted(map(str, set(control) - set(DEFAULT_CONTROL)))
+    if unknown:
+        raise ArgumentError(
+            f"control key(s) {', '.join(unknown)} not among {', '.join(DEFAULT_CONTROL)}"
+        )
+    con.update(control)
+    if not float(con["threshold"]) > 0 or int(con["maxiter"]) < 1:
+        raise ArgumentError("control['threshold'] must be > 0 and control['maxiter'] >= 1")
+    return con
+
+
+def _estimate_tau2(y, v, X, method: str, con: dict | None = None) -> tuple[float, bool]:
+    """Residual heterogeneity ``tau2``, truncated at 0, and whether it converged."""
     k, p = X.shape
     if method in ("FE", "EE"):
         return 0.0, True
@@ -235,16 +268,23 @@ def _estimate_tau2(y, v, X, method: str) -> tuple[float, bool]:
         return tau0 * f.rss / (k - p), True
     if method in ("PM", "EB"):
         return _tau2_pm(y, v, X, k, p), True
-    # ML / REML: Fisher scoring from the Hedges estimate, as metafor
+    # ML / REML: Fisher scoring from the Hedges estimate truncated at 0, as metafor
+    con = _control(None) if con is None else con
     start = max(0.0, _tau2_he(y, v, X, k, p))
-    tau2, _, ok = _tau2_fisher(y, v, X, method, start)
+    tau2, _, ok = _tau2_fisher(y, v, X, method, start, con)
     if not ok:
         warnings.warn(
-            f"{method} Fisher scoring did not converge in {_MAXITER} iterations",
+            f"{method} Fisher scoring did not converge in {int(con['maxiter'])} iterations; "
+            "raise control['maxiter'] or loosen control['threshold']",
             ConvergenceWarning,
             stacklevel=3,
         )
-    return tau2, ok
+    elif con["ll0check"] and tau2 > float(con["threshold"]):
+        # metafor's ll0check: keep tau2 = 0 if the likelihood is larger there
+        if _loglik(y, v, X, 0.0, method) - _loglik(y, v, X, tau2, method) > float(con["tol"]) \
+                and np.all(v > 0):
+            tau2 = 0.0
+    return max(0.0, tau2), ok
 
 
 @dataclass(frozen=True)
@@ -265,9 +305,10 @@ class _Fit:
     weights: np.ndarray  # 1 / (vi + tau2)
 
 
-def _fit(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str, test: str) -> _Fit:
+def _fit(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str, test: str,
+         con: dict | None = None) -> _Fit:
     k, p = X.shape
-    tau2, _ = _estimate_tau2(y, v, X, method)
+    tau2, _ = _estimate_tau2(y, v, X, method, con)
     if method not in ("FE", "EE") and tau2 == 0.0 and np.any(v <= 0):
         raise ArgumentError("vi must be > 0 when tau2 is 0 (a study would get infinite weight)")
     if method in ("FE", "EE") and np.any(v <= 0):
@@ -337,7 +378,7 @@ def _omnibus(b, vb, idx, test: str, df2: float):
     return qm, m, pval
 
 
-def _pseudo_r2(y, v, X, method: str, fit: _Fit) -> float:
+def _pseudo_r2(y, v, X, method: str, fit: _Fit, con: dict) -> float:
     """metafor's R² (percent): relative reduction of tau2, or adjusted weighted R² for FE/EE."""
     k, p = X.shape
     if method in ("FE", "EE"):
@@ -347,7 +388,7 @@ def _pseudo_r2(y, v, X, method: str, fit: _Fit) -> float:
         tss = float(np.sum(w * (y - np.sum(w * y) / np.sum(w)) ** 2))
         adj = 1.0 - (fit.qe / tss) * (k - 1) / (k - p)
         return max(0.0, 100.0 * adj)
-    tau2_re, _ = _estimate_tau2(y, v, np.ones((k, 1)), method)
+    tau2_re, _ = _estimate_tau2(y, v, np.ones((k, 1)), method, con)
     if tau2_re == 0.0:
         return 0.0
     return max(0.0, 100.0 * (tau2_re - fit.tau2) / tau2_re)
@@ -455,6 +496,7 @@ def metareg(
     test: str = "z",
     level: float = 0.95,
     intercept: bool = True,
+    control=None,
 ) -> MetaRegResult:
     """Fit a (mixed-effects) meta-regression.
 
@@ -476,6 +518,9 @@ def metareg(
         Confidence level of the coefficient CIs (0.95; 95 is also accepted).
     intercept : bool
         Add an intercept term ``"intrcpt"`` (default True).
+    control : dict, optional
+        Convergence settings for ML/REML, as :data:`evidence.meta.fit.DEFAULT_CONTROL`
+        (``threshold``, ``maxiter``, ``ll0check``, ``tol``).
 
     Returns
     -------
@@ -531,7 +576,8 @@ def metareg(
     k, p = X.shape
     if p > k:
         raise ArgumentError(f"the model has more coefficients ({p}) than studies ({k})")
-    fit = _fit(y, v, X, method, test)
+    con = _control(control)
+    fit = _fit(y, v, X, method, test, con)
     df2 = float(k - p) if test == "knha" else np.nan
     se, stat, pval, lo, hi = _wald(fit.b, fit.vb, test, k - p, level)
     coefs = pd.DataFrame(
@@ -540,7 +586,7 @@ def metareg(
     )
     btt = list(range(1, p)) if intercept else list(range(p))
     qm, qm_df, qm_p = _omnibus(fit.b, fit.vb, btt, test, k - p)
-    r2 = _pseudo_r2(y, v, X, method, fit) if intercept and p > 1 else np.nan
+    r2 = _pseudo_r2(y, v, X, method, fit, con) if intercept and p > 1 else np.nan
     return MetaRegResult(
         k=k,
         p=p,
