@@ -155,27 +155,36 @@ class _Reasons:
 
     def __init__(self, k: int):
         self.text = np.full(k, None, dtype=object)
+        self.has = np.zeros(k, dtype=bool)
         self.force = np.zeros(k, dtype=bool)
 
     def add(self, mask: np.ndarray, message: str | np.ndarray, force: bool = True) -> None:
-        mask = np.asarray(mask, dtype=bool) & np.equal(self.text, None)
-        if isinstance(message, np.ndarray):
-            self.text[mask] = message[mask]
-        else:
-            self.text[mask] = message
+        mask = np.asarray(mask, dtype=bool) & ~self.has
+        if not mask.any():
+            return
+        self.text[mask] = message[mask] if isinstance(message, np.ndarray) else message
+        self.has |= mask
         if force:
             self.force |= mask
 
     def missing(self, x: dict[str, np.ndarray], names: Sequence[str]) -> None:
-        joined = np.full(self.text.size, "", dtype=object)
+        miss = {name: np.isnan(x[name]) for name in names}
+        rows = np.flatnonzero(np.logical_or.reduce(list(miss.values())))
+        if rows.size == 0:
+            return
+        joined = np.full(rows.size, "", dtype=object)
         for name in names:  # a handful of argument names, not rows
-            miss = np.isnan(x[name])
-            joined = np.where(miss, np.where(joined == "", name, joined + ", " + name), joined)
-        self.add(joined != "", joined + " missing", force=False)
+            m = miss[name][rows]
+            joined[m] = np.where(joined[m] == "", name, joined[m] + ", " + name)
+        text = np.full(self.text.size, None, dtype=object)
+        text[rows] = joined + " missing"
+        mask = np.zeros(self.text.size, dtype=bool)
+        mask[rows] = True
+        self.add(mask, text, force=False)
 
     @property
     def ok(self) -> np.ndarray:
-        return np.equal(self.text, None)
+        return ~self.has
 
 
 # --------------------------------------------------------------------------------------------
