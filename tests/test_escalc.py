@@ -199,6 +199,7 @@ def test_zero_cells_only0_default():
     assert out["yi"][0] == pytest.approx(np.log(0.5 * 7.5 / (10.5 * 3.5)), rel=1e-14)
     assert out["vi"][0] == pytest.approx(1 / 0.5 + 1 / 10.5 + 1 / 3.5 + 1 / 7.5, rel=1e-14)
     assert out["yi"][1] == pytest.approx(np.log(2 * 6 / (8 * 4)), rel=1e-14)
+    assert out.attrs["escalc"]["corrected_rows"] == [0]
     none = escalc("OR", ai=[0], bi=[10], ci=[3], di=[7], to="none")
     assert np.isnan(none["yi"][0]) and none["reason"][0].startswith("not computable")
 

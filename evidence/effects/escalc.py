@@ -280,7 +280,7 @@ def _two_by_two(measure, x, why, add, to, drop00):
         p1, p2 = a / n1, c / n2
         yi = p1 - p2
         vi = p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2
-    return yi, vi
+    return yi, vi, shift > 0
 
 
 def _cor(measure, x, why):
@@ -371,7 +371,8 @@ def escalc(
         (default) ``add`` (default 1/2) is added to every cell of tables with a zero cell;
         ``"all"`` adds to every table, ``"if0all"`` to every table if any has a zero cell,
         ``"none"`` never. ``drop00=True`` gives ``NaN`` for tables with no events (or only
-        events) in both groups.
+        events) in both groups. The index labels of corrected rows are recorded in
+        ``result.attrs["escalc"]["corrected_rows"]``.
     vtype : str
         Variance type: ``"LS"`` (default, large sample) for every measure; also ``"HO"``
         (homoscedastic) for ``MD`` and ``"UB"`` (unbiased) for ``SMD``.
@@ -506,7 +507,7 @@ def escalc(
         elif measure == "ROM":
             yi, vi = _rom(x, why, vtype)
         elif measure in _TWO_BY_TWO:
-            yi, vi = _two_by_two(measure, x, why, add, to, drop00)
+            yi, vi, corrected = _two_by_two(measure, x, why, add, to, drop00)
         elif measure in ("COR", "ZCOR"):
             yi, vi = _cor(measure, x, why)
         else:
@@ -527,7 +528,8 @@ def escalc(
     out[reason_name] = pd.Series(why.text, index=out.index, dtype=object)
     settings: dict[str, Any] = {"measure": measure, "vtype": vtype}
     if measure in _TWO_BY_TWO:
-        settings.update(add=add, to=to, drop00=drop00)
+        settings.update(add=add, to=to, drop00=drop00,
+                        corrected_rows=list(out.index[corrected & why.ok]))
     if "ri" in needed:
         settings["ri"] = ri if isinstance(ri, str) or np.ndim(ri) == 0 else "array"
     out.attrs = {**out.attrs, "escalc": settings}
