@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import linalg, optimize, stats
 
 from evidence.errors import ArgumentError, ConvergenceWarning
 from evidence.meta.fit import DEFAULT_CONTROL
@@ -85,6 +85,7 @@ def _moderator_matrix(mods, k: int, intercept: bool) -> tuple[np.ndarray, list[s
             mods = mods.to_frame(name=mods.name if mods.name is not None else "x1")
         if isinstance(mods, pd.DataFrame):
             cols, names = [], []
+            full_first = not intercept  # as R: without intercept, the first factor keeps all levels
             for name in mods.columns:
                 col = mods[name]
                 if pd.api.types.is_bool_dtype(col):
@@ -97,9 +98,11 @@ def _moderator_matrix(mods, k: int, intercept: bool) -> tuple[np.ndarray, list[s
                     cat = pd.Categorical(col)
                     if np.any(cat.codes < 0):
                         raise ArgumentError(f"mods column {name!r} has missing values")
-                    for j, level in enumerate(cat.categories[1:], start=1):
+                    first = 0 if full_first else 1
+                    full_first = False
+                    for j in range(first, len(cat.categories)):
                         cols.append((cat.codes == j).astype(float))
-                        names.append(f"{name}{level}")
+                        names.append(f"{name}{cat.categories[j]}")
         else:
             arr = np.asarray(mods, dtype=float)
             if arr.ndim == 1:
@@ -143,13 +146,16 @@ class _WLS:
 
 
 def _wls(y: np.ndarray, X: np.ndarray, w: np.ndarray) -> _WLS:
-    WX = X * w[:, None]
-    A = np.linalg.inv(X.T @ WX)
-    A = (A + A.T) / 2.0
-    b = A @ (WX.T @ y)
+    # QR of W^(1/2) X rather than the normal equations: moderators such as calendar years
+    # make X'WX ill-conditioned, and QR keeps the coefficients accurate to ~1e-14
+    sw = np.sqrt(w)
+    Q, R = np.linalg.qr(X * sw[:, None])
+    Rinv = linalg.solve_triangular(R, np.eye(R.shape[0]))
+    A = Rinv @ Rinv.T
+    b = Rinv @ (Q.T @ (sw * y))
     r = y - X @ b
     rss = float(np.sum(w * r * r))
-    tr_p = float(np.sum(w) - np.sum(A * (WX.T @ WX)))
+    tr_p = float(np.sum(w) - np.sum(w * np.sum(Q * Q, axis=1)))  # tr(W) - tr(W H)
     return _WLS(w=w, A=A, b=b, resid=r, rss=rss, tr_p=tr_p)
 
 
@@ -508,7 +514,7 @@ def metareg(
         Moderators, one row per study. DataFrame column names become the term names;
         array columns are named ``x1, x2, ...``. Non-numeric columns are dummy-coded with
         the first (sorted) level as reference, terms named column + level, as R's
-        ``factor()``.
+        ``factor()`` (without intercept the first such column keeps all its levels).
     method : str
         Estimator of the residual heterogeneity: ``"FE"``/``"EE"`` (none), ``"DL"``,
         ``"REML"``, ``"ML"``, ``"PM"``, ``"HE"``, ``"SJ"``, ``"HS"``, ``"EB"``.
