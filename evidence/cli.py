@@ -86,12 +86,17 @@ def report(directory: Path = typer.Argument(DEFAULT_DIR, help="review directory"
                                                     help="directory of templates that "
                                                          "override the bundled ones")) -> None:
     """Render the review supplement into the output directory (atomically)."""
+    import jinja2
+
     from .report import build_report
 
     loaded = _load(directory)
     fmts = [f.strip() for f in formats.split(",") if f.strip()]
     try:
         written = build_report(loaded, out_dir, fmts, templates)
+    except jinja2.TemplateError as exc:
+        _fail(RuntimeError(f"template error ({type(exc).__name__}): {exc}; nothing was "
+                           "written"), 2)
     except (EvidenceError, ValueError, OSError) as exc:
         _fail(exc, 2)
     for p in written:

@@ -148,7 +148,7 @@ def build_frames(loaded: "LoadedReview") -> Frames:
                           "note": s.note if s else None})
         for d in st.disagreements:
             disagree.append({"study": st.id, "field": d.field,
-                             "values": "; ".join(
+                             "values_text": "; ".join(
                                  f"{v.get('value')} [{v.get('source', '?')}]" for v in d.values),
                              "resolution": d.resolution, "note": d.note})
         for out in st.outcomes:
@@ -255,7 +255,8 @@ def build_frames(loaded: "LoadedReview") -> Frames:
                                           "p", "source", "where"]),
         characteristics=_frame(chars, ["study", "characteristic", "label", "value", "source",
                                        "note"]),
-        disagreements=_frame(disagree, ["study", "field", "values", "resolution", "note"]),
+        disagreements=_frame(disagree, ["study", "field", "values_text", "resolution",
+                                        "note"]),
         injuries=_frame([{"injury": i.id, "name": i.name, "group": i.group, "source": i.source}
                          for i in rv.injuries], ["injury", "name", "group", "source"]),
         strategies=_frame([{"strategy": s.id, "name": s.name, "category": s.category,
