@@ -193,6 +193,7 @@ def solve_q_equal(
     target: np.ndarray,
     upper: np.ndarray,
     *,
+    q_at_zero: tuple[np.ndarray, np.ndarray] | None = None,
     rtol: float = 4 * _EPS,
     maxiter: int = 200,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -200,27 +201,31 @@ def solve_q_equal(
 
     The caller guarantees ``Q(0) > target >= Q(upper)``. Newton steps are taken on
     ``1 / Q(tau^2)`` (exactly linear when all v_i are equal) and replaced by bisection
-    whenever they would leave the current bracket, so the iteration cannot diverge.
+    whenever they would leave the current bracket, so the iteration cannot diverge. The
+    iteration starts at 0; ``q_at_zero`` may pass the already computed ``(Q(0), Q'(0))``.
 
     Returns
     -------
     root, converged, iterations : arrays (G,)
     """
     n = g.n_groups
-    lo = np.zeros(n)
-    hi = np.asarray(upper, dtype=float).copy()
-    x = lo.copy()
     root = np.full(n, np.nan)
     conv = np.zeros(n, dtype=bool)
     iters = np.zeros(n, dtype=np.int64)
-    # work on the unconverged groups only, re-compacting as they converge
+    # current (possibly compacted) problem: groups idx, of which `act` are still running
     idx = np.arange(n)
-    sg, rows = g, np.ones(g.n_rows, dtype=bool)
-    yy, vv, tt = y, v, np.asarray(target, dtype=float)
-    xa, loa, hia = x, lo, hi
+    sg, yy, vv = g, y, v
+    tt = np.asarray(target, dtype=float)
+    xa = np.zeros(n)
+    loa = np.zeros(n)
+    hia = np.asarray(upper, dtype=float).copy()
+    act = np.ones(n, dtype=bool)
     for it in range(1, maxiter + 1):
-        q, dq = q_generalized(sg, yy, vv, xa)
-        iters[idx] = it
+        if it == 1 and q_at_zero is not None:
+            q, dq = q_at_zero
+        else:
+            q, dq = q_generalized(sg, yy, vv, xa)
+        iters[idx[act]] = it
         f = q - tt
         exact = f == 0.0
         above = f > 0.0  # root lies to the right of x
@@ -228,25 +233,29 @@ def solve_q_equal(
         hia = np.where(~above & ~exact, xa, hia)
         # Newton step on 1/Q: delta = Q (Q - t) / (t * (-dQ))
         with np.errstate(divide="ignore", invalid="ignore"):
-            step = q * f / (tt * -dq)
-        cand = xa + step
+            cand = xa + q * f / (tt * -dq)
         bad = ~np.isfinite(cand) | (cand <= loa) | (cand >= hia)
         cand = np.where(bad, 0.5 * (loa + hia), cand)
-        done = exact | (np.abs(cand - xa) <= rtol * np.abs(cand)) | (hia - loa <= rtol * hia)
-        new_x = np.where(exact, xa, cand)
-        finished = done
-        if np.any(finished):
-            root[idx[finished]] = new_x[finished]
-            conv[idx[finished]] = True
-        keep = ~finished
-        if not np.any(keep):
+        cand = np.where(exact, xa, cand)
+        done = act & (
+            exact | (np.abs(cand - xa) <= rtol * np.abs(cand)) | (hia - loa <= rtol * hia)
+        )
+        xa = np.where(act, cand, xa)
+        if np.any(done):
+            root[idx[done]] = xa[done]
+            conv[idx[done]] = True
+            act = act & ~done
+        n_act = int(act.sum())
+        if n_act == 0:
             break
-        xa, loa, hia, tt = new_x[keep], loa[keep], hia[keep], tt[keep]
-        idx = idx[keep]
-        sg, rmask = sg.subset(keep)
-        yy, vv = yy[rmask], vv[rmask]
-    if idx.size and not np.all(conv[idx]):
-        root[idx] = xa
+        if n_act < 0.5 * act.size:  # compact: drop the finished groups
+            xa, loa, hia, tt, idx = xa[act], loa[act], hia[act], tt[act], idx[act]
+            sg, rmask = sg.subset(act)
+            yy, vv = yy[rmask], vv[rmask]
+            act = np.ones(n_act, dtype=bool)
+    left = idx[act]
+    if left.size:
+        root[left] = xa[act]
     return root, conv, iters
 
 
@@ -317,7 +326,7 @@ def _closed_form(method: str, g: Groups, y: np.ndarray, v: np.ndarray, k: np.nda
     raise AssertionError(method)
 
 
-def _fisher_scoring(method, g, y, v, k, threshold, maxiter, ll0check, ll0tol):
+def _fisher_scoring(method, g, y, v, k, threshold, maxiter, ll0check, ll0tol, stepadj):
     n = g.n_groups
     km1 = k - 1.0
     # start: HE estimate truncated at 0 (metafor's default tau2.init)
@@ -344,7 +353,7 @@ def _fisher_scoring(method, g, y, v, k, threshold, maxiter, ll0check, ll0tol):
             else:
                 _, _, tr_p, tr_pp = _traces(sg, w)
                 adj = (ypppy - tr_p) / tr_pp
-        adj = np.where(np.isnan(adj), 0.0, adj)
+        adj = np.where(np.isnan(adj), 0.0, adj * stepadj)
         # step halving while tau2 + adj < 0; from exactly 0 metafor halves a negative step
         # until it underflows to -0.0, i.e. it stays at 0
         adj = np.where((t == 0.0) & (adj < 0.0), 0.0, adj)
@@ -427,10 +436,11 @@ def estimate_tau2(
     y: np.ndarray,
     v: np.ndarray,
     *,
-    threshold: float = 1e-10,
+    threshold: float = 1e-12,
     maxiter: int = 1000,
     ll0check: bool = True,
     ll0tol: float = _EPS**0.25,
+    stepadj: float = 1.0,
 ) -> Tau2Fit:
     """Estimate tau^2 for every group with one estimator.
 
@@ -443,6 +453,9 @@ def estimate_tau2(
         ``control = list(threshold, maxiter)``; the defaults are tighter than metafor's
         1e-5 / 100 so that the converged solution is returned)
     ll0check, ll0tol : metafor's check that the ML/REML likelihood is not larger at 0
+    stepadj : factor applied to every Fisher-scoring step (metafor's ``stepadj``); values
+        below 1 (e.g. 0.5) cure the rare oscillating divergence of Fisher scoring with few
+        studies, at the cost of more iterations
 
     Returns
     -------
@@ -476,7 +489,7 @@ def estimate_tau2(
     reset = np.zeros(n, dtype=bool)
     if method in ("ML", "REML", "EB"):
         tau2, se, conv, iters, reset = _fisher_scoring(
-            method, g, y, v, k, threshold, maxiter, ll0check, ll0tol
+            method, g, y, v, k, threshold, maxiter, ll0check, ll0tol, stepadj
         )
     elif method == "PM":
         tau2, se, conv, iters = _paule_mandel(g, y, v, k)
@@ -518,7 +531,7 @@ def qprofile_ci(
     crit_u = stats.chi2.isf(alpha / 2.0, df)
     crit_l = stats.chi2.ppf(alpha / 2.0, df)
     tmax = np.maximum(100.0, 10.0 * np.where(np.isfinite(tau2), tau2, 0.0))
-    q0, _ = q_generalized(g, y, v, np.zeros(n))
+    q0, dq0 = q_generalized(g, y, v, np.zeros(n))
     qmax, _ = q_generalized(g, y, v, tmax)
 
     def bound(crit):
@@ -528,8 +541,13 @@ def qprofile_ci(
         # Q(0) == crit: the root is 0 itself
         search &= q0 > crit
         if np.any(search):
-            sub, rows = g.subset(search)
-            root, _, _ = solve_q_equal(sub, y[rows], v[rows], crit[search], tmax[search])
+            if np.all(search):
+                sub, ys, vs = g, y, v
+            else:
+                sub, rows = g.subset(search)
+                ys, vs = y[rows], v[rows]
+            root, _, _ = solve_q_equal(sub, ys, vs, crit[search], tmax[search],
+                                       q_at_zero=(q0[search], dq0[search]))
             out[search] = root
         return out
 

@@ -37,8 +37,16 @@ TESTS = ("z", "knha")
 #: (ML/REML/EB) stops when |change in tau^2| <= threshold (metafor's default is 1e-5; the
 #: tighter default returns the converged solution); ``maxiter``: its iteration limit;
 #: ``ll0check`` / ``tol``: metafor's check that the ML/REML likelihood is not higher at
-#: tau^2 = 0 (tolerance on the log likelihood difference).
-DEFAULT_CONTROL = {"threshold": 1e-12, "maxiter": 10000, "ll0check": True, "tol": 2.0**-13}
+#: tau^2 = 0 (tolerance on the log likelihood difference); ``stepadj``: factor applied to
+#: each Fisher-scoring step (0.5 cures the rare oscillating divergence with few studies,
+#: which metafor reports as "Fisher scoring algorithm did not converge").
+DEFAULT_CONTROL = {
+    "threshold": 1e-12,
+    "maxiter": 1000,
+    "ll0check": True,
+    "tol": 2.0**-13,
+    "stepadj": 1.0,
+}
 
 
 # ---------------------------------------------------------------------------------------
@@ -90,6 +98,8 @@ def _check_control(control) -> dict:
     con.update(control)
     if not (float(con["threshold"]) > 0):
         raise ArgumentError(f"control['threshold'] must be > 0, got {con['threshold']!r}")
+    if not (0 < float(con["stepadj"]) <= 1):
+        raise ArgumentError(f"control['stepadj'] must be in (0, 1], got {con['stepadj']!r}")
     if int(con["maxiter"]) < 1:
         raise ArgumentError(f"control['maxiter'] must be >= 1, got {con['maxiter']!r}")
     return con
@@ -146,6 +156,7 @@ def _fit_groups(y, v, counts, method, test, alpha, con):
             method, sg, ys, vs,
             threshold=float(con["threshold"]), maxiter=int(con["maxiter"]),
             ll0check=bool(con["ll0check"]), ll0tol=float(con["tol"]),
+            stepadj=float(con["stepadj"]),
         )
         tau2[multi] = fit.tau2
         se_tau2[multi] = fit.se_tau2
@@ -252,7 +263,7 @@ def _warn_common(method, test, counts, conv, where=""):
         warnings.warn(
             f"the {method} estimator of tau^2 did not converge{where} "
             f"({nbad} fit{'s' if nbad != 1 else ''}); results set to NaN. "
-            "Increase control['maxiter'] or use another method.",
+            "Try control={'stepadj': 0.5}, a larger control['maxiter'], or another method.",
             ConvergenceWarning, stacklevel=3,
         )
 
