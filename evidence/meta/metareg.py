@@ -122,6 +122,8 @@ def _moderator_matrix(mods, k: int, intercept: bool) -> tuple[np.ndarray, list[s
     if not cols:
         raise ArgumentError("the model has no terms: give mods or set intercept=True")
     X = np.column_stack(cols)
+    if X.shape[1] > k:
+        raise ArgumentError(f"the model has more coefficients ({X.shape[1]}) than studies ({k})")
     if np.linalg.matrix_rank(X) < X.shape[1]:
         raise ArgumentError(
             f"mods: the model matrix ({', '.join(names)}) is rank deficient "
@@ -580,8 +582,6 @@ def metareg(
     y, v = _check_yi_vi(yi, vi)
     X, names = _moderator_matrix(mods, y.size, intercept)
     k, p = X.shape
-    if p > k:
-        raise ArgumentError(f"the model has more coefficients ({p}) than studies ({k})")
     con = _control(control)
     fit = _fit(y, v, X, method, test, con)
     df2 = float(k - p) if test == "knha" else np.nan
