@@ -480,7 +480,7 @@ def estimate_tau2(
     >>> g = Groups(np.array([3]))
     >>> fit = estimate_tau2("DL", g, np.array([0.1, 0.5, 0.9]), np.array([0.01, 0.02, 0.04]))
     >>> round(float(fit.tau2[0]), 4)
-    0.1354
+    0.1286
     """
     n = g.n_groups
     k = g.counts.astype(float)

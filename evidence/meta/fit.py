@@ -332,7 +332,7 @@ def meta(yi, vi, method: str = "REML", test: str = "z", level: float = 0.95,
     >>> import evidence.meta as em
     >>> res = em.meta([0.1, 0.3, 0.35, 0.6], [0.01, 0.02, 0.015, 0.03], method="DL")
     >>> round(res.estimate, 4), res.k
-    (0.2933, 4)
+    (0.3089, 4)
     """
     method = _check_method(method)
     test = _check_test(test)
@@ -433,8 +433,8 @@ def meta_batch(df: pd.DataFrame, yi: str = "yi", vi: str = "vi",
     ...                   "vi": [0.02, 0.03, 0.04, 0.05, 0.02, 0.06]})
     >>> meta_batch(d, by="g", method="DL")[["g", "k", "estimate"]].round(4)
        g  k  estimate
-    0  a  3    0.2385
-    1  b  3    0.9750
+    0  a  3    0.2669
+    1  b  3    1.0237
     """
     method = _check_method(method)
     test = _check_test(test)
