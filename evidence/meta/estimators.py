@@ -470,7 +470,8 @@ def estimate_tau2(
     * HE: sum (y_i - ybar)^2 / (k-1) - mean(v_i)
     * SJ: tau0^2 Q(tau0^2) / (k-1), tau0^2 = sum (y_i - ybar)^2 / k
 
-    PM solves Q(tau^2) = k - 1. ML, REML and EB use Fisher scoring
+    PM solves Q(tau^2) = k - 1 (without metafor's upper search limit tau2.max = 100,
+    beyond which metafor stops with an error). ML, REML and EB use Fisher scoring
     ``tau2 <- tau2 + adj`` with ``adj`` = (y'PPy - S_1)/S_2 (ML),
     (y'PPy - tr P)/tr(PP) (REML), (Q(tau2) k/(k-1) - k)/S_1 (EB), halving the step while
     tau2 + adj < 0.
