@@ -312,9 +312,9 @@ def trimfill(
     >>> import numpy as np
     >>> vi = np.linspace(0.01, 0.3, 12)
     >>> yi = 0.2 + np.sqrt(vi) * np.linspace(0.0, 2.0, 12)   # small studies show larger effects
-    >>> tf = trimfill(yi, vi, method="FE")  # doctest: +SKIP
-    >>> tf.side  # doctest: +SKIP
-    'left'
+    >>> tf = trimfill(yi, vi, method="FE")
+    >>> tf.side, tf.k0
+    ('left', 6)
     """
     from evidence.meta.fit import meta
 
