@@ -78,29 +78,42 @@ def validate(directory: Path = typer.Argument(DEFAULT_DIR, help="review director
 
 
 @app.command()
-def report(directory: Path = typer.Argument(DEFAULT_DIR, help="review directory"),
+def report(directory: Path = typer.Argument(DEFAULT_DIR, help="review directory; reviews "
+                                            "nested below it are rendered too"),
            out_dir: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="output directory"),
-           formats: str = typer.Option("html,md", "--format", "-f",
-                                       help="comma-separated formats"),
+           formats: str = typer.Option("html,pdf,md,tex", "--format", "-f",
+                                       help="comma-separated formats: html, pdf, md, tex"),
            templates: Optional[Path] = typer.Option(None, "--templates",
                                                     help="directory of templates that "
                                                          "override the bundled ones")) -> None:
-    """Render the review supplement into the output directory (atomically)."""
+    """Render the supplement of each review into the output directory (atomically).
+
+    The review in DIR goes to OUT; a review nested in DIR/sub goes to OUT/sub. Every review
+    is loaded and rendered in memory before anything is written.
+    """
     import jinja2
 
-    from .report import build_report
+    from .report import find_reviews, render_report, write_files
 
-    loaded = _load(directory)
+    if not directory.is_dir():
+        _fail(RecordError(f"{directory}: no such directory"), 1)
+    review_dirs = find_reviews(directory) or [directory]
+    loaded = [(d, _load(d)) for d in review_dirs]
     fmts = [f.strip() for f in formats.split(",") if f.strip()]
+    rendered = []
     try:
-        written = build_report(loaded, out_dir, fmts, templates)
+        for d, rv in loaded:
+            target = out_dir / d.relative_to(directory)
+            with err.status(f"rendering {rv.review.id} ..."):
+                rendered.append((target, render_report(rv, fmts, templates)))
     except jinja2.TemplateError as exc:
         _fail(RuntimeError(f"template error ({type(exc).__name__}): {exc}; nothing was "
                            "written"), 2)
     except (EvidenceError, ValueError, OSError) as exc:
         _fail(exc, 2)
-    for p in written:
-        out.print(f"wrote {p}")
+    for target, files in rendered:
+        for p in write_files(target, files):
+            out.print(f"wrote {p}")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -1,4 +1,9 @@
-"""The review supplement: Jinja templates rendered from the frames and result objects."""
+"""The review supplement: Jinja templates rendered from the frames and result objects.
+
+Formats: ``html`` (self-contained ``index.html``, figures inline as SVG), ``pdf``
+(``supplement.pdf``, WeasyPrint from the same HTML), ``md`` (``supplement.md``) and ``tex``
+(``supplement.tex``, booktabs tables, figures as files under ``figures/``).
+"""
 
 from __future__ import annotations
 
@@ -7,20 +12,25 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from markupsafe import Markup
+
 from .context import review_context
-from .writer import make_environment, render, write_atomic, write_files
+from .writer import make_environment, render, render_pdf, write_atomic, write_files
 
-__all__ = ["build_report", "render_report", "software_versions", "FORMATS", "write_atomic"]
+__all__ = ["build_report", "render_report", "software_versions", "FORMATS", "write_atomic",
+           "write_files",
+           "find_reviews"]
 
-FORMATS = ("html", "md")
-_TEMPLATES = {"html": "index.html", "md": "supplement.md"}
+FORMATS = ("html", "pdf", "md", "tex")
+_FILES = {"html": "index.html", "pdf": "supplement.pdf", "md": "supplement.md",
+          "tex": "supplement.tex"}
 
 
 def software_versions() -> dict[str, str]:
     """Versions of evidence and the libraries that shape its numbers and figures."""
     out = {}
     for name in ("evidence", "numpy", "scipy", "pandas", "matplotlib", "forestplot", "jinja2",
-                 "pydantic"):
+                 "pydantic", "weasyprint"):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -38,27 +48,53 @@ def _records_dir_label(path: Path) -> str:
 def _sections(ctx: dict[str, Any]) -> list[dict[str, str]]:
     secs = list(ctx.get("extra_sections", []))
     secs += [{"id": "table1", "title": "Table 1. Clinical studies"},
-             {"id": "data", "title": "Data table"},
-             {"id": "experts", "title": "Expert opinion"},
-             {"id": "completeness", "title": "Completeness"},
+             {"id": "data", "title": "Data table"}]
+    if ctx.get("experts"):
+        secs.append({"id": "experts", "title": "Expert opinion"})
+    secs += [{"id": "completeness", "title": "Completeness"},
              {"id": "sources", "title": "Sources"}]
     return secs
 
 
-def render_report(loaded, formats: Iterable[str] = FORMATS, template_dir: str | Path | None = None,
+def find_reviews(directory: str | Path) -> list[Path]:
+    """The review in ``directory`` (if it has review.yaml) and every review nested below it."""
+    root = Path(directory)
+    found = sorted({p.parent for p in root.rglob("review.yaml")},
+                   key=lambda p: (len(p.relative_to(root).parts), str(p)))
+    return found
+
+
+def render_report(loaded, formats: Iterable[str] = FORMATS,
+                  template_dir: str | Path | None = None,
                   extra: dict[str, Any] | None = None) -> dict[str, str | bytes]:
-    """Render the supplement of a loaded review in memory: file name -> content."""
+    """Render the supplement of a loaded review in memory: relative file name -> content."""
     formats = list(formats)
-    bad = [f for f in formats if f not in _TEMPLATES]
+    bad = [f for f in formats if f not in _FILES]
     if bad:
-        raise ValueError(f"format {bad[0]!r} is not one of {', '.join(_TEMPLATES)}")
+        raise ValueError(f"format {bad[0]!r} is not one of {', '.join(_FILES)}")
     env = make_environment(template_dir)
     ctx = review_context(loaded, extra=extra)
     ctx["software"] = software_versions()
     ctx["records_dir"] = _records_dir_label(Path(loaded.path))
-    ctx["css"] = env.loader.get_source(env, "style.css")[0]
+    ctx["css"] = Markup(env.loader.get_source(env, "style.css")[0])
     ctx["sections"] = _sections(ctx)
-    return {_TEMPLATES[f]: render(env, _TEMPLATES[f], ctx) for f in formats}
+    files: dict[str, str | bytes] = {}
+    for fig in ctx.get("figures", []):
+        for ext, data in fig["files"].items():
+            files[f"figures/{fig['id']}.{ext}"] = data
+    html = None
+    if "html" in formats or "pdf" in formats:
+        html = render(env, "index.html", ctx)
+    if "html" in formats:
+        files["index.html"] = html
+    if "pdf" in formats:
+        files["supplement.pdf"] = render_pdf(html)
+    if "md" in formats:
+        files["supplement.md"] = render(env, "supplement.md", ctx)
+    if "tex" in formats:
+        files["supplement.tex"] = render(make_environment(template_dir, latex=True),
+                                         "supplement.tex", ctx)
+    return files
 
 
 def build_report(loaded, out_dir: str | Path, formats: Iterable[str] = FORMATS,

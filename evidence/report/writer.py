@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 import jinja2
 
-__all__ = ["make_environment", "render", "write_atomic", "write_files"]
+__all__ = ["make_environment", "render", "render_pdf", "write_atomic", "write_files"]
 
 _TEMPLATE_DIR = Path(__file__).parent / "templates"
 
@@ -71,10 +71,13 @@ def _latex(value: Any) -> str:
     return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in s)
 
 
-def make_environment(template_dir: str | Path | None = None) -> jinja2.Environment:
-    """A Jinja environment with autoescape on for HTML/XML/SVG templates.
+def make_environment(template_dir: str | Path | None = None, *,
+                     latex: bool = False) -> jinja2.Environment:
+    """A Jinja environment: autoescape on for HTML/XML/SVG templates.
 
     ``template_dir``: a user directory whose templates override the bundled ones by name.
+    ``latex``: every ``{{ expression }}`` is escaped for LaTeX (the LaTeX counterpart of
+    autoescape), so record text can never inject TeX commands.
     """
     loaders: list[jinja2.BaseLoader] = []
     if template_dir is not None:
@@ -88,6 +91,9 @@ def make_environment(template_dir: str | Path | None = None) -> jinja2.Environme
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        finalize=_latex_finalize if latex else None,
+        # LaTeX uses "{#1}" for macro arguments, so TeX templates take another comment marker
+        **({"comment_start_string": "((#", "comment_end_string": "#))"} if latex else {}),
     )
     env.filters["num"] = _fmt_num
     env.filters["int"] = _fmt_int
@@ -95,6 +101,16 @@ def make_environment(template_dir: str | Path | None = None) -> jinja2.Environme
     env.filters["md"] = _md_cell
     env.filters["latex"] = _latex
     return env
+
+
+class _RawLatex(str):
+    """A string that is already LaTeX (not escaped again)."""
+
+
+def _latex_finalize(value: Any) -> str:
+    if isinstance(value, _RawLatex):
+        return value
+    return _latex(value)
 
 
 def render(env: jinja2.Environment, template: str, context: Mapping[str, Any]) -> str:
@@ -132,3 +148,23 @@ def write_files(out_dir: str | Path, files: Mapping[str, str | bytes]) -> list[P
         write_atomic(target, data)
         written.append(target)
     return written
+
+
+def render_pdf(html: str, base_url: str | Path | None = None) -> bytes:
+    """Render HTML to PDF with WeasyPrint, reproducibly.
+
+    Font subsetting stamps the current time into embedded fonts unless SOURCE_DATE_EPOCH is
+    set; it is fixed here for the duration of the call so two runs give identical bytes.
+    """
+    import weasyprint  # lazy: only the PDF output needs it
+
+    old = os.environ.get("SOURCE_DATE_EPOCH")
+    os.environ["SOURCE_DATE_EPOCH"] = "946684800"  # 2000-01-01, a fixed stamp
+    try:
+        return weasyprint.HTML(string=html, base_url=str(base_url) if base_url else None
+                               ).write_pdf()
+    finally:
+        if old is None:
+            os.environ.pop("SOURCE_DATE_EPOCH", None)
+        else:
+            os.environ["SOURCE_DATE_EPOCH"] = old
