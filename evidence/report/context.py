@@ -106,17 +106,22 @@ def _primary_outcome_rows(frames: Frames, wide: pd.DataFrame) -> dict[str, dict]
 
 
 def _changes_text(frames: Frames, study: str, kinds: tuple[str, ...]) -> list[str]:
+    """Reported directions of change, one line per outcome and direction:
+    '↓ Running-related pain (VAS): post, fu-1m vs baseline (significant) [S4]'."""
     ch = frames.changes[(frames.changes["study"] == study)
-                        & frames.changes["outcome_kind"].isin(kinds)]
+                        & frames.changes["outcome_kind"].isin(kinds)].copy()
+    if ch.empty:
+        return []
     names = frames.outcomes.set_index(["study", "outcome"])["name"]
-    tps = frames.timepoints.set_index(["study", "timepoint"])["label"]
     arrows = {"decrease": "↓", "increase": "↑", "no change": "↔"}
+    ch["to"] = ch["to"].fillna("time not stated")
+    ch["significant"] = ch["significant"].map({True: " (significant)"}).fillna("")
     lines = []
-    for _, c in ch.iterrows():
-        when = tps.get((study, c["to"]), c["to"]) if _none(c["to"]) else "time not stated"
-        sig = "" if c["significant"] is not True else " (significant)"
-        lines.append(f"{arrows[c['direction']]} {names.get((study, c['outcome']), c['outcome'])}"
-                     f": {c['from']} → {when}{sig} [{c['source']}]")
+    keys = ["outcome", "direction", "from", "significant", "source"]
+    for key, g in ch.groupby(keys, sort=False):
+        outcome, direction, frm, sig, src = key
+        lines.append(f"{arrows[direction]} {names.get((study, outcome), outcome)}: "
+                     f"{', '.join(g['to'])} vs {frm}{sig} [{src}]")
     return lines
 
 
