@@ -1,0 +1,84 @@
+"""Shared helpers of the figure modules: lazy matplotlib access, number formatting.
+
+matplotlib is imported inside functions only, so ``import evidence`` stays light and never
+touches a display. Figures are drawn off-screen: unless the user has already imported
+``matplotlib.pyplot`` or set ``MPLBACKEND``, the Agg backend is selected.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from typing import Any
+
+__all__: list[str] = []  # private helpers
+
+#: Colours shared by the figures (colour-blind-safe Okabe-Ito hues plus greys).
+INK = "#222222"
+GREY = "#777777"
+LIGHT = "#d9d9d9"
+ACCENT = "#0072B2"
+SUMMARY = "#222222"
+FILLED = "#D55E00"
+
+
+def pyplot():
+    """Return ``matplotlib.pyplot``, selecting the Agg backend if nothing chose one."""
+    import matplotlib
+
+    if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND"):
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def new_figure(figsize: tuple[float, float]):
+    """A figure with an Agg canvas that pyplot does not track (no global state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, facecolor="white")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def get(obj: Any, name: str, default: Any = None) -> Any:
+    """Attribute ``name`` of a result object, or key ``name`` of a mapping."""
+    if obj is None:
+        return default
+    if isinstance(obj, dict):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def is_missing(x: Any) -> bool:
+    if x is None:
+        return True
+    try:
+        return math.isnan(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def fmt(x: Any, decimals: int = 2) -> str:
+    """A number with fixed decimals; missing values print as ``NA``."""
+    if is_missing(x):
+        return "NA"
+    return f"{float(x):.{decimals}f}"
+
+
+def fmt_p(p: Any) -> str:
+    """``p = 0.012`` or ``p < 0.001``."""
+    if is_missing(p):
+        return "p = NA"
+    p = float(p)
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def fmt_count(x: Any) -> str:
+    if is_missing(x):
+        return ""
+    x = float(x)
+    return f"{int(x)}" if x == int(x) else f"{x:g}"
