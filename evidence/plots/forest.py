@@ -428,6 +428,9 @@ def forest(
                 fontsize, has_weights)
     finally:
         plt.close(fig)  # the figure lives on; pyplot just stops tracking it
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        FigureCanvasAgg(fig)  # closing detached the canvas; give it an off-screen one
     return fig
 
 
