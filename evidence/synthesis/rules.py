@@ -395,8 +395,10 @@ def apply_rules(features: pd.DataFrame, rules: LevelRules) -> pd.DataFrame:
     ids = np.array([r.id for r in rules.rules], dtype=object)
     labels = np.array([r.label for r in rules.rules], dtype=object)
     out = pd.DataFrame(index=features.index)
-    out["level"] = np.where(any_hit, labels[first], None)
-    out["rule_id"] = np.where(any_hit, ids[first], None)
+    out["level"] = pd.Series(np.where(any_hit, labels[first], None), index=features.index,
+                             dtype=object)
+    out["rule_id"] = pd.Series(np.where(any_hit, ids[first], None), index=features.index,
+                               dtype=object)
     recs = features.to_dict("records")
     expl = []
     for hit, j, row in zip(any_hit, first, recs):
