@@ -121,6 +121,11 @@ def test_forest_argument_errors(bcg):
         forest(rows.drop(columns="weight"))
     with pytest.raises(ArgumentError, match="transform 'log'"):
         forest(rows, transform="log")
+    assert fig_ok(forest(rows, transform="identity")) and fig_ok(forest(rows, transform="tanh"))
+
+
+def fig_ok(fig) -> bool:
+    return fig.axes[0].get_xscale() == "linear"
 
 
 def test_funnel_with_contours_and_filled_studies(bcg):

@@ -27,8 +27,9 @@ __all__ = ["forest", "FOREST_COLUMNS", "TRANSFORMS"]
 
 #: Columns ``rows`` must have (``weight`` in percent may be NaN for unweighted rows).
 FOREST_COLUMNS = ("label", "yi", "ci_low", "ci_high", "weight")
-#: Display transforms: ``None`` (as is) or ``"exp"`` (log ratios shown as ratios).
-TRANSFORMS = (None, "exp")
+#: Display transforms: ``None``/``"identity"`` (as is), ``"exp"`` (log ratios shown as
+#: ratios, log axis), ``"tanh"`` (Fisher z shown as correlations).
+TRANSFORMS = (None, "identity", "exp", "tanh")
 
 _NOT_POOLABLE = "not poolable"
 _PLACEHOLDER = "\x01{}\x01"  # unique labels of rows whose text is set after layout
@@ -206,9 +207,10 @@ def forest(
         listed under their group, each group closed by its diamond and heterogeneity line.
     measure : str
         Name of the effect measure for the column header and the x label ("Risk ratio").
-    transform : {None, "exp"}
+    transform : {None, "identity", "exp", "tanh"}
         ``"exp"`` shows log ratios as ratios: numbers are exponentiated, the x axis is
         logarithmic with tick labels in ratio units, and the line of no effect is at 1.
+        ``"tanh"`` shows Fisher-z values as correlations (linear axis).
     extra_columns : list of column names, or mapping column -> header, optional
         Further columns of ``rows`` shown as text left of the estimate column (e.g. ``n``).
     not_poolable : DataFrame (``label``, ``reason``[, group]) or mapping label -> reason
@@ -263,10 +265,13 @@ def forest(
     """
     rows = _check_rows(rows)
     if transform not in TRANSFORMS:
-        raise ArgumentError(f"transform {transform!r} is not one of None, 'exp'")
+        raise ArgumentError(f"transform {transform!r} is not one of None, 'identity', 'exp', "
+                            "'tanh'")
+    if transform == "identity":
+        transform = None
     extra = _extra(extra_columns, rows)
     npool = _not_poolable_frame(not_poolable)
-    tf = np.exp if transform == "exp" else (lambda v: v)
+    tf = {"exp": np.exp, "tanh": np.tanh}.get(transform, lambda v: v)
 
     def t(v: Any) -> float:
         return np.nan if is_missing(v) else float(tf(float(v)))
