@@ -193,11 +193,14 @@ def _pooled_features(effects: ClinicalEffects, inc: list[str], kinds: list[str])
     cols = ["injury", "strategy", "pooled", "pooled_k", "pooled_estimate", "pooled_ci_low",
             "pooled_ci_high", "pooled_i2", "pooled_pvalue", "pooled_significant",
             "pooled_summary"]
-    by_s = pool_by_group(effects, by=("injury", "strategy", "outcome_kind"),
-                         inclusion=inc).table
-    by_i = pool_by_group(effects, by=("injury", "outcome_kind"), inclusion=inc).table
-    t = pd.concat([by_s, by_i.assign(strategy=ANY)], ignore_index=True)
-    t = t[t["outcome_kind"].isin(kinds)]
+    # only the outcome kinds that count, and no correlation sensitivity: a bare frame
+    e = effects.effects[effects.effects["outcome_kind"].isin(kinds)]
+    if e.empty:
+        return pd.DataFrame(columns=cols)
+    # each study in every strategy it targets and in its injury's "any strategy" cell, pooled
+    # in one call
+    e = e.assign(strategy=e["strategies"].map(lambda t: [*t, ANY])).explode("strategy")
+    t = pool_by_group(e, by=("injury", "strategy", "outcome_kind"), inclusion=inc).table
     if t.empty:
         return pd.DataFrame(columns=cols)
     t = t.assign(_rank=t["outcome_kind"].map({k: i for i, k in enumerate(kinds)}))
