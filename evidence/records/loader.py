@@ -367,6 +367,18 @@ def _cross_check(review: Review, review_label: str, records: list[tuple[str, Any
         for i, r in enumerate(rec.rationale):
             if r not in statement_ids:
                 probs.append(f"{prefix}: rationale[{i}]: unknown biomechanical statement '{r}'")
+    from ..effects import MEASURES
+    from ..meta.fit import METHODS
+
+    outcome_ids = {o.id for _, r in records if isinstance(r, ClinicalStudy) for o in r.outcomes}
+    for i, a in enumerate(review.analyses):
+        loc = f"{review_label}: {review.id}: analyses[{i}]"
+        if a.measure not in MEASURES:
+            probs.append(f"{loc}.measure: '{a.measure}' is not one of {', '.join(MEASURES)}")
+        if a.method not in METHODS:
+            probs.append(f"{loc}.method: '{a.method}' is not one of {', '.join(METHODS)}")
+        if a.outcome not in outcome_ids:
+            probs.append(f"{loc}.outcome: no study has an outcome '{a.outcome}'")
     for i, f in enumerate(review.stated_findings):
         if f.injury not in injuries:
             probs.append(f"{review_label}: {review.id}: stated_findings[{i}].injury: unknown "

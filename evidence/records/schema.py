@@ -34,6 +34,7 @@ __all__ = [
     "Count",
     "StatedFinding",
     "Review",
+    "AnalysisSpec",
     "Scale",
     "Timepoint",
     "Measurement",
@@ -160,6 +161,32 @@ class StatedFinding(_Model):
     where: str | None = None
 
 
+class AnalysisSpec(_Model):
+    """A planned quantitative analysis of one outcome across studies (two-arm comparisons).
+
+    The first arm of ``arms`` is the experimental group, the second the comparator; metafor's
+    escalc sign conventions follow (e.g. log RR of arm 1 vs arm 2).
+    """
+
+    id: Id
+    title: str
+    outcome: str = Field(description="outcome id, matched across studies")
+    measure: str = Field(description="escalc measure, e.g. RR, OR, RD, MD, SMD")
+    arms: list[str] = Field(min_length=2, max_length=2)
+    method: str = "REML"
+    test: Literal["z", "knha"] = "z"
+    level: float = Field(0.95, gt=0, lt=100)
+    transform: Literal["exp", "tanh", "identity"] | None = None
+    effect_label: str | None = None
+    favours: list[str] | None = Field(None, min_length=2, max_length=2,
+                                      description="labels below the forest plot: left, right")
+    subgroups: list[str] = Field(default_factory=list, description="characteristics")
+    moderators: list[list[str]] = Field(default_factory=list,
+                                        description="meta-regression models (characteristics)")
+    cumulative_order: str | None = Field(None, description="characteristic ordering "
+                                                           "the cumulative meta-analysis")
+
+
 class Review(_Model):
     id: Id
     title: str
@@ -174,6 +201,7 @@ class Review(_Model):
     counts: dict[str, Count] = Field(default_factory=dict)
     prisma: dict[str, Count] = Field(default_factory=dict)
     stated_findings: list[StatedFinding] = Field(default_factory=list)
+    analyses: list[AnalysisSpec] = Field(default_factory=list)
     sources: list[Source] = Field(min_length=1)
     notes: list[str] = Field(default_factory=list)
 

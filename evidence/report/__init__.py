@@ -64,6 +64,31 @@ def find_reviews(directory: str | Path) -> list[Path]:
     return found
 
 
+def analyses_extra(loaded, frames=None) -> dict[str, Any]:
+    """Run the planned analyses and turn their results into context and figures."""
+    from ..analysis import run_analyses
+    from ..plots import prisma
+    from .analyses import analysis_context, analysis_figures, figure_entry
+
+    frames = frames if frames is not None else loaded.frames()
+    extra: dict[str, Any] = {"analyses": [], "figures": [], "extra_sections": []}
+    counts = {k: v.value for k, v in loaded.review.prisma.items()}
+    if counts:
+        fig = figure_entry("prisma", "PRISMA 2020 flow diagram",
+                           "Counts from review.yaml; boxes whose count no source reports say "
+                           "'not reported'.", prisma(counts))
+        extra["figures_prisma"] = fig
+        extra["figures"].append(fig)
+        extra["extra_sections"].append({"id": "prisma", "title": "Study flow (PRISMA)"})
+    for res in run_analyses(loaded, frames):
+        ctx = analysis_context(res)
+        ctx["figures"] = analysis_figures(res)
+        extra["figures"] += ctx["figures"]
+        extra["analyses"].append(ctx)
+        extra["extra_sections"].append({"id": f"analysis-{res.spec.id}", "title": res.spec.title})
+    return extra
+
+
 def render_report(loaded, formats: Iterable[str] = FORMATS,
                   template_dir: str | Path | None = None,
                   extra: dict[str, Any] | None = None) -> dict[str, str | bytes]:
@@ -73,7 +98,9 @@ def render_report(loaded, formats: Iterable[str] = FORMATS,
     if bad:
         raise ValueError(f"format {bad[0]!r} is not one of {', '.join(_FILES)}")
     env = make_environment(template_dir)
-    ctx = review_context(loaded, extra=extra)
+    frames = loaded.frames()
+    ctx = review_context(loaded, frames, extra={**analyses_extra(loaded, frames),
+                                                **(extra or {})})
     ctx["software"] = software_versions()
     ctx["records_dir"] = _records_dir_label(Path(loaded.path))
     ctx["css"] = Markup(env.loader.get_source(env, "style.css")[0])
@@ -82,13 +109,12 @@ def render_report(loaded, formats: Iterable[str] = FORMATS,
     for fig in ctx.get("figures", []):
         for ext, data in fig["files"].items():
             files[f"figures/{fig['id']}.{ext}"] = data
-    html = None
-    if "html" in formats or "pdf" in formats:
-        html = render(env, "index.html", ctx)
     if "html" in formats:
-        files["index.html"] = html
+        files["index.html"] = render(env, "index.html", {**ctx, "pdf_mode": False})
     if "pdf" in formats:
-        files["supplement.pdf"] = render_pdf(html)
+        # the same page, with figures as PNG images (fast to typeset) instead of inline SVG
+        files["supplement.pdf"] = render_pdf(render(env, "index.html", {**ctx,
+                                                                        "pdf_mode": True}))
     if "md" in formats:
         files["supplement.md"] = render(env, "supplement.md", ctx)
     if "tex" in formats:

@@ -1,0 +1,223 @@
+"""Planned two-arm analyses of a review (``analyses:`` in review.yaml), end to end.
+
+Frames in, result objects out: effect sizes per study with :func:`evidence.escalc`, the
+pooled estimate with :func:`evidence.meta`, subgroups, meta-regressions, and the sensitivity
+analyses (every τ² estimator and test, leave-one-out, influence, cumulative, Egger's test,
+trim-and-fill). No I/O here; the report renders what this returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .effects import escalc
+from .meta.bias import EggerResult, TrimFillResult, egger_test, trimfill
+from .meta.fit import meta, meta_batch
+from .meta.metareg import MetaRegResult, metareg
+from .meta.results import MetaResult
+from .meta.sensitivity import cumulative, influence, leave_one_out
+from .meta.subgroup import SubgroupResult, subgroup
+from .model import Frames, wide_measurements
+from .records.schema import AnalysisSpec
+
+__all__ = ["AnalysisResult", "two_arm_effects", "run_analysis", "run_analyses",
+           "EVENT_MEASURES", "CONTINUOUS_MEASURES"]
+
+EVENT_MEASURES = ("OR", "RR", "RD")
+CONTINUOUS_MEASURES = ("MD", "SMD", "SMDH", "ROM")
+SENSITIVITY_METHODS = ("FE", "DL", "REML", "ML", "PM", "HE", "SJ", "HS", "EB")
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    """Everything one planned analysis produced.
+
+    ``effects``: one row per study with the outcome (label, yi, vi, ci_low, ci_high, weight in
+    percent for the pooled studies, computable, reason, the characteristics used);
+    ``pooled``: the main fit (None when fewer than one study is poolable); ``subgroups``:
+    characteristic -> SubgroupResult; ``metaregs``: one MetaRegResult per moderator set;
+    ``estimators``: the pooled estimate under every τ² estimator and both tests;
+    ``leave_one_out``, ``influence``, ``cumulative``: frames; ``egger``, ``trimfill``: results
+    (None where k is too small); ``notes``: what was skipped and why.
+    """
+
+    spec: AnalysisSpec
+    effects: pd.DataFrame
+    pooled: MetaResult | None
+    subgroups: dict[str, SubgroupResult] = field(default_factory=dict)
+    metaregs: tuple[MetaRegResult, ...] = ()
+    estimators: pd.DataFrame | None = None
+    leave_one_out: pd.DataFrame | None = None
+    influence: pd.DataFrame | None = None
+    cumulative: pd.DataFrame | None = None
+    egger: EggerResult | None = None
+    trimfill: TrimFillResult | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def k_total(self) -> int:
+        return int(len(self.effects))
+
+    @property
+    def k_used(self) -> int:
+        return int(self.effects["computable"].sum())
+
+
+def _arm_columns(wide: pd.DataFrame, arm: str, stats: tuple[str, ...]) -> pd.DataFrame:
+    part = wide[wide["arm"] == arm].set_index("study")
+    return part.reindex(columns=list(stats))
+
+
+def two_arm_effects(frames: Frames, spec: AnalysisSpec) -> pd.DataFrame:
+    """Per-study effect sizes of ``spec.outcome`` (arm 1 vs arm 2), vectorised over studies.
+
+    Studies that report the outcome but not what the measure needs get NaN with a reason.
+    For event measures the non-events are taken as reported, or as total − events where only
+    totals are reported (an exact identity, noted in ``derived``).
+    """
+    wide = wide_measurements(frames.measurements)
+    wide = wide[wide["outcome"] == spec.outcome]
+    studies = frames.studies.set_index("study")
+    ids = [s for s in studies.index if s in set(wide["study"])]
+    a1, a2 = spec.arms
+    out = pd.DataFrame(index=pd.Index(ids, name="study"))
+    out["label"] = studies.loc[ids, "label"]
+    out["inclusion"] = studies.loc[ids, "inclusion"]
+    derived = pd.Series("", index=out.index)
+    if spec.measure in EVENT_MEASURES:
+        cols = ("events", "nonevents", "total")
+        g1, g2 = _arm_columns(wide, a1, cols).reindex(ids), _arm_columns(wide, a2, cols).reindex(ids)
+        for g, arm in ((g1, a1), (g2, a2)):
+            need = g["nonevents"].isna() & g["total"].notna() & g["events"].notna()
+            g.loc[need, "nonevents"] = g.loc[need, "total"] - g.loc[need, "events"]
+            derived[need[need].index] += f"{arm} non-events = total − events; "
+        es = escalc(spec.measure, ai=g1["events"].to_numpy(float),
+                    bi=g1["nonevents"].to_numpy(float), ci=g2["events"].to_numpy(float),
+                    di=g2["nonevents"].to_numpy(float))
+        out[f"{a1}_events"], out[f"{a1}_nonevents"] = g1["events"], g1["nonevents"]
+        out[f"{a2}_events"], out[f"{a2}_nonevents"] = g2["events"], g2["nonevents"]
+        n1 = g1["events"] + g1["nonevents"]
+        n2 = g2["events"] + g2["nonevents"]
+    elif spec.measure in CONTINUOUS_MEASURES:
+        cols = ("mean", "sd", "n")
+        g1, g2 = _arm_columns(wide, a1, cols).reindex(ids), _arm_columns(wide, a2, cols).reindex(ids)
+        es = escalc(spec.measure, m1i=g1["mean"].to_numpy(float), sd1i=g1["sd"].to_numpy(float),
+                    n1i=g1["n"].to_numpy(float), m2i=g2["mean"].to_numpy(float),
+                    sd2i=g2["sd"].to_numpy(float), n2i=g2["n"].to_numpy(float))
+        for c in cols:
+            out[f"{a1}_{c}"], out[f"{a2}_{c}"] = g1[c], g2[c]
+        n1, n2 = g1["n"], g2["n"]
+    else:
+        raise ValueError(f"analysis '{spec.id}': measure '{spec.measure}' is not a two-arm "
+                         f"measure; use one of {', '.join(EVENT_MEASURES + CONTINUOUS_MEASURES)}"
+                         " (pre-post measures are handled by evidence.synthesis)")
+    out["n"] = (n1 + n2).to_numpy()
+    out["yi"] = es["yi"].to_numpy()
+    out["vi"] = es["vi"].to_numpy()
+    out["reason"] = es["reason"].to_numpy() if "reason" in es else None
+    ok = np.isfinite(out["yi"]) & np.isfinite(out["vi"]) & (out["vi"] > 0)
+    out["computable"] = ok & (out["inclusion"] == "confirmed")
+    out.loc[ok & (out["inclusion"] != "confirmed"), "reason"] = "inclusion not confirmed"
+    out.loc[~ok & out["reason"].isna(), "reason"] = "effect size not computable"
+    from scipy import stats
+
+    crit = stats.norm.ppf(1 - (1 - _level(spec.level)) / 2)
+    se = np.sqrt(out["vi"])
+    out["ci_low"] = out["yi"] - crit * se
+    out["ci_high"] = out["yi"] + crit * se
+    out["derived"] = derived.str.rstrip("; ").replace("", None)
+    chars = frames.characteristics
+    for name in sorted(set(spec.subgroups) | {m for ms in spec.moderators for m in ms}
+                       | ({spec.cumulative_order} if spec.cumulative_order else set())):
+        vals = chars[chars["characteristic"] == name].set_index("study")["value"]
+        vals = vals.reindex(out.index)
+        numeric = pd.to_numeric(vals, errors="coerce")
+        # numbers stay numbers (continuous moderators); anything else is a category
+        out[name] = numeric if numeric.notna().sum() == vals.notna().sum() else vals
+    return out.reset_index()
+
+
+def _level(level: float) -> float:
+    return level / 100 if level > 1 else level
+
+
+def run_analysis(frames: Frames, spec: AnalysisSpec) -> AnalysisResult:
+    """Compute one planned analysis: effects, pooled fit, subgroups, meta-regression and the
+    sensitivity analyses. Pure: frames in, results out."""
+    eff = two_arm_effects(frames, spec)
+    used = eff[eff["computable"]].reset_index(drop=True)
+    notes: list[str] = []
+    k = len(used)
+    if k == 0:
+        notes.append("no study is poolable: " + "; ".join(
+            f"{r.label}: {r.reason}" for r in eff.itertuples()))
+        eff["weight"] = np.nan
+        return AnalysisResult(spec=spec, effects=eff, pooled=None, notes=tuple(notes))
+    yi, vi = used["yi"].to_numpy(), used["vi"].to_numpy()
+    pooled = meta(yi, vi, method=spec.method, test=spec.test, level=spec.level)
+    w = pd.Series(np.asarray(pooled.weights) * 100, index=used["study"])
+    eff["weight"] = eff["study"].map(w)
+
+    subgroups = {}
+    for name in spec.subgroups:
+        g = used[name]
+        if g.isna().any():
+            notes.append(f"subgroups by {name}: some studies lack {name}; skipped")
+            continue
+        subgroups[name] = subgroup(yi, vi, g.astype(str).to_numpy(), method=spec.method,
+                                   test=spec.test, level=spec.level)
+    metaregs = []
+    for mods in spec.moderators:
+        X = used[list(mods)]
+        if X.isna().any().any() or k <= len(mods) + 1:
+            notes.append(f"meta-regression on {', '.join(mods)}: too few studies or missing "
+                         "moderator values; skipped")
+            continue
+        metaregs.append(metareg(yi, vi, X, method=spec.method, test=spec.test, level=spec.level))
+
+    # every estimator and test at once, as a batch over (method, test) "groups"
+    rows = []
+    for test in ("z", "knha"):
+        for method in SENSITIVITY_METHODS:
+            if test == "knha" and method in ("FE",):
+                continue
+            r = meta(yi, vi, method=method, test=test, level=spec.level) if k > 1 else None
+            if r is not None:
+                rows.append({"method": method, "test": test, "estimate": r.estimate,
+                             "se": r.se, "ci_low": r.ci_low, "ci_high": r.ci_high,
+                             "pvalue": r.pvalue, "tau2": r.tau2, "i2": r.i2,
+                             "pi_low": r.pi_low, "pi_high": r.pi_high})
+    estimators = pd.DataFrame(rows) if rows else None
+
+    loo = infl = cum = egg = tf = None
+    labels = used["label"].to_numpy()
+    if k >= 3:
+        loo = leave_one_out(yi, vi, method=spec.method, test=spec.test, level=spec.level)
+        loo.insert(0, "omitted", labels)
+        infl = influence(yi, vi, method=spec.method)
+        infl.insert(0, "study", labels)
+        egg = egger_test(yi, vi, model="lm")
+        tf = trimfill(yi, vi, method=spec.method)
+    else:
+        notes.append(f"k = {k}: leave-one-out, influence, Egger's test and trim-and-fill need "
+                     "at least 3 studies")
+    if spec.cumulative_order and k >= 2:
+        order = used[spec.cumulative_order].astype(float).to_numpy()
+        cum = cumulative(yi, vi, order=order, method=spec.method, test=spec.test,
+                         level=spec.level)
+        idx = np.argsort(order, kind="stable")
+        cum.insert(0, "added", labels[idx])
+    return AnalysisResult(spec=spec, effects=eff, pooled=pooled, subgroups=subgroups,
+                          metaregs=tuple(metaregs), estimators=estimators,
+                          leave_one_out=loo, influence=infl, cumulative=cum, egger=egg,
+                          trimfill=tf, notes=tuple(notes))
+
+
+def run_analyses(loaded, frames: Frames | None = None) -> list[AnalysisResult]:
+    """Every analysis planned in review.yaml, in order."""
+    frames = frames if frames is not None else loaded.frames()
+    return [run_analysis(frames, spec) for spec in loaded.review.analyses]

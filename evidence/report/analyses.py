@@ -1,0 +1,276 @@
+"""Turn analysis results into report context and figures (no statistic is computed here).
+
+Numbers are formatted and, for ratio measures, back-transformed for display with
+:func:`evidence.back_transform` (a display transformation of values the engine computed).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..analysis import AnalysisResult
+from ..meta.transform import back_transform
+
+__all__ = ["analysis_context", "figure_entry", "methods_text", "REFERENCES"]
+
+REFERENCES = {
+    "REML": "Viechtbauer W. Bias and efficiency of meta-analytic variance estimators in the "
+            "random-effects model. J Educ Behav Stat 2005;30:261-293.",
+    "DL": "DerSimonian R, Laird N. Meta-analysis in clinical trials. Control Clin Trials "
+          "1986;7:177-188.",
+    "PM": "Paule RC, Mandel J. Consensus values and weighting factors. J Res Natl Bur Stand "
+          "1982;87:377-385.",
+    "knha": "Hartung J, Knapp G. On tests of the overall treatment effect in meta-analysis with "
+            "normally distributed responses. Stat Med 2001;20:1771-1782.",
+    "qprofile": "Viechtbauer W. Confidence intervals for the amount of heterogeneity in "
+                "meta-analysis. Stat Med 2007;26:37-52.",
+    "trimfill": "Duval S, Tweedie R. Trim and fill: a simple funnel-plot-based method of "
+                "testing and adjusting for publication bias in meta-analysis. Biometrics "
+                "2000;56:455-463.",
+    "egger": "Egger M, Davey Smith G, Schneider M, Minder C. Bias in meta-analysis detected by "
+             "a simple, graphical test. BMJ 1997;315:629-634.",
+    "metafor": "Viechtbauer W. Conducting meta-analyses in R with the metafor package. J Stat "
+               "Softw 2010;36(3):1-48.",
+    "smcr": "Becker BJ. Synthesizing standardized mean-change measures. Br J Math Stat Psychol "
+            "1988;41:257-278; Morris SB. Estimating effect sizes from pretest-posttest-control "
+            "group designs. Organ Res Methods 2008;11:364-386.",
+}
+
+_METHOD_NAMES = {"FE": "fixed-effect (inverse variance)", "EE": "equal-effects",
+                 "DL": "DerSimonian-Laird", "REML": "restricted maximum likelihood",
+                 "ML": "maximum likelihood", "PM": "Paule-Mandel", "HE": "Hedges",
+                 "SJ": "Sidik-Jonkman", "HS": "Hunter-Schmidt", "EB": "empirical Bayes"}
+
+
+def _f(x: Any, d: int = 2) -> str:
+    if x is None:
+        return "—"
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    if math.isnan(v):
+        return "—"
+    if math.isinf(v):
+        return "∞" if v > 0 else "−∞"
+    return f"{v:.{d}f}".replace("-", "−")
+
+
+def _p(p: Any) -> str:
+    try:
+        v = float(p)
+    except (TypeError, ValueError):
+        return "—"
+    if math.isnan(v):
+        return "—"
+    return "<0.0001" if v < 1e-4 else f"{v:.4f}"
+
+
+def _bt(values: dict[str, float], transform: str | None) -> dict[str, float]:
+    """Back-transform estimate-like values for display (exp for log ratios)."""
+    if not transform or transform == "identity":
+        return values
+    frame = pd.DataFrame([values])
+    cols = [c for c in frame.columns if c in values]
+    return back_transform(frame, transform, columns=cols).iloc[0].to_dict()
+
+
+def figure_entry(fig_id: str, title: str, caption: str, fig) -> dict[str, Any]:
+    """Render a matplotlib figure once per format (SVG, PNG, PDF).
+
+    ``svg`` is the inline SVG for the HTML page; ``png_data_uri`` the PNG for the PDF (the
+    PDF renderer draws a raster far faster than thousands of SVG glyph paths).
+    """
+    import base64
+
+    import matplotlib.pyplot as plt
+    from markupsafe import Markup
+
+    from ..plots import save
+
+    files: dict[str, bytes] = {}
+    for fmt in ("svg", "png", "pdf"):
+        buf = io.BytesIO()
+        save(fig, buf, fmt)
+        files[fmt] = buf.getvalue()
+    plt.close(fig)
+    text = files["svg"].decode("utf-8")
+    svg = text[text.find("<svg"):]
+    uri = "data:image/png;base64," + base64.b64encode(files["png"]).decode("ascii")
+    return {"id": fig_id, "title": title, "caption": caption, "svg": Markup(svg),
+            "png_data_uri": uri, "files": files}
+
+
+def methods_text(res: AnalysisResult) -> str:
+    s = res.spec
+    level = s.level * 100 if s.level <= 1 else s.level
+    parts = [
+        f"Effect sizes were computed as {s.effect_label or s.measure} ({s.measure}, "
+        f"{s.arms[0]} vs {s.arms[1]}) with evidence's escalc, which follows metafor's "
+        "definitions and sign conventions.",
+        f"Studies were pooled in a random-effects model with the "
+        f"{_METHOD_NAMES.get(s.method, s.method)} estimator of τ² ({s.method})"
+        if s.method not in ("FE", "EE") else
+        f"Studies were pooled in a {_METHOD_NAMES[s.method]} model",
+        (f"; tests and {level:g}% confidence intervals use the Hartung-Knapp-Sidik-Jonkman "
+         "method (t distribution, k − 1 df)." if s.test == "knha" else
+         f"; tests and {level:g}% confidence intervals use the normal distribution."),
+        " The confidence interval of τ² is the Q-profile interval; the prediction interval "
+        "follows metafor's predict().",
+    ]
+    text = parts[0] + " " + parts[1] + parts[2] + parts[3]
+    if s.subgroups:
+        text += (f" Subgroups ({', '.join(s.subgroups)}) were fitted separately (one τ² per "
+                 "subgroup) and compared with a Q test of the subgroup estimates.")
+    if s.moderators:
+        text += (" Meta-regressions (" + "; ".join(" + ".join(m) for m in s.moderators)
+                 + ") used the same estimator, with the omnibus QM test.")
+    text += (" Sensitivity analyses: every τ² estimator with z and Knapp-Hartung tests, "
+             "leave-one-out, influence diagnostics, a cumulative meta-analysis, Egger's "
+             "regression test and trim-and-fill (L0).")
+    if res.spec.measure in ("OR", "RR", "RD"):
+        text += (" Zero cells get metafor's default continuity correction of 1/2 "
+                 "(only in tables with a zero cell).")
+    return text
+
+
+def analysis_context(res: AnalysisResult) -> dict[str, Any]:
+    """Display-ready tables of one analysis (strings; nothing recomputed)."""
+    s = res.spec
+    tr = s.transform
+    label = s.effect_label or s.measure
+    eff = res.effects
+    studies = []
+    for r in eff.itertuples():
+        v = _bt({"yi": r.yi, "ci_low": r.ci_low, "ci_high": r.ci_high}, tr)
+        studies.append({"label": r.label, "n": _f(r.n, 0), "yi": _f(v["yi"]),
+                        "ci": f"[{_f(v['ci_low'])}, {_f(v['ci_high'])}]",
+                        "weight": _f(r.weight, 1) if r.computable else "—",
+                        "computable": bool(r.computable), "reason": r.reason,
+                        "derived": getattr(r, "derived", None)})
+    ctx: dict[str, Any] = {"id": s.id, "title": s.title, "measure": s.measure,
+                           "effect_label": label, "studies": studies,
+                           "k_used": res.k_used, "k_total": res.k_total,
+                           "notes": list(res.notes), "methods": methods_text(res),
+                           "transform": tr, "method": s.method, "test": s.test}
+    p = res.pooled
+    if p is not None:
+        v = _bt({"estimate": p.estimate, "ci_low": p.ci_low, "ci_high": p.ci_high,
+                 "pi_low": p.pi_low, "pi_high": p.pi_high}, tr)
+        ctx["pooled"] = {
+            "k": p.k, "estimate": _f(v["estimate"]),
+            "ci": f"[{_f(v['ci_low'])}, {_f(v['ci_high'])}]",
+            "pi": f"[{_f(v['pi_low'])}, {_f(v['pi_high'])}]",
+            "estimate_raw": _f(p.estimate, 4), "se_raw": _f(p.se, 4),
+            "stat": _f(p.stat, 2), "pvalue": _p(p.pvalue),
+            "tau2": _f(p.tau2, 4), "tau2_ci": f"[{_f(p.tau2_ci_low, 4)}, {_f(p.tau2_ci_high, 4)}]",
+            "i2": _f(p.i2, 1), "h2": _f(p.h2, 2), "q": _f(p.q, 2), "q_df": p.q_df,
+            "q_pvalue": _p(p.q_pvalue), "stat_name": "t" if p.test == "knha" else "z",
+        }
+    ctx["subgroups"] = []
+    for name, sg in res.subgroups.items():
+        rows = []
+        for g in sg.groups.itertuples():
+            v = _bt({"estimate": g.estimate, "ci_low": g.ci_low, "ci_high": g.ci_high}, tr)
+            rows.append({"group": g.group, "k": g.k, "estimate": _f(v["estimate"]),
+                         "ci": f"[{_f(v['ci_low'])}, {_f(v['ci_high'])}]",
+                         "tau2": _f(g.tau2, 4), "i2": _f(g.i2, 1)})
+        ctx["subgroups"].append({"name": name, "rows": rows, "q_between": _f(sg.q_between),
+                                 "df": sg.q_between_df, "p": _p(sg.q_between_pvalue)})
+    ctx["metaregs"] = []
+    for mr in res.metaregs:
+        coef = [{"term": t, "estimate": _f(c.estimate, 4), "se": _f(c.se, 4),
+                 "stat": _f(c.stat, 2), "p": _p(c.pvalue),
+                 "ci": f"[{_f(c.ci_low, 4)}, {_f(c.ci_high, 4)}]"}
+                for t, c in mr.coefficients.iterrows()]
+        ctx["metaregs"].append({"terms": " + ".join(t for t in mr.coefficients.index
+                                                    if t != "intrcpt"),
+                                "coefficients": coef, "tau2": _f(mr.tau2, 4),
+                                "qm": _f(mr.qm, 2), "qm_p": _p(mr.qm_pvalue),
+                                "qe": _f(mr.qe, 2), "qe_p": _p(mr.qe_pvalue),
+                                "r2": _f(mr.r2, 1)})
+    if res.estimators is not None:
+        rows = []
+        for r in res.estimators.itertuples():
+            v = _bt({"estimate": r.estimate, "ci_low": r.ci_low, "ci_high": r.ci_high}, tr)
+            rows.append({"method": r.method, "test": r.test, "estimate": _f(v["estimate"]),
+                         "ci": f"[{_f(v['ci_low'])}, {_f(v['ci_high'])}]",
+                         "p": _p(r.pvalue), "tau2": _f(r.tau2, 4), "i2": _f(r.i2, 1)})
+        ctx["estimators"] = rows
+    if res.leave_one_out is not None:
+        rows = []
+        for r in res.leave_one_out.itertuples():
+            v = _bt({"estimate": r.estimate, "ci_low": r.ci_low, "ci_high": r.ci_high}, tr)
+            rows.append({"omitted": r.omitted, "estimate": _f(v["estimate"]),
+                         "ci": f"[{_f(v['ci_low'])}, {_f(v['ci_high'])}]",
+                         "tau2": _f(r.tau2, 4), "i2": _f(r.i2, 1)})
+        ctx["leave_one_out"] = rows
+    if res.influence is not None:
+        ctx["influence"] = [{"study": r.study, "rstudent": _f(r.rstudent), "dffits": _f(r.dffits),
+                             "cooks": _f(r.cooks), "hat": _f(r.hat, 3),
+                             "cov_r": _f(r.cov_r), "influential": bool(r.influential)}
+                            for r in res.influence.itertuples()]
+    if res.cumulative is not None:
+        rows = []
+        for r in res.cumulative.itertuples():
+            v = _bt({"estimate": r.estimate, "ci_low": r.ci_low, "ci_high": r.ci_high}, tr)
+            rows.append({"added": r.added, "estimate": _f(v["estimate"]),
+                         "ci": f"[{_f(v['ci_low'])}, {_f(v['ci_high'])}]",
+                         "tau2": _f(r.tau2, 4)})
+        ctx["cumulative"] = rows
+    if res.egger is not None:
+        e = res.egger
+        ctx["egger"] = {"stat": _f(e.stat), "df": _f(e.df, 0), "p": _p(e.pvalue),
+                        "model": e.model}
+    if res.trimfill is not None:
+        t = res.trimfill
+        v = _bt({"estimate": t.estimate, "ci_low": t.ci_low, "ci_high": t.ci_high}, tr)
+        ctx["trimfill"] = {"k0": t.k0, "side": t.side, "estimate": _f(v["estimate"]),
+                           "ci": f"[{_f(v['ci_low'])}, {_f(v['ci_high'])}]",
+                           "tau2": _f(t.tau2, 4)}
+    return ctx
+
+
+def analysis_figures(res: AnalysisResult) -> list[dict[str, Any]]:
+    """Forest plot (overall and by subgroup) and funnel plot of one analysis."""
+    from ..plots import forest, funnel
+
+    s = res.spec
+    figs = []
+    eff = res.effects
+    rows = eff[eff["computable"]][["label", "yi", "ci_low", "ci_high", "weight", "n"]]
+    not_poolable = eff[~eff["computable"]][["label", "reason"]]
+    label = s.effect_label or s.measure
+    favours = tuple(s.favours) if s.favours else None
+    if res.pooled is not None:
+        fig = forest(rows, res.pooled, measure=label, transform=s.transform,
+                     extra_columns={"n": "n"}, not_poolable=not_poolable, favours=favours,
+                     title=s.title)
+        figs.append(figure_entry(f"{s.id}-forest", f"Forest plot: {s.title}",
+                                 f"{label} per study with {res.pooled.level * 100 if res.pooled.level <= 1 else res.pooled.level:g}% CI; "
+                                 f"squares sized by weight; diamond: pooled estimate "
+                                 f"({s.method}); line under it: prediction interval.", fig))
+        for name, sg in res.subgroups.items():
+            r2 = rows.copy()
+            r2["group"] = eff.loc[eff["computable"], name].astype(str).to_numpy()
+            fig = forest(r2, res.pooled, sg, measure=label, transform=s.transform,
+                         extra_columns={"n": "n"}, favours=favours,
+                         title=f"{s.title}, by {name}")
+            figs.append(figure_entry(f"{s.id}-forest-{name}", f"Forest plot by {name}",
+                                     f"Studies grouped by {name}; one diamond per subgroup "
+                                     "(separate τ²) with its heterogeneity and the test of "
+                                     "subgroup differences.", fig))
+        used = eff[eff["computable"]]
+        filled = res.trimfill.filled if res.trimfill is not None else None
+        fig = funnel(used["yi"].to_numpy(), used["vi"].to_numpy(), res.pooled,
+                     filled=filled, measure=f"{label} ({'log scale' if s.transform == 'exp' else s.measure})")
+        figs.append(figure_entry(f"{s.id}-funnel", "Contour-enhanced funnel plot",
+                                 "Shaded regions: p < 0.10, 0.05, 0.01; open points: studies "
+                                 "imputed by trim-and-fill." if filled is not None and len(filled)
+                                 else "Shaded regions: p < 0.10, 0.05, 0.01.", fig))
+    return figs

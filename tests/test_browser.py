@@ -1,0 +1,103 @@
+"""Look at the supplement as a reader would: headless Chromium and PDF pages as images.
+
+Needs Debian's ``chromium`` and ``poppler-utils`` (pdftoppm); ``.ci/run`` installs both. Outside
+CI the tests skip with the reason when they are absent; in CI (``CI`` set) they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import evidence as ev
+from evidence.report import render_report, write_files
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+PDFTOPPM = shutil.which("pdftoppm")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                  "--disable-background-networking", "--hide-scrollbars"]
+
+
+def _need(tool: str | None, name: str) -> str:
+    if tool is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is required in CI (.ci/run installs it)")
+        pytest.skip(f"{name} is not installed (apt-get install chromium poppler-utils)")
+    return tool
+
+
+@pytest.fixture(scope="module", params=["studies", "studies/bcg"])
+def rendered(request, tmp_path_factory):
+    root = Path(__file__).resolve().parent.parent
+    loaded = ev.load_review(root / request.param)
+    out = tmp_path_factory.mktemp(request.param.replace("/", "-"))
+    write_files(out, render_report(loaded, ["html", "pdf"]))
+    return out
+
+
+def _png(path: Path) -> np.ndarray:
+    import matplotlib.image as mpimg
+
+    return mpimg.imread(str(path))
+
+
+def test_html_is_self_contained(rendered):
+    html = (rendered / "index.html").read_text()
+    # no resource is fetched: no scripts, stylesheets, images or fonts from anywhere
+    assert not re.search(r'<(script|link|img|iframe)\b[^>]*\b(src|href)=', html)
+    assert "url(" not in html
+    assert '<meta name="viewport"' in html
+    assert "@media print" in html
+
+
+def test_page_loads_without_console_errors(rendered, tmp_path):
+    chromium = _need(CHROMIUM, "chromium")
+    shot = tmp_path / "page.png"
+    proc = subprocess.run(
+        [chromium, *CHROMIUM_FLAGS, "--enable-logging=stderr", "--v=0",
+         "--window-size=1280,2000", f"--screenshot={shot}",
+         (rendered / "index.html").as_uri()],
+        capture_output=True, text=True, timeout=120)
+    assert shot.exists(), proc.stderr[-2000:]
+    console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line]
+    assert console == [], console
+    assert not re.search(r"net::ERR_", proc.stderr), proc.stderr[-2000:]
+    img = _png(shot)
+    assert img.shape[0] >= 1000 and img.shape[1] >= 1000
+    # the page is not blank: a good share of pixels is not white
+    nonwhite = (img[..., :3] < 0.9).any(axis=-1).mean()
+    assert nonwhite > 0.02, nonwhite
+
+
+def test_page_dom_has_tables_and_figures(rendered):
+    chromium = _need(CHROMIUM, "chromium")
+    proc = subprocess.run([chromium, *CHROMIUM_FLAGS, "--dump-dom",
+                           (rendered / "index.html").as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    dom = proc.stdout
+    assert "Table 1. Clinical studies" in dom
+    assert dom.count("<table") >= 4
+    if "bcg" in rendered.name:
+        assert dom.count("<svg") >= 1  # figures inline as SVG
+
+
+def test_pdf_pages_are_not_blank(rendered, tmp_path):
+    pdftoppm = _need(PDFTOPPM, "pdftoppm")
+    pdf = rendered / "supplement.pdf"
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    subprocess.run([pdftoppm, "-png", "-r", "40", str(pdf), str(tmp_path / "page")],
+                   check=True, timeout=120)
+    pages = sorted(tmp_path.glob("page*.png"))
+    assert len(pages) >= 2
+    for page in pages:
+        img = _png(page)
+        nonwhite = (img[..., :3] < 0.9).any(axis=-1).mean()
+        assert nonwhite > 0.005, (page.name, nonwhite)
