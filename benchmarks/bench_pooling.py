@@ -1,0 +1,773 @@
+"""Benchmark the pooling engine of evidence against its peers, side by side in one run.
+
+    python benchmarks/bench_pooling.py            # full run
+    python benchmarks/bench_pooling.py --quick    # smaller caps, fewer repeats
+    python benchmarks/bench_pooling.py --big      # adds meta_batch memory at 1,000,000 groups
+
+Sections
+--------
+1. one meta-analysis (k = 10, 100, 1000): evidence.meta vs statsmodels combine_effects,
+   PyMARE estimators and R metafor rma() (timed with system.time() inside R);
+2. many meta-analyses (G groups of k in 3..7, mean 5): evidence.meta_batch (one call) vs a
+   Python loop of statsmodels, PyMARE's own batching (2-D y/v, one call per distinct k) and
+   an R loop of rma() (slow peers are capped and extrapolated, labelled as such);
+3. memory of meta_batch (peak RSS and tracemalloc, in a fresh child process).
+
+Ratios are peer time / evidence time: above 1 means evidence is faster.
+All data are synthetic, drawn from a seeded numpy generator (see ``synth``).
+Not part of the pytest suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import importlib.metadata as _md
+import json
+import math
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+SEED = 20240611
+
+#: Run settings. ``min_time``: a timed block repeats a call until it lasts this long (s);
+#: ``repeats``: best of this many blocks; ``cap_*``: most groups a looping peer fits
+#: (beyond that its time is extrapolated linearly in G and labelled so).
+MODES = {
+    "full": dict(single_k=(10, 100, 1000), batch_g=(1_000, 10_000, 100_000),
+                 min_time=0.2, repeats=5, batch_repeats=3, peer_batch_repeats=2,
+                 cap_statsmodels=10_000, cap_metafor=2_000, mem_groups=(100_000,)),
+    "quick": dict(single_k=(10, 100, 1000), batch_g=(1_000, 10_000, 100_000),
+                  min_time=0.05, repeats=3, batch_repeats=2, peer_batch_repeats=1,
+                  cap_statsmodels=2_000, cap_metafor=500, mem_groups=(100_000,)),
+}
+BIG_GROUPS = 1_000_000
+SINGLE_METHODS = ("REML", "DL", "PM")
+BATCH_METHODS = ("REML", "DL", "PM")
+METAFOR_DEFAULT_NOTE = {"REML": "; default Fisher scoring threshold 1e-5",
+                        "PM": "; default uniroot tol eps^0.25 ≈ 1.2e-4"}
+ENV_PREFIXES = ("OPENBLAS_", "OMP_", "MKL_", "BLIS_", "VECLIB_", "NUMEXPR_", "GOTO_")
+
+# what each peer really runs for an evidence method (None: the peer has no such estimator)
+STATSMODELS_METHOD = {"DL": "chi2", "PM": "iterated", "REML": None}
+PYMARE_METHOD = {"DL": "DerSimonianLaird", "REML": 'VarianceBasedLikelihoodEstimator("REML")',
+                 "PM": None}
+METAFOR_METHOD = {"DL": 'rma(method="DL")', "REML": 'rma(method="REML")',
+                  "PM": 'rma(method="PM")'}
+
+
+# ---------------------------------------------------------------------------------------
+# synthetic data
+
+
+def synth(rng: np.random.Generator, counts: np.ndarray, tau2: float = 0.04):
+    """Clearly synthetic effect sizes: per-study sample sizes n ~ U{20..200}, sampling
+    variance v = 4/n + small jitter (SMD-like), group means ~ N(0.3, 0.2^2), study effects
+    y ~ N(mean + N(0, tau2), v). Returns (y, v), rows grouped by ``counts``."""
+    counts = np.asarray(counts)
+    n_rows = int(counts.sum())
+    n = rng.integers(20, 201, size=n_rows)
+    v = 4.0 / n * rng.uniform(0.9, 1.1, size=n_rows)
+    mu = np.repeat(rng.normal(0.3, 0.2, size=counts.size), counts)
+    y = mu + rng.normal(0.0, math.sqrt(tau2), size=n_rows) + rng.normal(0.0, np.sqrt(v))
+    return y, v
+
+
+def batch_data(max_groups: int, rng: np.random.Generator) -> pd.DataFrame:
+    counts = rng.integers(3, 8, size=max_groups)  # k in 3..7, mean 5
+    y, v = synth(rng, counts)
+    g = np.repeat(np.arange(max_groups), counts)
+    return pd.DataFrame({"g": g, "yi": y, "vi": v})
+
+
+# ---------------------------------------------------------------------------------------
+# timing helpers
+
+
+def best_time(fn, repeats: int, min_time: float):
+    """Best-of-``repeats`` seconds per call of ``fn`` (time.perf_counter); each block
+    repeats the call until it lasts ``min_time``. Returns (seconds, last result)."""
+    t0 = time.perf_counter()
+    result = fn()
+    first = time.perf_counter() - t0
+    number = max(1, math.ceil(min_time / max(first, 1e-9)))
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            result = fn()
+        best = min(best, (time.perf_counter() - t0) / number)
+    return best, result
+
+
+def fmt_time(s: float | None) -> str:
+    if s is None or not np.isfinite(s):
+        return "n/a"
+    if s < 1e-3:
+        return f"{s * 1e6:.0f} µs"
+    if s < 1:
+        return f"{s * 1e3:.1f} ms"
+    return f"{s:.2f} s"
+
+
+def fmt_ratio(r: float | None) -> str:
+    if r is None or not np.isfinite(r):
+        return ""
+    return f"{r:.3g}×" if r < 100 else f"{r:,.0f}×"
+
+
+def fmt_diff(d: float | None) -> str:
+    if d is None or not np.isfinite(d):
+        return "n/a" if d is None else "nan"
+    return f"{d:.1e}"
+
+
+def maxdiff(a, b) -> float | None:
+    a = np.asarray(a, dtype=float).ravel()
+    b = np.asarray(b, dtype=float).ravel()
+    ok = np.isfinite(a) & np.isfinite(b)
+    if not np.any(ok):
+        return None
+    return float(np.max(np.abs(a[ok] - b[ok])))
+
+
+@dataclass
+class Row:
+    section: str
+    size: int               # k (single) or G (batch)
+    method: str             # the evidence estimator it is compared with
+    tool: str               # what the peer really runs
+    seconds: float | None   # per fit (single) or for all G groups (batch)
+    base: float | None = None  # evidence time for the same case
+    d_est: float | None = None
+    d_tau2: float | None = None
+    note: str = ""
+    timed_groups: int | None = None
+    extrapolated: bool = False
+    is_base: bool = False
+
+    @property
+    def ratio(self):
+        if self.is_base or self.seconds is None or not self.base:
+            return None
+        return self.seconds / self.base
+
+
+@dataclass
+class Report:
+    rows: list = field(default_factory=list)
+    memory: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------
+# peers
+
+
+def have(module: str) -> bool:
+    try:
+        __import__(module)
+        return True
+    except Exception:
+        return False
+
+
+def pymare_estimator(method: str):
+    from pymare.estimators import DerSimonianLaird, VarianceBasedLikelihoodEstimator
+
+    # "wald": the plain z-based covariance, as evidence's test="z" and metafor's default
+    if method == "DL":
+        return DerSimonianLaird(small_sample_correction="wald")
+    return VarianceBasedLikelihoodEstimator(method="REML", small_sample_correction="wald")
+
+
+def pymare_fit(method: str, Y: np.ndarray, V: np.ndarray):
+    """One PyMARE call on Y, V of shape (k, D): D parallel datasets of k studies."""
+    est = pymare_estimator(method)
+    est.fit(Y, V, np.ones((Y.shape[0], 1)))
+    beta = np.asarray(est.params_["fe_params"]).reshape(-1)
+    tau2 = np.asarray(est.params_["tau2"]).reshape(-1)
+    return beta, tau2
+
+
+def statsmodels_fit(method_re: str, y, v):
+    from statsmodels.stats.meta_analysis import combine_effects
+
+    r = combine_effects(y, v, method_re=method_re)
+    return r.mean_effect_re, r.tau2
+
+
+# ---------------------------------------------------------------------------------------
+# R metafor (one Rscript process for every R case; start-up not timed)
+
+
+class RRunner:
+    def __init__(self, enabled: bool):
+        self.rscript = shutil.which("Rscript") if enabled else None
+        self.ok = False
+        self.version = ""
+        self.reason = "R disabled (--no-r)" if not enabled else ""
+        if enabled and not self.rscript:
+            self.reason = "Rscript not found"
+        self.dir = Path(tempfile.mkdtemp(prefix="evidence-bench-"))
+        self.cases: list[dict] = []
+        self.timings: dict[str, dict] = {}
+
+    def add_single(self, case_id, y, v, method, min_time, repeats):
+        f = f"single_{case_id}.csv"
+        pd.DataFrame({"yi": y, "vi": v}).to_csv(self.dir / f, index=False, float_format="%.17g")
+        self.cases.append(dict(id=case_id, kind="single", method=method, datafile=f,
+                               n_groups=1, min_time=min_time, repeats=repeats))
+
+    def add_batch_data(self, df: pd.DataFrame, n_groups: int) -> str:
+        f = "batch.csv"
+        if not (self.dir / f).exists():
+            df[df["g"] < n_groups].to_csv(self.dir / f, index=False, float_format="%.17g")
+        return f
+
+    def add_batch(self, case_id, datafile, method, n_groups, repeats):
+        self.cases.append(dict(id=case_id, kind="batch", method=method, datafile=datafile,
+                               n_groups=n_groups, min_time=0.0, repeats=repeats))
+
+    def run(self):
+        if not self.rscript or not self.cases:
+            return
+        pd.DataFrame(self.cases).to_csv(self.dir / "cases.csv", index=False)
+        t0 = time.perf_counter()
+        proc = subprocess.run([self.rscript, str(HERE / "metafor_timing.R"), str(self.dir)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            self.reason = "Rscript failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1]
+            return
+        tim = pd.read_csv(self.dir / "timings.csv")
+        for rec in tim.to_dict("records"):
+            fits = pd.read_csv(self.dir / f"fits_{rec['id']}.csv")
+            rec["estimate"] = fits["estimate"].to_numpy(float)
+            rec["tau2"] = fits["tau2"].to_numpy(float)
+            rec["estimate_tight"] = fits["estimate_tight"].to_numpy(float)
+            rec["tau2_tight"] = fits["tau2_tight"].to_numpy(float)
+            self.timings[str(rec["id"])] = rec
+        self.version = (self.dir / "versions.txt").read_text().strip()
+        self.ok = True
+        print(f"  R cases done in {time.perf_counter() - t0:.1f} s wall ({self.version})",
+              flush=True)
+
+    def get(self, case_id):
+        return self.timings.get(case_id) if self.ok else None
+
+    def cleanup(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------
+# section 1: one meta-analysis
+
+
+def prepare_single(cfg, R: RRunner):
+    data = {}
+    for i, k in enumerate(cfg["single_k"]):
+        rng = np.random.default_rng([SEED, 1, i])
+        y, v = synth(rng, np.array([k]))
+        data[k] = (y, v)
+        for m in SINGLE_METHODS:
+            R.add_single(f"s_{k}_{m}", y, v, m, cfg["min_time"], cfg["repeats"])
+    return data
+
+
+def tight_note(rr, method, e_est, e_tau2, n) -> str:
+    """Deviation from metafor refitted (untimed) with tight convergence settings."""
+    if method not in ("REML", "PM") or not np.any(np.isfinite(rr["estimate_tight"])):
+        return ""
+    d1 = maxdiff(rr["estimate_tight"][:n], np.asarray(e_est)[:n])
+    d2 = maxdiff(rr["tau2_tight"][:n], np.asarray(e_tau2)[:n])
+    con = "threshold" if method == "REML" else "tol"
+    return (f"; refit with control {con}=1e-12: Δ estimate {fmt_diff(d1)}, "
+            f"Δ tau2 {fmt_diff(d2)}")
+
+
+def run_single(cfg, data, R: RRunner, rep: Report):
+    import evidence as ev
+
+    sm_ok, pm_ok = have("statsmodels"), have("pymare")
+    for k in cfg["single_k"]:
+        y, v = data[k]
+        for m in SINGLE_METHODS:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                t_ev, r_ev = best_time(lambda: ev.meta(y, v, method=m), cfg["repeats"],
+                                       cfg["min_time"])
+            rep.rows.append(Row("single", k, m, f"evidence.meta(method={m!r})", t_ev,
+                                base=t_ev, is_base=True))
+
+            smm = STATSMODELS_METHOD[m]
+            if smm is None:
+                rep.rows.append(Row("single", k, m, "statsmodels combine_effects", None,
+                                    note="no REML estimator in statsmodels"))
+            elif sm_ok:
+                t, (est, tau2) = best_time(lambda: statsmodels_fit(smm, y, v), cfg["repeats"],
+                                           cfg["min_time"])
+                note = ("DL not truncated at 0" if m == "DL" else
+                        "PM, stops at |Q - (k-1)| <= 1e-5")
+                if m == "DL" and tau2 < 0:
+                    note += f" (tau2 = {tau2:.3g} here)"
+                rep.rows.append(Row("single", k, m, f'statsmodels combine_effects(method_re="{smm}")',
+                                    t, t_ev, abs(est - r_ev.estimate), abs(tau2 - r_ev.tau2), note))
+
+            pmm = PYMARE_METHOD[m]
+            if pmm is None:
+                rep.rows.append(Row("single", k, m, "PyMARE", None,
+                                    note="no Paule-Mandel estimator in PyMARE"))
+            elif pm_ok:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    t, (est, tau2) = best_time(
+                        lambda: pymare_fit(m, y[:, None], v[:, None]), cfg["repeats"],
+                        cfg["min_time"])
+                note = "fit() only" + ("; bounded search, xtol 1e-6 (relative)"
+                                       if m == "REML" else "")
+                rep.rows.append(Row("single", k, m, f"PyMARE {pmm}", t, t_ev,
+                                    abs(est[0] - r_ev.estimate), abs(tau2[0] - r_ev.tau2),
+                                    note))
+
+            rr = R.get(f"s_{k}_{m}")
+            if rr is not None:
+                note = "R system.time, start-up excluded"
+                note += METAFOR_DEFAULT_NOTE.get(m, "")
+                if rr["failures"]:
+                    note += "; rma() failed"
+                note += tight_note(rr, m, [r_ev.estimate], [r_ev.tau2], 1)
+                rep.rows.append(Row("single", k, m, f"metafor {METAFOR_METHOD[m]}",
+                                    float(rr["seconds"]), t_ev,
+                                    maxdiff(rr["estimate"], [r_ev.estimate]),
+                                    maxdiff(rr["tau2"], [r_ev.tau2]), note))
+        print(f"  single k={k} done", flush=True)
+
+
+# ---------------------------------------------------------------------------------------
+# section 2: many meta-analyses
+
+
+def prepare_batch(cfg, R: RRunner):
+    gmax = max(cfg["batch_g"])
+    df = batch_data(gmax, np.random.default_rng([SEED, 2]))
+    if R.rscript:
+        ncap = min(gmax, cfg["cap_metafor"])
+        f = R.add_batch_data(df, ncap)
+        for m in BATCH_METHODS:
+            R.add_batch(f"b_{m}", f, m, ncap, cfg["peer_batch_repeats"])
+    return df
+
+
+def _loop_time(fn, parts, repeats):
+    best, out = math.inf, None
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        out = [fn(y, v) for y, v in parts]
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def run_batch(cfg, df_all, R: RRunner, rep: Report):
+    import evidence as ev
+
+    sm_ok, pm_ok = have("statsmodels"), have("pymare")
+    counts_all = np.bincount(df_all["g"].to_numpy())
+    starts_all = np.concatenate([[0], np.cumsum(counts_all)])
+    y_all = df_all["yi"].to_numpy()
+    v_all = df_all["vi"].to_numpy()
+    sm_cache: dict = {}
+
+    for G in cfg["batch_g"]:
+        nrows = int(starts_all[G])
+        df = df_all.iloc[:nrows].copy()
+        counts = counts_all[:G]
+        for m in BATCH_METHODS:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                t_ev, tbl = best_time(lambda: ev.meta_batch(df, by="g", method=m),
+                                      cfg["batch_repeats"], 0.0)
+            e_est = tbl["estimate"].to_numpy()
+            e_tau2 = tbl["tau2"].to_numpy()
+            nbad = int((~tbl["converged"].astype(bool)).sum())
+            rep.rows.append(Row("batch", G, m, f"evidence.meta_batch(by='g', method={m!r})",
+                                t_ev, t_ev, note=(f"{nbad} groups did not converge"
+                                                  if nbad else "one call, all groups"),
+                                timed_groups=G, is_base=True))
+
+            # statsmodels: a Python loop over groups (arrays pre-split, not timed)
+            smm = STATSMODELS_METHOD[m]
+            if smm is None:
+                rep.rows.append(Row("batch", G, m, "statsmodels loop", None,
+                                    note="no REML estimator in statsmodels"))
+            elif sm_ok:
+                n = min(G, cfg["cap_statsmodels"])
+                key = (smm, n)
+                if key not in sm_cache:
+                    parts = [(y_all[starts_all[j]:starts_all[j + 1]],
+                              v_all[starts_all[j]:starts_all[j + 1]]) for j in range(n)]
+                    sm_cache[key] = _loop_time(lambda y, v: statsmodels_fit(smm, y, v), parts,
+                                               cfg["peer_batch_repeats"])
+                t, out = sm_cache[key]
+                est = np.array([o[0] for o in out])
+                tau2 = np.array([o[1] for o in out])
+                note = "Python loop over pre-split arrays"
+                if m == "DL":
+                    pos = tau2 >= 0
+                    note += (f"; {int(np.sum(~pos))} of {n} tau2 < 0 (not truncated); "
+                             f"on the {int(np.sum(pos))} others: Δ estimate "
+                             f"{fmt_diff(maxdiff(est[pos], e_est[:n][pos]))}, Δ tau2 "
+                             f"{fmt_diff(maxdiff(tau2[pos], e_tau2[:n][pos]))}")
+                rep.rows.append(Row("batch", G, m,
+                                    f'statsmodels combine_effects(method_re="{smm}") loop',
+                                    t * G / n, t_ev, maxdiff(est, e_est[:n]),
+                                    maxdiff(tau2, e_tau2[:n]), note, timed_groups=n,
+                                    extrapolated=n < G))
+
+            # PyMARE: native batching (y, v of shape (k, D)), one call per distinct k
+            pmm = PYMARE_METHOD[m]
+            if pmm is None:
+                rep.rows.append(Row("batch", G, m, "PyMARE", None,
+                                    note="no Paule-Mandel estimator in PyMARE"))
+            elif pm_ok:
+                ks = np.unique(counts)
+                idx = {}
+                blocks = {}
+                for kk in ks:
+                    gi = np.flatnonzero(counts == kk)
+                    rows = starts_all[gi][None, :] + np.arange(kk)[:, None]  # (k, D)
+                    idx[kk] = gi
+                    blocks[kk] = (y_all[rows], v_all[rows])
+
+                def pymare_all():
+                    est = np.empty(G)
+                    tau2 = np.empty(G)
+                    for kk in ks:
+                        b, t2 = pymare_fit(m, *blocks[kk])
+                        est[idx[kk]] = b
+                        tau2[idx[kk]] = t2
+                    return est, tau2
+
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    t, (est, tau2) = best_time(pymare_all, cfg["peer_batch_repeats"], 0.0)
+                rep.rows.append(Row("batch", G, m, f"PyMARE {pmm}, native 2-D batching", t, t_ev,
+                                    maxdiff(est, e_est), maxdiff(tau2, e_tau2),
+                                    f"{len(ks)} calls (one per distinct k); fit() only",
+                                    timed_groups=G))
+
+            # metafor: an R loop of rma() over groups, capped and extrapolated
+            rr = R.get(f"b_{m}")
+            if rr is not None:
+                n = min(G, len(rr["estimate"]))
+                # the R loop ran over the first ncap groups; scale its time to n, then G
+                per = float(rr["seconds"]) / len(rr["estimate"])
+                note = "R loop of rma(), system.time" + METAFOR_DEFAULT_NOTE.get(m, "")
+                if rr["failures"]:
+                    note += f"; rma() failed in {int(rr['failures'])} of {len(rr['estimate'])}"
+                note += tight_note(rr, m, e_est, e_tau2, n)
+                rep.rows.append(Row("batch", G, m, f"metafor {METAFOR_METHOD[m]} loop",
+                                    per * G, t_ev, maxdiff(rr["estimate"][:n], e_est[:n]),
+                                    maxdiff(rr["tau2"][:n], e_tau2[:n]), note,
+                                    timed_groups=len(rr["estimate"]),
+                                    extrapolated=len(rr["estimate"]) != G))
+            print(f"  batch G={G:,} {m} done", flush=True)
+
+
+# ---------------------------------------------------------------------------------------
+# section 3: memory (measured in a fresh child process)
+
+
+def _rss_now_kb() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def _reset_peak() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_kb() -> int:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def memory_child(groups: int, method: str) -> dict:
+    import evidence as ev
+
+    rng = np.random.default_rng([SEED, 3])
+    counts = np.full(groups, 5)
+    y, v = synth(rng, counts)
+    df = pd.DataFrame({"g": np.repeat(np.arange(groups), counts), "yi": y, "vi": v})
+    del y, v
+    input_mb = df.memory_usage(deep=True).sum() / 2**20
+    warnings.simplefilter("ignore")
+    rss0 = _rss_now_kb()
+    reset = _reset_peak()
+    t0 = time.perf_counter()
+    tbl = ev.meta_batch(df, by="g", method=method)
+    secs = time.perf_counter() - t0
+    peak = _peak_kb()
+    out_mb = tbl.memory_usage(deep=True).sum() / 2**20
+    del tbl
+    tracemalloc.start()  # numpy reports its buffers to tracemalloc
+    ev.meta_batch(df, by="g", method=method)
+    _, tm_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return dict(groups=groups, rows=int(counts.sum()), method=method, seconds=secs,
+                input_mb=input_mb, output_mb=out_mb, rss_before_mb=rss0 / 1024,
+                peak_rss_mb=peak / 1024, peak_rss_increase_mb=(peak - rss0) / 1024,
+                peak_reset=reset, tracemalloc_peak_mb=tm_peak / 2**20)
+
+
+def run_memory(groups_list, rep: Report):
+    for groups in groups_list:
+        for method in ("REML",):
+            proc = subprocess.run([sys.executable, str(Path(__file__).resolve()),
+                                   "--memory-child", str(groups), method],
+                                  capture_output=True, text=True)
+            if proc.returncode != 0:
+                rep.notes.append(f"memory at G={groups:,} failed: "
+                                 + (proc.stderr.strip().splitlines() or ["?"])[-1])
+                continue
+            rep.memory.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            print(f"  memory G={groups:,} done", flush=True)
+
+
+# ---------------------------------------------------------------------------------------
+# machine facts and output
+
+
+def version(dist: str) -> str:
+    try:
+        return _md.version(dist)
+    except _md.PackageNotFoundError:
+        return "not installed"
+
+
+def machine_facts(R: RRunner, load_start) -> list[tuple[str, str]]:
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    env = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIXES)}
+    mem = ""
+    try:
+        with open("/proc/meminfo") as fh:
+            mem = f"{int(fh.readline().split()[1]) / 2**20:.1f} GiB"
+    except OSError:
+        pass
+    facts = [
+        ("date (UTC)", _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M")),
+        ("CPU", f"{cpu}; os.cpu_count() = {os.cpu_count()}, usable = {usable}"),
+        ("memory", mem),
+        ("load average at start (1/5/15 min)", " / ".join(f"{x:.2f}" for x in load_start)),
+        ("OS", platform.platform()),
+        ("python", platform.python_version()),
+        ("numpy / scipy / pandas", f"{np.__version__} / {version('scipy')} / {pd.__version__}"),
+        ("evidence", version("evidence")),
+        ("statsmodels", version("statsmodels")),
+        ("PyMARE", version("PyMARE")),
+        ("R / metafor", R.version if R.ok else f"not run ({R.reason})"),
+        ("threading env vars", ", ".join(f"{k}={v}" for k, v in sorted(env.items()))
+         or "none set (OPENBLAS_*, OMP_*, MKL_* ... unset; nothing was unset by this script)"),
+    ]
+    return facts
+
+
+def table(rows, section) -> list[str]:
+    size_name = "k" if section == "single" else "G"
+    t_name = "time per fit" if section == "single" else "time for all G"
+    head = [f"| {size_name} | method | tool (what it really runs) | {t_name} | "
+            "peer / evidence | max abs Δ estimate | max abs Δ tau2 | note |",
+            "|---:|---|---|---:|---:|---:|---:|---|"]
+    out = list(head)
+    for r in rows:
+        if r.section != section:
+            continue
+        t = fmt_time(r.seconds)
+        if r.extrapolated:
+            t = f"≈ {t} (extrapolated from {r.timed_groups:,} groups)"
+        ratio = "1 (baseline)" if r.is_base else fmt_ratio(r.ratio)
+        if r.extrapolated and ratio:
+            ratio = "≈ " + ratio
+        dd = ("—", "—") if r.is_base else (fmt_diff(r.d_est), fmt_diff(r.d_tau2))
+        if r.seconds is None and not r.is_base:
+            dd = ("", "")
+        tool = f"**{r.tool}**" if r.is_base else r.tool
+        out.append(f"| {r.size:,} | {r.method} | {tool} | {t} | {ratio} | {dd[0]} | {dd[1]} | "
+                   f"{r.note} |")
+    return out
+
+
+def headline(rep: Report) -> list[str]:
+    lines = []
+    for section in ("single", "batch"):
+        peers = {}
+        for r in rep.rows:
+            if r.section == section and not r.is_base and r.ratio is not None:
+                peers.setdefault(r.tool.split(" ")[0], []).append((r.size, r.method, r.ratio,
+                                                                  r.extrapolated))
+        for tool, vals in peers.items():
+            lo = min(vals, key=lambda x: x[2])
+            hi = max(vals, key=lambda x: x[2])
+            what = "k" if section == "single" else "G"
+            lines.append(f"- {section}: {tool} / evidence from {fmt_ratio(lo[2])} "
+                         f"({what}={lo[0]:,}, {lo[1]}) to {fmt_ratio(hi[2])} "
+                         f"({what}={hi[0]:,}, {hi[1]}{', extrapolated' if hi[3] else ''})")
+    return lines
+
+
+NOTES = [
+    "Ratios are peer time / evidence time for the same data and estimator: above 1 means "
+    "evidence is faster, below 1 slower. `≈` marks peer times extrapolated linearly in G "
+    "from the first `timed_groups` groups.",
+    "Like with like: statsmodels `method_re=\"chi2\"` is DerSimonian-Laird but does not "
+    "truncate tau2 at 0 (negative tau2 when Q < k - 1), so its differences from evidence/"
+    "metafor DL are real estimator differences, not rounding; `\"iterated\"` is Paule-Mandel "
+    "(stops when |Q_gen - (k-1)| <= 1e-5) and is compared with evidence PM. statsmodels "
+    "has no REML, PyMARE no PM.",
+    "Work done differs: evidence.meta/meta_batch always compute the Q-profile CI of tau2, "
+    "Q, I2, H2 and the prediction interval as well as estimate/se/CI; metafor rma() "
+    "computes estimate, se, CI, Q, I2, H2 (no tau2 CI); PyMARE is timed on fit() only "
+    "(estimate, covariance, tau2; small_sample_correction=\"wald\"); statsmodels "
+    "combine_effects computes FE and RE estimates and HKSJ scales.",
+    "Convergence: evidence stops Fisher scoring at |Δtau2| <= 1e-12 and solves PM to "
+    "machine precision; metafor runs with its defaults (REML threshold 1e-5, PM uniroot tol "
+    "≈ 1.2e-4), which is what its users get; PyMARE's REML is a bounded scalar search with "
+    "relative xtol 1e-6. Differences of that order are tolerance, not disagreement: the "
+    "metafor notes also give the deviation after an untimed refit with tight control.",
+    "metafor is timed inside R with system.time() (R start-up and library(metafor) not "
+    "counted; data read and split before the clock starts). Python peers in the batch "
+    "section loop over arrays that were split before timing; evidence.meta_batch is timed "
+    "from the DataFrame (grouping included).",
+    "Data: synthetic, seeded numpy generator (`synth` in bench_pooling.py). Single: one "
+    "data set per k. Batch: G groups with k drawn from 3..7 (mean 5); smaller G are prefixes "
+    "of the largest data set.",
+    "The machine may be shared with other jobs (see the load average); timings are "
+    "best-of-N to damp that noise.",
+]
+
+
+def write_markdown(path: Path, facts, rep: Report, mode: str, wall: float, argv):
+    lines = ["# evidence pooling benchmark", "",
+             f"Mode: `{mode}` — command: `python benchmarks/bench_pooling.py "
+             f"{' '.join(argv)}`".rstrip() + f" — wall time {wall:.0f} s.", "",
+             "## Machine", "", "| fact | value |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in facts]
+    lines += ["", "## Headline ratios (peer time / evidence time)", ""] + headline(rep)
+    lines += ["", "## 1. One meta-analysis", ""] + table(rep.rows, "single")
+    lines += ["", "## 2. Many meta-analyses (G groups, k = 3..7)", ""] + table(rep.rows, "batch")
+    lines += ["", "## 3. Memory of meta_batch (fresh child process, k = 5, REML)", ""]
+    if rep.memory:
+        lines += ["| groups | rows | time | input frame | output frame | RSS before | "
+                  "peak RSS | peak RSS increase | tracemalloc peak |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for m in rep.memory:
+            lines.append(
+                f"| {m['groups']:,} | {m['rows']:,} | {fmt_time(m['seconds'])} | "
+                f"{m['input_mb']:.0f} MB | {m['output_mb']:.0f} MB | {m['rss_before_mb']:.0f} MB"
+                f" | {m['peak_rss_mb']:.0f} MB | {m['peak_rss_increase_mb']:.0f} MB | "
+                f"{m['tracemalloc_peak_mb']:.0f} MB |")
+        if not all(m["peak_reset"] for m in rep.memory):
+            lines.append("")
+            lines.append("(peak RSS could not be reset before the call; it may include data "
+                         "generation)")
+        if not any(m["groups"] >= BIG_GROUPS for m in rep.memory):
+            lines += ["", f"Run with `--big` to add {BIG_GROUPS:,} groups."]
+    else:
+        lines.append("not measured")
+    lines += ["", "## How to read this", ""] + [f"- {n}" for n in NOTES + rep.notes]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="smaller caps, fewer repeats")
+    ap.add_argument("--big", action="store_true",
+                    help=f"also measure meta_batch memory at {BIG_GROUPS:,} groups")
+    ap.add_argument("--no-r", action="store_true", help="skip R metafor")
+    ap.add_argument("--out", default=str(HERE / "results" / "latest.md"),
+                    help="markdown file to write (default benchmarks/results/latest.md)")
+    ap.add_argument("--memory-child", nargs=2, metavar=("GROUPS", "METHOD"),
+                    help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+
+    if args.memory_child:
+        print(json.dumps(memory_child(int(args.memory_child[0]), args.memory_child[1])))
+        return 0
+
+    mode = "quick" if args.quick else "full"
+    cfg = MODES[mode]
+    t_start = time.perf_counter()
+    R = RRunner(enabled=not args.no_r)
+    rep = Report()
+    if not have("pymare"):
+        rep.notes.append("PyMARE not installed (`pip install PyMARE`): its rows are missing.")
+    try:
+        load_start = os.getloadavg()
+        print(f"evidence pooling benchmark ({mode})", flush=True)
+        single_data = prepare_single(cfg, R)
+        df_batch = prepare_batch(cfg, R)
+        print("running R metafor ...", flush=True)
+        R.run()
+        facts = machine_facts(R, load_start)
+        print("section 1: one meta-analysis", flush=True)
+        run_single(cfg, single_data, R, rep)
+        print("section 2: many meta-analyses", flush=True)
+        run_batch(cfg, df_batch, R, rep)
+        print("section 3: memory", flush=True)
+        run_memory(cfg["mem_groups"] + ((BIG_GROUPS,) if args.big else ()), rep)
+    finally:
+        R.cleanup()
+    facts.append(("load average at end (1/5/15 min)",
+                  " / ".join(f"{x:.2f}" for x in os.getloadavg())))
+    wall = time.perf_counter() - t_start
+    out = Path(args.out)
+    write_markdown(out, facts, rep, mode, wall, argv)
+    print()
+    print(out.read_text())
+    print(f"written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
