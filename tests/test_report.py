@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import yaml
 
 import evidence as ev
@@ -21,7 +23,9 @@ def test_html_shows_table1_and_expert_table(barton):
     assert "Completeness: what is missing and what it blocks" in html
     assert "not reported" in html
     assert "<script" not in html  # self-contained, no scripts or remote resources
-    assert "http://" not in html.split("<section id=\"sources\">")[0]
+    # no remote resource anywhere; links to the sources only in the Sources table
+    body = html.split('<section id="sources">')[0]
+    assert not re.search(r'(src|href)="https?://', body)
 
 
 def test_markdown_has_same_tables(barton):

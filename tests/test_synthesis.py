@@ -187,7 +187,7 @@ def test_pool_by_group_argument_errors(effects):
 
 
 def test_bundled_rules_load(rules):
-    assert rules.path.endswith("_rules.yaml")
+    assert rules.path.endswith("rules.yaml")
     assert rules.count_inclusion == ["confirmed"]
     assert [r.id for r in rules.rules][0] == "R0-no-study"
 
@@ -215,12 +215,12 @@ def test_rules_validation_names_file_and_field():
         {"id": "C", "label": "none", "when": {"pooled": 3}, "explanation": "x"},
     ])
     with pytest.raises(RecordError) as err:
-        parse_rules(bad, "my/_rules.yaml")
+        parse_rules(bad, "my/rules.yaml")
     msg = str(err.value)
-    assert "my/_rules.yaml: rules[0].label" in msg and "'weak'" in msg
+    assert "my/rules.yaml: rules[0].label" in msg and "'weak'" in msg
     bad[ "rules"][0]["label"] = "none"
     with pytest.raises(RecordError) as err:
-        parse_rules(bad, "my/_rules.yaml")
+        parse_rules(bad, "my/rules.yaml")
     msg = str(err.value)
     assert "rules[1].when.n_rtc: unknown feature 'n_rtc'" in msg
     assert "rules[2].when.consistency: 'sometimes' is not one of" in msg

@@ -413,6 +413,15 @@ def forest(
 
     plt = pyplot()
     forestplot = _import_forestplot()
+    if not values and len(table):
+        # forestplot takes its axis range from the CI columns and fails when all are NaN
+        # (every row not poolable).
+        # forestplot also needs one finite marker: place it far outside the final x range,
+        # where the axes clip it (the limits are set again in _finish)
+        table = table.copy()
+        first = table.index[0]
+        outside = xlim[1] * 1e3 if transform == "exp" else xlim[1] + 1e3 * (xlim[1] - xlim[0])
+        table.loc[first, ["est", "lo", "hi"]] = outside
     fig = plt.figure(figsize=(width, row_height * (n + 3.5)), facecolor="white")
     try:
         ax = fig.add_subplot()

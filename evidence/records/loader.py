@@ -28,6 +28,7 @@ from .schema import (
 __all__ = ["LoadedReview", "load_review", "REVIEW_FILE"]
 
 REVIEW_FILE = "review.yaml"
+RULES_FILE = "rules.yaml"  # levels-of-evidence rules (evidence.synthesis), not a record
 _RECORD_ADAPTER: TypeAdapter = TypeAdapter(Record)
 _RECORD_TYPES = ("clinical", "expert", "biomechanics")
 
@@ -106,7 +107,7 @@ def _record_files(root: Path) -> list[Path]:
     for p in sorted(root.rglob("*")):
         if p.suffix.lower() not in (".yaml", ".yml") or not p.is_file():
             continue
-        if p.parent == root and p.name == REVIEW_FILE:
+        if p.parent == root and p.name in (REVIEW_FILE, RULES_FILE):
             continue
         rel_parts = p.relative_to(root).parts[:-1]
         nested = any((root.joinpath(*rel_parts[: i + 1]) / REVIEW_FILE).exists()

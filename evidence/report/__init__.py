@@ -71,7 +71,8 @@ def analyses_extra(loaded, frames=None) -> dict[str, Any]:
     from .analyses import analysis_context, analysis_figures, figure_entry
 
     frames = frames if frames is not None else loaded.frames()
-    extra: dict[str, Any] = {"analyses": [], "figures": [], "extra_sections": []}
+    extra: dict[str, Any] = {"analyses": [], "figures": [], "extra_sections": [],
+                             "synthesis": None, "synthesis_figures": []}
     counts = {k: v.value for k, v in loaded.review.prisma.items()}
     if counts:
         fig = figure_entry("prisma", "PRISMA 2020 flow diagram",
@@ -80,6 +81,14 @@ def analyses_extra(loaded, frames=None) -> dict[str, Any]:
         extra["figures_prisma"] = fig
         extra["figures"].append(fig)
         extra["extra_sections"].append({"id": "prisma", "title": "Study flow (PRISMA)"})
+    from .synthesis import has_rules, synthesis_extra
+
+    if has_rules(loaded.path):
+        syn = synthesis_extra(loaded, frames)
+        extra["synthesis"] = syn["synthesis"]
+        extra["synthesis_figures"] = syn["synthesis_figures"]
+        extra["figures"] += syn["figures"]
+        extra["extra_sections"] += syn["extra_sections"]
     for res in run_analyses(loaded, frames):
         ctx = analysis_context(res)
         ctx["figures"] = analysis_figures(res)

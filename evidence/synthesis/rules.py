@@ -39,7 +39,7 @@ __all__ = [
 LEVELS = ("strong", "moderate", "limited", "very limited", "conflicting", "none")
 """The labels a rule may give."""
 
-RULES_FILES = ("rules.yaml", "_rules.yaml")
+RULES_FILES = ("rules.yaml",)
 """File names looked for, in this order, when :func:`load_rules` is given a directory."""
 
 Label = Literal["strong", "moderate", "limited", "very limited", "conflicting", "none"]
