@@ -116,6 +116,65 @@ def report(directory: Path = typer.Argument(DEFAULT_DIR, help="review directory;
             out.print(f"wrote {p}")
 
 
+@app.command("add-study")
+def add_study(directory: Path = typer.Argument(DEFAULT_DIR, help="review directory"),
+              template: str = typer.Option("clinical", "--template", "-t",
+                                           help="clinical or expert"),
+              record_id: Optional[str] = typer.Option(None, "--id",
+                                                      help="id of the new record, e.g. "
+                                                           "smith-2027"),
+              stdout: bool = typer.Option(False, "--stdout",
+                                          help="print the scaffold instead of writing it")
+              ) -> None:
+    """Scaffold a new record with every field and a source placeholder.
+
+    Written to DIR/clinical/<id>.yaml (or DIR/experts/) unless --stdout; an existing file is
+    never overwritten. The scaffold does not validate until its values and sources are filled
+    in; `evidence validate DIR` then names every field still to fill.
+    """
+    from .errors import ArgumentError
+    from .update import scaffold_record
+
+    if not (directory / "review.yaml").exists():
+        _fail(RecordError(f"{directory}: no review.yaml in this directory"), 1)
+    try:
+        text = scaffold_record(template, review=directory, record_id=record_id)
+    except ArgumentError as exc:
+        _fail(exc, 2)
+    if stdout:
+        sys.stdout.write(text)
+        return
+    folder = directory / ("clinical" if template == "clinical" else "experts")
+    name = record_id or f"new-{template}-record"
+    target = folder / f"{name}.yaml"
+    if target.exists():
+        _fail(RuntimeError(f"{target} exists already; choose another --id"), 2)
+    from .report import write_atomic
+
+    write_atomic(target, text)
+    out.print(f"wrote {target}: fill in the values and their sources, then run "
+              f"`evidence validate {directory}`")
+
+
+@app.command()
+def diff(old: Path = typer.Argument(..., help="the earlier review directory"),
+         new: Path = typer.Argument(..., help="the updated review directory")) -> None:
+    """Show what changed between two versions of a review: records, fields, pooled
+    estimates, levels of evidence and conclusions."""
+    from .update import diff_reviews
+
+    for d in (old, new):
+        if not d.is_dir():
+            _fail(RecordError(f"{d}: no such directory"), 1)
+    try:
+        result = diff_reviews(old, new)
+    except RecordError as exc:
+        _fail(exc, 1)
+    except EvidenceError as exc:
+        _fail(exc, 2)
+    out.print(result.to_text(), markup=False)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     try:
         app()

@@ -82,7 +82,7 @@ def test_scaffold_fails_validation_until_filled(tmp_path, template):
         ev.load_review(d)
     msg = str(err.value)
     assert f"{sub}/new-record.yaml" in msg
-    assert "required field is missing" in msg or "Input should be" in msg
+    assert "required field is missing" in msg or "a value is required, got null" in msg
 
 
 def test_filled_scaffold_validates(tmp_path):

@@ -78,7 +78,9 @@ def _pydantic_problems(prefix: str, err: ValidationError, drop_first: bool) -> l
         if drop_first and loc:
             loc = loc[1:]  # the discriminator tag pydantic puts first
         # drop pydantic's internal tags for function validators
-        loc = tuple(p for p in loc if not (isinstance(p, str) and p.startswith("function-")))
+        loc = tuple(p for p in loc if not (isinstance(p, str) and (
+            p.startswith("function-") or "[" in p or p in ("constrained-str", "str", "float",
+                                                             "int", "list", "dict"))))
         msg = e["msg"]
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, "):]
@@ -87,10 +89,14 @@ def _pydantic_problems(prefix: str, err: ValidationError, drop_first: bool) -> l
             msg = "unknown field (not part of the record format)"
         elif e["type"] == "missing":
             msg = "required field is missing"
+        elif got is None and (e["type"].endswith("_type") or e["type"] == "literal_error"):
+            msg = f"a value is required, got null ({msg[0].lower() + msg[1:]})"
         elif e["type"] in ("literal_error", "string_pattern_mismatch") or e["type"].endswith(
             "_parsing") or e["type"].endswith("_type"):
             msg = f"{msg}, got {got!r}"
-        problems.append(f"{prefix}: {_fmt_loc(loc)}: {msg}")
+        line = f"{prefix}: {_fmt_loc(loc)}: {msg}"
+        if line not in problems:  # union branches repeat the same complaint
+            problems.append(line)
     return problems
 
 
