@@ -42,6 +42,19 @@ from .meta.sensitivity import cumulative, influence, leave_one_out
 from .meta.subgroup import SubgroupResult, subgroup
 from .meta.transform import back_transform
 from .records import LoadedReview, load_review
+from .analysis import AnalysisResult, run_analyses, run_analysis
+from .completeness import completeness, outcome_status
+from .synthesis import (
+    check_stated_findings,
+    clinical_effects,
+    conclusions,
+    expert_matrix,
+    levels_of_evidence,
+    load_rules,
+    pool_by_group,
+)
+from .update import diff_reviews, scaffold_record
+from . import plots
 
 __version__ = "0.1.0"
 
@@ -57,6 +70,10 @@ __all__ = [
     "meta", "meta_batch", "MetaResult", "METHODS", "TESTS", "subgroup", "SubgroupResult",
     "metareg", "MetaRegResult", "leave_one_out", "influence", "cumulative", "egger_test",
     "EggerResult", "trimfill", "TrimFillResult", "back_transform",
+    # records to results: completeness, planned analyses, mixed-methods synthesis, updates
+    "completeness", "outcome_status", "run_analyses", "run_analysis", "AnalysisResult",
+    "clinical_effects", "pool_by_group", "load_rules", "levels_of_evidence", "expert_matrix",
+    "conclusions", "check_stated_findings", "scaffold_record", "diff_reviews", "plots",
     # errors
     "EvidenceError", "RecordError", "ArgumentError", "ConvergenceError", "EvidenceWarning",
     "ConvergenceWarning",

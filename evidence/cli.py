@@ -137,18 +137,24 @@ def add_study(directory: Path = typer.Argument(DEFAULT_DIR, help="review directo
 
     if not (directory / "review.yaml").exists():
         _fail(RecordError(f"{directory}: no review.yaml in this directory"), 1)
+    folder = directory / ("clinical" if template == "clinical" else "experts")
+    target = folder / f"{record_id or f'new-{template}-record'}.yaml"
+    if not stdout and target.exists():
+        _fail(RuntimeError(f"{target} exists already; choose another --id"), 2)
     try:
-        text = scaffold_record(template, review=directory, record_id=record_id)
+        try:
+            text = scaffold_record(template, review=directory, record_id=record_id)
+        except RecordError:
+            # the records do not validate (e.g. an earlier scaffold not yet filled in): the
+            # scaffold then goes without the review's vocabulary in its comments
+            err.print("note: the review's records do not validate; the scaffold's comments "
+                      "omit its injury and strategy ids", markup=False)
+            text = scaffold_record(template, review=None, record_id=record_id)
     except ArgumentError as exc:
         _fail(exc, 2)
     if stdout:
         sys.stdout.write(text)
         return
-    folder = directory / ("clinical" if template == "clinical" else "experts")
-    name = record_id or f"new-{template}-record"
-    target = folder / f"{name}.yaml"
-    if target.exists():
-        _fail(RuntimeError(f"{target} exists already; choose another --id"), 2)
     from .report import write_atomic
 
     write_atomic(target, text)

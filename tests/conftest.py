@@ -31,3 +31,31 @@ def review_copy(tmp_path: Path) -> Path:
     dst = tmp_path / "studies"
     shutil.copytree(STUDIES, dst, ignore=shutil.ignore_patterns("bcg", "__pycache__"))
     return dst
+
+
+_RENDERED: dict[str, dict] = {}
+
+
+@pytest.fixture(scope="session")
+def render_cached():
+    """Render a bundled review (all four formats) once per test session.
+
+    ``render_cached("studies")`` -> {file name: content}; rendered from the repository root
+    so that paths in the output match `evidence report` run there.
+    """
+    import os
+
+    from evidence.report import render_report
+    import evidence as ev
+
+    def get(rel: str) -> dict:
+        if rel not in _RENDERED:
+            old = os.getcwd()
+            os.chdir(ROOT)
+            try:
+                _RENDERED[rel] = render_report(ev.load_review(rel))
+            finally:
+                os.chdir(old)
+        return _RENDERED[rel]
+
+    return get

@@ -77,7 +77,7 @@ def test_failed_render_leaves_existing_output_untouched(review_copy, tmp_path):
     # the second template to render fails: nothing at all may be written
     (templates / "supplement.md").write_text("{{ no_such_variable.attribute }}")
     res = runner.invoke(app, ["report", str(review_copy), "--out", str(out),
-                              "--templates", str(templates)])
+                              "--templates", str(templates), "--format", "html,md"])
     assert res.exit_code == 2
     assert "Traceback" not in res.output
     assert (out / "index.html").read_text() == "previous report"
@@ -97,3 +97,31 @@ def test_console_script_runs():
                          capture_output=True, text=True)
     assert res.returncode == 1
     assert "no such directory" in res.stderr
+
+
+def test_add_study_scaffolds_and_never_overwrites(review_copy):
+    res = runner.invoke(app, ["add-study", str(review_copy), "--id", "smith-2027"])
+    assert res.exit_code == 0, res.output
+    target = review_copy / "clinical" / "smith-2027.yaml"
+    assert target.exists()
+    text = target.read_text()
+    assert "type: clinical" in text and "id: smith-2027" in text
+    # the scaffold does not validate until filled in, and validate says what to fill
+    res = runner.invoke(app, ["validate", str(review_copy)])
+    assert res.exit_code == 1
+    assert "smith-2027.yaml: smith-2027: label" in res.output
+    res = runner.invoke(app, ["add-study", str(review_copy), "--id", "smith-2027"])
+    assert res.exit_code == 2 and "exists already" in res.output
+
+
+def test_diff_shows_an_edited_value(review_copy, studies_dir):
+    p = review_copy / "clinical" / "diebal-2012.yaml"
+    d = yaml.safe_load(p.read_text())
+    out = next(o for o in d["outcomes"] if o["id"] == "sane")
+    out["measurements"][1]["mean"] = 80.4  # a test edit in a temporary copy
+    p.write_text(yaml.safe_dump(d, sort_keys=False))
+    res = runner.invoke(app, ["diff", str(studies_dir), str(review_copy)])
+    assert res.exit_code == 0, res.output
+    assert "diebal-2012" in res.output and "90.4 -> 80.4" in res.output
+    res = runner.invoke(app, ["diff", str(studies_dir), "/nonexistent"])
+    assert res.exit_code == 1

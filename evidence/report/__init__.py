@@ -108,8 +108,18 @@ def render_report(loaded, formats: Iterable[str] = FORMATS,
         raise ValueError(f"format {bad[0]!r} is not one of {', '.join(_FILES)}")
     env = make_environment(template_dir)
     frames = loaded.frames()
-    ctx = review_context(loaded, frames, extra={**analyses_extra(loaded, frames),
-                                                **(extra or {})})
+    from .analyses import FIGURE_FORMATS
+
+    fig_formats = tuple(f for f, needed in (
+        ("svg", "html" in formats or "md" in formats),
+        ("png", "pdf" in formats or "md" in formats),
+        ("pdf", "tex" in formats)) if needed)
+    token = FIGURE_FORMATS.set(fig_formats)
+    try:
+        ctx = review_context(loaded, frames, extra={**analyses_extra(loaded, frames),
+                                                    **(extra or {})})
+    finally:
+        FIGURE_FORMATS.reset(token)
     ctx["software"] = software_versions()
     ctx["records_dir"] = _records_dir_label(Path(loaded.path))
     ctx["css"] = Markup(env.loader.get_source(env, "style.css")[0])

@@ -6,6 +6,7 @@ Numbers are formatted and, for ratio measures, back-transformed for display with
 
 from __future__ import annotations
 
+import contextvars
 import io
 import math
 from typing import Any
@@ -16,7 +17,12 @@ import pandas as pd
 from ..analysis import AnalysisResult
 from ..meta.transform import back_transform
 
-__all__ = ["analysis_context", "figure_entry", "methods_text", "REFERENCES"]
+__all__ = ["analysis_context", "figure_entry", "methods_text", "REFERENCES", "FIGURE_FORMATS"]
+
+FIGURE_FORMATS: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
+    "FIGURE_FORMATS", default=("svg", "png", "pdf"))
+"""Figure files rendered for the current report (set by render_report from the outputs
+asked for: SVG for HTML and Markdown, PNG for the PDF and Markdown, PDF for LaTeX)."""
 
 REFERENCES = {
     "REML": "Viechtbauer W. Bias and efficiency of meta-analytic variance estimators in the "
@@ -94,14 +100,15 @@ def figure_entry(fig_id: str, title: str, caption: str, fig) -> dict[str, Any]:
     from ..plots import save
 
     files: dict[str, bytes] = {}
-    for fmt in ("svg", "png", "pdf"):
+    for fmt in FIGURE_FORMATS.get():
         buf = io.BytesIO()
         save(fig, buf, fmt)
         files[fmt] = buf.getvalue()
     plt.close(fig)
-    text = files["svg"].decode("utf-8")
-    svg = text[text.find("<svg"):]
-    uri = "data:image/png;base64," + base64.b64encode(files["png"]).decode("ascii")
+    text = files["svg"].decode("utf-8") if "svg" in files else ""
+    svg = text[text.find("<svg"):] if text else ""
+    uri = ("data:image/png;base64," + base64.b64encode(files["png"]).decode("ascii")
+           if "png" in files else "")
     return {"id": fig_id, "title": title, "caption": caption, "svg": Markup(svg),
             "png_data_uri": uri, "files": files}
 
