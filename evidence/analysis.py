@@ -9,14 +9,14 @@ trim-and-fill). No I/O here; the report renders what this returns.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+
 
 import numpy as np
 import pandas as pd
 
 from .effects import escalc
 from .meta.bias import EggerResult, TrimFillResult, egger_test, trimfill
-from .meta.fit import meta, meta_batch
+from .meta.fit import meta
 from .meta.metareg import MetaRegResult, metareg
 from .meta.results import MetaResult
 from .meta.sensitivity import cumulative, influence, leave_one_out

@@ -8,7 +8,6 @@ Each case carries its R call in ``call``.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
@@ -33,14 +32,7 @@ METAFOR_TRIMFILL_CONTROL = {"threshold": 1e-5, "maxiter": 100}
 PM_TRIMFILL_REL_TOL = 5e-3
 
 
-def _load(name):
-    with open(REF / name, encoding="utf-8") as fh:
-        return json.load(fh)
-
-
-DATASETS = _load("datasets.json")["datasets"]
-AROUND = _load("around.json")
-EXTRA = _load("around_extra.json")
+from _reference import AROUND, DATASETS, EXTRA  # noqa: E402
 
 
 def _close(a, b, rel=REL_TOL):

@@ -8,7 +8,6 @@ written by tests/reference/make_around_extra.R). Each case carries its R call in
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from pathlib import Path
 
@@ -37,14 +36,7 @@ ABS_FLOOR = 1e-12
 PUBLISHED_TOL = 5e-5
 
 
-def _load(name):
-    with open(REF / name, encoding="utf-8") as fh:
-        return json.load(fh)
-
-
-DATASETS = _load("datasets.json")["datasets"]
-AROUND = _load("around.json")
-EXTRA = _load("around_extra.json")
+from _reference import AROUND, DATASETS, EXTRA  # noqa: E402
 
 
 def _mods(dataset: str, formula: str):

@@ -7,7 +7,6 @@ around_extra.json (knha, PM/ML). Each case carries its R call in ``call``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -29,14 +28,7 @@ INFLUENCE_REL_TOL = 1e-7
 ABS_FLOOR = 1e-9
 
 
-def _load(name):
-    with open(REF / name, encoding="utf-8") as fh:
-        return json.load(fh)
-
-
-DATASETS = _load("datasets.json")["datasets"]
-AROUND = _load("around.json")
-EXTRA = _load("around_extra.json")
+from _reference import AROUND, DATASETS, EXTRA  # noqa: E402
 
 
 def _params(section):

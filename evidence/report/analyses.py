@@ -11,7 +11,6 @@ import io
 import math
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ..analysis import AnalysisResult
