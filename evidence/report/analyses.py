@@ -145,6 +145,20 @@ def methods_text(res: AnalysisResult) -> str:
     return text
 
 
+def _references(res: AnalysisResult) -> list[str]:
+    keys = ["metafor"]
+    if res.spec.method in REFERENCES:
+        keys.append(res.spec.method)
+    if res.spec.test == "knha":
+        keys.append("knha")
+    keys.append("qprofile")
+    if res.egger is not None:
+        keys.append("egger")
+    if res.trimfill is not None:
+        keys.append("trimfill")
+    return [REFERENCES[k] for k in keys]
+
+
 def analysis_context(res: AnalysisResult) -> dict[str, Any]:
     """Display-ready tables of one analysis (strings; nothing recomputed)."""
     s = res.spec
@@ -163,7 +177,8 @@ def analysis_context(res: AnalysisResult) -> dict[str, Any]:
                            "effect_label": label, "studies": studies,
                            "k_used": res.k_used, "k_total": res.k_total,
                            "notes": list(res.notes), "methods": methods_text(res),
-                           "transform": tr, "method": s.method, "test": s.test}
+                           "transform": tr, "method": s.method, "test": s.test,
+                           "references": _references(res)}
     p = res.pooled
     if p is not None:
         v = _bt({"estimate": p.estimate, "ci_low": p.ci_low, "ci_high": p.ci_high,

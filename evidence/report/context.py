@@ -64,13 +64,13 @@ def _citation_text(r: pd.Series) -> str:
 
 
 def _sample_text(s: dict) -> str:
-    n = fmt_value(s["n"]) if s["n"] is not None else "n not reported"
+    n = f"n = {fmt_value(s['n'])}" if s["n"] is not None else "n not reported"
     sex = []
     if s.get("female") is not None:
         sex.append(f"{fmt_value(s['female'])} F")
     if s.get("male") is not None:
         sex.append(f"{fmt_value(s['male'])} M")
-    return f"n = {n}" + (f" ({', '.join(sex)})" if sex else "")
+    return n + (f" ({', '.join(sex)})" if sex else "")
 
 
 def _dose_text(s: dict) -> str:
@@ -82,26 +82,38 @@ def _dose_text(s: dict) -> str:
     return ", ".join(bits) or "not reported"
 
 
+_CONTINUOUS = (("mean", "Mean"), ("sd", "SD"), ("n", "n"))
+_EVENTS = (("events", "Events"), ("nonevents", "Non-events"), ("total", "Total"))
+
+
 def _primary_outcome_rows(frames: Frames, wide: pd.DataFrame) -> dict[str, dict]:
-    """Per study: the primary (pain) outcome's reported values, time point by time point."""
+    """Per study: the primary outcome's reported values, per time point and arm.
+
+    Continuous outcomes show mean, SD and n; event outcomes events, non-events and total
+    (a total only where a source reports it). Missing values are 'not reported'.
+    """
     out: dict[str, dict] = {}
     tps = frames.timepoints.set_index(["study", "timepoint"])["label"]
+    arm_order = {r.study: r.arms.split(", ") for r in frames.studies.itertuples()}
     for _, o in frames.outcomes[frames.outcomes["primary"]].iterrows():
         w = wide[(wide["study"] == o["study"]) & (wide["outcome"] == o["outcome"])]
+        arms = arm_order.get(o["study"], [])
+        w = w.assign(_arm=w["arm"].map({a: i for i, a in enumerate(arms)})).sort_values(
+            ["timepoint_order", "_arm"])
+        stats = _EVENTS if o["kind"] == "event" else _CONTINUOUS
+        if o["kind"] == "event" and not w["total"].notna().any():
+            stats = stats[:2]
         cells = []
         for _, r in w.iterrows():
-            mean = _none(r.get("mean"))
-            sd = _none(r.get("sd"))
-            cells.append({
-                "timepoint": r["timepoint"],
-                "label": tps.get((o["study"], r["timepoint"]), r["timepoint"]),
-                "mean": fmt_value(mean), "sd": fmt_value(sd),
-                "n": fmt_value(_none(r.get("n"))),
-                "source": _none(r.get("mean_source")),
-            })
-        unit = _none(o["unit"])
-        out[o["study"]] = {"name": o["name"], "unit": unit, "cells": cells,
-                           "note": _none(o["note"])}
+            label = tps.get((o["study"], r["timepoint"]), r["timepoint"])
+            if r["arm"] != "all":
+                label = f"{r['arm']}" if w["timepoint"].nunique() == 1 else f"{label}, {r['arm']}"
+            src = next((_none(r.get(f"{k}_source")) for k, _ in stats
+                        if _none(r.get(f"{k}_source"))), None)
+            cells.append({"timepoint": r["timepoint"], "label": label, "source": src,
+                          "values": [fmt_value(_none(r.get(k))) for k, _ in stats]})
+        out[o["study"]] = {"name": o["name"], "unit": _none(o["unit"]), "cells": cells,
+                           "headers": [h for _, h in stats], "note": _none(o["note"])}
     return out
 
 
