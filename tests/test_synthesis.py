@@ -347,3 +347,19 @@ def test_conclusions_are_exactly_the_stated_ones(frames, generated):
     itbs = generated[generated["injury"] == "itbs"].iloc[0]
     assert itbs["statement"].startswith("No clinical-outcome evidence")
     assert itbs["rule_id"] == "R0-no-study"
+
+
+def test_biomechanical_support_follows_the_reviews_rationale_per_injury():
+    """Table 3 cites strong step-rate evidence (patellofemoral stress) for patellofemoral
+    pain; Table 2 cites only limited step-rate evidence for anterior exertional lower leg
+    pain. The support is the injury's, not the strategy's best anywhere."""
+    import evidence as ev
+
+    f = ev.load_review("studies").frames()
+    m = ev.expert_matrix(f, ev.load_rules("studies")).set_index(["injury", "strategy"])
+    assert m.loc[("pfp", "step-rate-increase"), "biomechanical_support"] == "strong"
+    assert m.loc[("aelp", "step-rate-increase"), "biomechanical_support"] == "limited"
+    assert "sr-pfj-stress" not in m.loc[("aelp", "step-rate-increase"),
+                                        "biomechanical_statements"]
+    assert m.loc[("plantar-fasciopathy", "impact-reduction"),
+                 "biomechanical_statements"].startswith("not linked to this injury")

@@ -68,6 +68,29 @@ def _rationale_support(frames: Frames, rules: LevelRules) -> pd.DataFrame:
     return out.merge(txt, on="injury")[cols]
 
 
+def _rationale_by_strategy(frames: Frames, rules: LevelRules) -> pd.DataFrame:
+    """Per injury × strategy: the best level among the statements the injury's expert
+    rationale cites for that strategy."""
+    cols = ["injury", "strategy", "linked_support", "linked_statements"]
+    ex = frames.experts[["injury", "rationale"]].copy()
+    ex["statement"] = ex["rationale"].fillna("").str.split(r",\s*", regex=True)
+    ex = ex.explode("statement")
+    ex = ex[ex["statement"].astype(str).str.len() > 0]
+    m = ex.merge(frames.biomechanics[["statement", "strategy", "level", "effect", "direction"]],
+                 on="statement")
+    if m.empty:
+        return pd.DataFrame(columns=cols)
+    m = m.assign(_r=m["level"].map(rules.level_rank).fillna(-1),
+                 _t=m["statement"] + " (" + m["level"] + "): " + m["effect"]
+                 + np.where(m["direction"].notna(), " " + m["direction"].astype(str), ""))
+    best = m.sort_values("_r", ascending=False, kind="stable").drop_duplicates(
+        ["injury", "strategy"])
+    out = best[["injury", "strategy", "level"]].rename(columns={"level": "linked_support"})
+    txt = m.groupby(["injury", "strategy"], sort=False)["_t"].agg("; ".join).rename(
+        "linked_statements")
+    return out.merge(txt, on=["injury", "strategy"])[cols]
+
+
 def expert_matrix(frames: Frames, rules: LevelRules, effects: ClinicalEffects | None = None,
                   levels: pd.DataFrame | None = None) -> pd.DataFrame:
     """Expert opinion, clinical level and biomechanical support per injury × strategy.
@@ -122,6 +145,24 @@ def expert_matrix(frames: Frames, rules: LevelRules, effects: ClinicalEffects | 
 
     bio = biomechanical_support(frames, rules)
     m = m.merge(bio, on="strategy", how="left")
+    # Where the review ties statements to an injury (the biomechanical rationale column of
+    # its expert tables), a strategy's support for that injury is what that rationale cites
+    # for the strategy: e.g. step rate's "strong" patellofemoral-stress evidence supports
+    # patellofemoral pain, not anterior exertional lower leg pain. Injuries without any
+    # linked rationale keep the strategy-level support, marked as such.
+    linked = _rationale_by_strategy(frames, rules)
+    has_rationale = m["injury"].isin(set(linked["injury"]))
+    m = m.merge(linked, on=["injury", "strategy"], how="left")
+    use_linked = has_rationale & ~is_injury
+    m["biomechanical_support"] = m["biomechanical_support"].astype(object).where(
+        ~use_linked, m["linked_support"])
+    m["biomechanical_statements"] = m["biomechanical_statements"].astype(object).where(
+        ~use_linked, m["linked_statements"])
+    unlinked = ~has_rationale & ~is_injury & m["biomechanical_support"].notna()
+    m.loc[unlinked, "biomechanical_statements"] = (
+        "not linked to this injury by the review; strategy-level: "
+        + m.loc[unlinked, "biomechanical_statements"].astype(str))
+    m = m.drop(columns=["linked_support", "linked_statements"])
     rat = _rationale_support(frames, rules)
     m = m.merge(rat, on="injury", how="left")
     # injury-level rows: the statements the experts' rationale for the injury cites
