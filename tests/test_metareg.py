@@ -211,3 +211,22 @@ def test_back_transform_rejects_unknown():
         back_transform([1.0], "log")
     with pytest.raises(ArgumentError, match="columns"):
         back_transform(pd.DataFrame({"estimate": [0.0]}), "exp", columns=["ci_low"])
+
+
+def test_formula_mods_equal_frame_mods():
+    """mods="~ ablat + C(alloc)" with data= gives the same model as the frame, with
+    metafor's term names (R: rma(yi, vi, mods = ~ ablat + factor(alloc), data = dat))."""
+    import pandas as pd
+
+    d = DATASETS["bcg"]
+    df = pd.DataFrame(d["moderators"])
+    df["alloc"] = d["groups"]["alloc"]
+    a = metareg(d["yi"], d["vi"], "~ ablat + C(alloc)", data=df)
+    b = metareg(d["yi"], d["vi"], df[["ablat", "alloc"]])
+    assert list(a.coefficients.index) == ["intrcpt", "ablat", "allocrandom", "allocsystematic"]
+    pd.testing.assert_frame_equal(a.coefficients, b.coefficients)
+    assert a.qm == b.qm and a.tau2 == b.tau2
+    no_int = metareg(d["yi"], d["vi"], "~ ablat - 1", data=df)
+    assert list(no_int.coefficients.index) == ["ablat"]
+    with pytest.raises(ArgumentError, match="data="):
+        metareg(d["yi"], d["vi"], "~ ablat")

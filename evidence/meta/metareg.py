@@ -496,6 +496,34 @@ class MetaRegResult:
         return "\n".join(lines)
 
 
+def _formula_matrix(formula: str, data, k: int):
+    """Expand an R-style moderator formula with formulaic; return (frame, intercept)."""
+    import re
+
+    if data is None:
+        raise ArgumentError("mods is a formula string, so data= (a DataFrame holding its "
+                            "variables) is required")
+    if len(data) != k:
+        raise ArgumentError(f"data has {len(data)} rows but yi has {k}")
+    from formulaic import model_matrix
+
+    rhs = formula.split("~", 1)[-1]
+    try:
+        mm = model_matrix(rhs, data, na_action="raise")
+    except Exception as exc:  # formulaic raises many types; name the formula
+        raise ArgumentError(f"mods formula {formula!r} could not be expanded: {exc}") from exc
+    cols = list(mm.columns)
+    has_intercept = "Intercept" in cols
+
+    def rname(c: str) -> str:  # C(alloc)[T.random] / alloc[T.random] / alloc[random]
+        m = re.fullmatch(r"(?:C\()?([^()\[]+?)\)?\[(?:T\.)?(.+)\]", c)
+        return f"{m.group(1)}{m.group(2)}" if m else c
+
+    frame = pd.DataFrame({rname(c): np.asarray(mm[c], dtype=float)
+                          for c in cols if c != "Intercept"})
+    return frame, has_intercept
+
+
 def metareg(
     yi,
     vi,
@@ -505,6 +533,7 @@ def metareg(
     level: float = 0.95,
     intercept: bool = True,
     control=None,
+    data=None,
 ) -> MetaRegResult:
     """Fit a (mixed-effects) meta-regression.
 
@@ -529,6 +558,11 @@ def metareg(
     control : dict, optional
         Convergence settings for ML/REML, as :data:`evidence.meta.fit.DEFAULT_CONTROL`
         (``threshold``, ``maxiter``, ``ll0check``, ``tol``).
+    data : pandas.DataFrame, optional
+        With a formula string as ``mods`` (``"~ ablat + C(alloc)"``, as R's
+        ``mods = ~ ablat + factor(alloc)``), the frame the formula's names refer to. The
+        formula is expanded by ``formulaic``; ``- 1`` (or ``0 +``) drops the intercept, and
+        factor terms are named column + level as in metafor (``allocrandom``).
 
     Returns
     -------
@@ -580,6 +614,8 @@ def metareg(
     test = _check_test(test)
     level = _check_level(level)
     y, v = _check_yi_vi(yi, vi)
+    if isinstance(mods, str):
+        mods, intercept = _formula_matrix(mods, data, y.size)
     X, names = _moderator_matrix(mods, y.size, intercept)
     k, p = X.shape
     con = _control(control)
