@@ -247,3 +247,25 @@ def test_metafor_default_threshold_reproducible():
     tight = meta(d["yi"], d["vi"])
     assert abs(loose.tau2 - tight.tau2) < 1e-5
     assert loose.iterations < tight.iterations
+
+
+# A synthetic group (seeded draw, rounded) on which REML Fisher scoring oscillates with full
+# steps: metafor 3.8-1 stops with "Fisher scoring algorithm did not converge"; with
+# control = list(stepadj = 0.5, maxiter = 10000, threshold = 1e-12) it gives
+# tau2 = 0.0308422890201045, estimate = -0.522744007645017, se = 0.217619877615568.
+OSCILLATING_YI = [-0.680504, -0.369306, -0.2811, 0.007921, -0.911082, -0.493557]
+OSCILLATING_VI = [0.466275, 0.433981, 0.41025, 0.183551, 0.094606, 0.457014]
+
+
+def test_reml_retries_oscillating_groups_like_metafors_remedy():
+    from evidence.errors import ConvergenceWarning, EvidenceWarning
+
+    with pytest.warns(EvidenceWarning, match="converged only after retrying"):
+        res = meta(OSCILLATING_YI, OSCILLATING_VI, method="REML")
+    assert res.converged
+    assert res.tau2 == pytest.approx(0.0308422890201045, rel=1e-9)
+    assert res.estimate == pytest.approx(-0.522744007645017, rel=1e-9)
+    assert res.se == pytest.approx(0.217619877615568, rel=1e-9)
+    with pytest.warns(ConvergenceWarning):
+        res = meta(OSCILLATING_YI, OSCILLATING_VI, method="REML", control={"retry": False})
+    assert not res.converged and np.isnan(res.tau2)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,13 @@ from scipy import stats
 from ..errors import ArgumentError, ConvergenceWarning, EvidenceWarning
 from .estimators import FIXED_METHODS, METHODS, Groups, estimate_tau2, qprofile_ci
 from .results import SCALAR_FIELDS, MetaResult
+
+
+class _Refit(NamedTuple):
+    tau2: np.ndarray
+    se_tau2: np.ndarray
+    converged: np.ndarray
+    iterations: np.ndarray
 
 __all__ = ["meta", "meta_batch", "METHODS", "TESTS", "DEFAULT_CONTROL"]
 
@@ -39,13 +47,16 @@ TESTS = ("z", "knha")
 #: ``ll0check`` / ``tol``: metafor's check that the ML/REML likelihood is not higher at
 #: tau^2 = 0 (tolerance on the log likelihood difference); ``stepadj``: factor applied to
 #: each Fisher-scoring step (0.5 cures the rare oscillating divergence with few studies,
-#: which metafor reports as "Fisher scoring algorithm did not converge").
+#: which metafor reports as "Fisher scoring algorithm did not converge"); ``retry``: refit
+#: groups that did not converge once more with half the step and ten times the iterations
+#: (with a warning), instead of returning NaN for them.
 DEFAULT_CONTROL = {
     "threshold": 1e-12,
     "maxiter": 1000,
     "ll0check": True,
     "tol": 2.0**-13,
     "stepadj": 1.0,
+    "retry": True,
 }
 
 
@@ -158,6 +169,32 @@ def _fit_groups(y, v, counts, method, test, alpha, con):
             ll0check=bool(con["ll0check"]), ll0tol=float(con["tol"]),
             stepadj=float(con["stepadj"]),
         )
+        f_tau2, f_se = np.array(fit.tau2, float), np.array(fit.se_tau2, float)
+        f_conv, f_iter = np.array(fit.converged, bool), np.array(fit.iterations, np.int64)
+        bad = ~f_conv
+        if np.any(bad) and con.get("retry", True) and method in ("ML", "REML", "EB"):
+            # Fisher scoring can oscillate on flat likelihoods (metafor stops with an error
+            # there). Retry only those groups with half-size steps and more iterations, the
+            # remedy metafor's documentation gives; the maximum found is the same.
+            bg, br = sg.subset(bad)
+            refit = estimate_tau2(
+                method, bg, ys[br], vs[br],
+                threshold=float(con["threshold"]), maxiter=int(con["maxiter"]) * 10,
+                ll0check=bool(con["ll0check"]), ll0tol=float(con["tol"]),
+                stepadj=float(con["stepadj"]) * 0.5,
+            )
+            f_tau2[bad], f_se[bad] = refit.tau2, refit.se_tau2
+            f_conv[bad] = refit.converged
+            f_iter[bad] = refit.iterations
+            n_fixed = int(np.sum(refit.converged))
+            if n_fixed:
+                warnings.warn(
+                    f"{n_fixed} group(s) converged only after retrying with "
+                    f"stepadj={float(con['stepadj']) * 0.5:g} and maxiter="
+                    f"{int(con['maxiter']) * 10} (Fisher scoring oscillated); pass "
+                    "control={'retry': False} to get NaN for such groups instead",
+                    EvidenceWarning, stacklevel=3)
+        fit = _Refit(f_tau2, f_se, f_conv, f_iter)
         tau2[multi] = fit.tau2
         se_tau2[multi] = fit.se_tau2
         conv[multi] = fit.converged
