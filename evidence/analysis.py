@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from .effects import escalc
 from .meta.bias import EggerResult, TrimFillResult, egger_test, trimfill
@@ -123,8 +124,6 @@ def two_arm_effects(frames: Frames, spec: AnalysisSpec) -> pd.DataFrame:
     out["computable"] = ok & (out["inclusion"] == "confirmed")
     out.loc[ok & (out["inclusion"] != "confirmed"), "reason"] = "inclusion not confirmed"
     out.loc[~ok & out["reason"].isna(), "reason"] = "effect size not computable"
-    from scipy import stats
-
     crit = stats.norm.ppf(1 - (1 - _level(spec.level)) / 2)
     se = np.sqrt(out["vi"])
     out["ci_low"] = out["yi"] - crit * se
