@@ -30,6 +30,7 @@ __all__ = ["LoadedReview", "load_review", "REVIEW_FILE"]
 REVIEW_FILE = "review.yaml"
 RULES_FILE = "rules.yaml"  # levels-of-evidence rules (evidence.synthesis), not a record
 _RECORD_ADAPTER: TypeAdapter = TypeAdapter(Record)
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _RECORD_TYPES = ("clinical", "expert", "biomechanics")
 
 
@@ -131,7 +132,7 @@ def _read_yaml(path: Path, label: str, problems: list[str]) -> Any:
         problems.append(f"{label}: cannot be read: {exc}")
         return None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_SAFE_LOADER)  # safe loader only (C version if built)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
