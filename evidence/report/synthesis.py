@@ -6,7 +6,6 @@ The numbers come from :mod:`evidence.synthesis`; this module only formats and dr
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .analyses import REFERENCES, _f, _p, figure_entry
+from .context import _records
 
 __all__ = ["synthesis_extra", "has_rules", "CLINICAL_KINDS"]
 
@@ -27,19 +27,9 @@ def has_rules(review_dir: str | Path) -> bool:
     return any((Path(review_dir) / name).exists() for name in RULES_FILES)
 
 
-def _none(v: Any) -> Any:
-    if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
-        return None
-    return v
-
-
-def _rows(df: pd.DataFrame) -> list[dict]:
-    return [{k: _none(v) for k, v in r.items()} for r in df.to_dict("records")]
-
-
 def _effects_rows(eff: pd.DataFrame) -> list[dict]:
     rows = []
-    for r in _rows(eff):
+    for r in _records(eff):
         rows.append({
             "label": r["label"], "inclusion": r["inclusion"], "outcome": r["outcome_name"],
             "kind": r["outcome_kind"], "pair": f"{r['pre_label']} → {r['post_label']}",
@@ -149,20 +139,20 @@ def synthesis_extra(loaded, frames) -> dict[str, Any]:
     figs += _forest_figures(eff.effects, frames)
 
     pool_rows = []
-    for r in _rows(pooled.table):
+    for r in _records(pooled.table):
         pool_rows.append({**r, "estimate_text": _f(r["estimate"]),
                           "ci": (f"[{_f(r['ci_low'])}, {_f(r['ci_high'])}]"
                                  if r["estimate"] is not None else None),
                           "i2_text": _f(r["i2"], 1), "p": _p(r["pvalue"])})
     r_cols, sens_rows = _sensitivity_rows(eff.sensitivity, eff.effects)
     ctx = {
-        "conclusions": _rows(concl),
-        "matrix": _rows(matrix),
+        "conclusions": _records(concl),
+        "matrix": _records(matrix),
         "effects": _effects_rows(eff.effects),
         "pooled": pool_rows,
         "sensitivity_r": r_cols,
         "sensitivity": sens_rows,
-        "stated_check": _rows(check),
+        "stated_check": _records(check),
         "rules": [{"id": r.id, "label": r.label, "explanation": r.explanation,
                    "when": ", ".join(f"{k}: {v}" for k, v in
                                      r.model_dump(exclude_none=True).get("when", {}).items())}

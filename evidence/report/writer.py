@@ -20,19 +20,6 @@ __all__ = ["make_environment", "render", "render_pdf", "write_atomic", "write_fi
 _TEMPLATE_DIR = Path(__file__).parent / "templates"
 
 
-def _fmt_num(value: Any, digits: int = 2) -> str:
-    """Format a number for a table; missing values become an em dash."""
-    if value is None:
-        return "—"
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if f != f:  # NaN
-        return "—"
-    return f"{f:.{digits}f}"
-
-
 def _fmt_int(value: Any) -> str:
     if value is None:
         return "—"
@@ -95,7 +82,6 @@ def make_environment(template_dir: str | Path | None = None, *,
         # LaTeX uses "{#1}" for macro arguments, so TeX templates take another comment marker
         **({"comment_start_string": "((#", "comment_end_string": "#))"} if latex else {}),
     )
-    env.filters["num"] = _fmt_num
     env.filters["int"] = _fmt_int
     env.filters["missing"] = _missing
     env.filters["md"] = _md_cell
