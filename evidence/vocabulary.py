@@ -50,15 +50,13 @@ def parse_level(level: object) -> float:
     (0.95, 0.9)
     """
     if isinstance(level, bool) or not isinstance(level, Real):
-        raise ArgumentError(f"level must be a number such as 0.95 or 95, got {level!r}")
+        raise ArgumentError(f"level {level!r} must be a number such as 0.95 or 95")
     v = float(level)
-    if not math.isfinite(v) or v <= 0 or v >= 100:
-        raise ArgumentError(f"level must lie in (0, 1) or (1, 100), got {level!r}")
-    if v >= 1:
-        v = v / 100.0
-        if v <= 0 or v >= 1:
-            raise ArgumentError(f"level must lie in (0, 1) or (1, 100), got {level!r}")
-    return v
+    # 1 is refused: it could mean 100% or 1%
+    if not math.isfinite(v) or v <= 0 or v >= 100 or v == 1:
+        raise ArgumentError(f"level {level!r} must lie in (0, 1) such as 0.95, or in (1, 100) "
+                            "such as 95")
+    return v / 100.0 if v > 1 else v
 
 
 def level_percent(level: object) -> str:

@@ -8,14 +8,9 @@ import numpy as np
 import pandas as pd
 
 from evidence.errors import ArgumentError, ConvergenceError
-from evidence.meta.metareg import (
-    MetaRegResult,
-    _check_level,
-    _check_method,
-    _check_test,
-    _check_yi_vi,
-    metareg,
-)
+from evidence.effects._frozen import FrozenResult, copied_on_read
+from evidence.meta._validate import check_level, check_method, check_test, check_yi_vi
+from evidence.meta.metareg import MetaRegResult, metareg
 
 __all__ = ["EggerResult", "TrimFillResult", "egger_test", "trimfill"]
 
@@ -26,9 +21,11 @@ _TRIMFILL_ESTIMATORS = ("L0", "R0")
 _TRIMFILL_MAXITER = 100
 
 
-@dataclass(frozen=True)
-class EggerResult:
+@dataclass(frozen=True, slots=True, eq=False)
+class EggerResult(FrozenResult):
     """Regression test for funnel-plot asymmetry (see :func:`egger_test`).
+
+    Immutable (scalars and a :class:`MetaRegResult`, itself immutable).
 
     Attributes
     ----------
@@ -148,10 +145,10 @@ def egger_test(
         raise ArgumentError(f"model {model!r} is not one of {', '.join(_MODELS)}")
     if predictor not in _PREDICTORS:
         raise ArgumentError(f"predictor {predictor!r} is not one of {', '.join(_PREDICTORS)}")
-    method = _check_method(method)
-    test = _check_test(test)
-    level = _check_level(level)
-    y, v = _check_yi_vi(yi, vi, min_k=3)
+    method = check_method(method)
+    test = check_test(test)
+    level = check_level(level)
+    y, v = check_yi_vi(yi, vi, min_k=3)
     if predictor in ("sei", "vi"):
         x = np.sqrt(v) if predictor == "sei" else v.copy()
     else:
@@ -187,9 +184,12 @@ def egger_test(
 # --------------------------------------------------------------------------------------------
 # trim and fill
 # --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TrimFillResult:
+@copied_on_read("filled")
+@dataclass(frozen=True, slots=True, eq=False)
+class TrimFillResult(FrozenResult):
     """Trim-and-fill analysis (see :func:`trimfill`).
+
+    Immutable: fields cannot be rebound and ``filled`` hands out a copy.
 
     Attributes
     ----------
@@ -318,16 +318,16 @@ def trimfill(
     """
     from evidence.meta.fit import meta
 
-    method = _check_method(method)
-    test = _check_test(test)
-    level = _check_level(level)
+    method = check_method(method)
+    test = check_test(test)
+    level = check_level(level)
     if estimator not in _TRIMFILL_ESTIMATORS:
         raise ArgumentError(
             f"estimator {estimator!r} is not one of {', '.join(_TRIMFILL_ESTIMATORS)}"
         )
     if side is not None and side not in _SIDES:
         raise ArgumentError(f"side {side!r} is not one of {', '.join(_SIDES)} (or None)")
-    y0, v0 = _check_yi_vi(yi, vi, min_k=3)
+    y0, v0 = check_yi_vi(yi, vi, min_k=3)
     k = y0.size
     if side is None:
         slope = metareg(y0, v0, {"sei": np.sqrt(v0)}, method=method,

@@ -1,25 +1,36 @@
-"""Heterogeneity (tau^2) estimators of the random-effects model, vectorised over groups.
+"""Heterogeneity (tau^2) estimators of the random-effects model: one engine over a design.
 
-Every function here works on many meta-analyses at once. The studies of all groups lie in
-one flat array, sorted by group, and a :class:`Groups` object knows where each group starts;
-group sums are ``np.add.reduceat`` over those segments. A single meta-analysis is simply
-one group, so :func:`evidence.meta.meta` and :func:`evidence.meta.meta_batch` run the very
-same code and give identical numbers.
+Every estimator is written once, against a *design*: the model matrix X of the
+(mixed-effects) model ``y = X beta + u + e``, ``u ~ N(0, tau^2 I)``, ``e ~ N(0, V)``. Two
+designs implement the same few operations (a weighted least-squares fit, the traces of the
+projection matrix ``P = W - W X (X'WX)^-1 X'W``, group sums):
 
-The estimators follow the definitions of R metafor's ``rma.uni`` (Viechtbauer 2010) for the
-intercept-only model, written with group sums instead of k x k matrices. With
-``w_i = 1 / (v_i + tau^2)``, ``S_m = sum(w_i^m)``, ``mu = sum(w_i y_i) / S_1`` and
-``r_i = y_i - mu``, the projection matrix ``P = W - w w' / S_1`` has
+* :class:`InterceptDesign`: the intercept-only model (X = 1) for many meta-analyses at
+  once. The studies of all groups lie in one flat array, sorted by group, and a
+  :class:`Groups` object knows where each group starts; group sums are ``np.add.reduceat``
+  over those segments, so nothing of size k x k is formed. :func:`evidence.meta.meta` is one
+  group, :func:`evidence.meta.meta_batch` many; both run this code.
+* :class:`MatrixDesign`: one meta-regression with a k x p model matrix (QR of
+  ``W^(1/2) X``), used by :func:`evidence.meta.metareg`, so that an estimator can never mean
+  one thing in ``meta`` and another in ``metareg``.
 
-* ``y' P y = sum(w_i r_i^2)`` (the generalised Q statistic),
-* ``y' P P y = sum(w_i^2 r_i^2)``,
-* ``tr(P) = S_1 - S_2 / S_1`` and ``tr(P P) = S_2 - 2 S_3 / S_1 + (S_2 / S_1)^2``.
+With ``w_i = 1 / (v_i + tau^2)``, residuals ``r = y - X b`` of the weighted fit and
+``h_i`` the diagonal of the hat matrix of ``W^(1/2) X``:
 
-Estimators: FE/EE (tau^2 = 0), DL (DerSimonian & Laird 1986), HE (Hedges & Olkin 1985),
-HS (Hunter & Schmidt 2004), SJ (Sidik & Jonkman 2005), PM (Paule & Mandel 1982), EB
-(Morris 1983; Berkey et al. 1995), ML and REML (Viechtbauer 2005; Fisher scoring with
-step halving, started at the HE estimate truncated at 0, as metafor does). The Q-profile
-confidence interval for tau^2 is Viechtbauer (2007).
+* ``y' P y = sum(w_i r_i^2)`` (the generalised Q statistic), ``y' P P y = sum(w_i^2 r_i^2)``;
+* ``tr(P D) = sum(w_i d_i (1 - h_i))`` for a diagonal D;
+* ``tr(P D P E) = sum(w_i^2 d_i e_i (1 - 2 h_i)) + tr(Q' A Q Q' B Q)``,
+  ``A = diag(w d)``, ``B = diag(w e)``, Q the orthonormal factor of ``W^(1/2) X``.
+
+For X = 1 these are the group sums ``S_m = sum(w_i^m)``: ``tr(P) = S_1 - S_2 / S_1`` and
+``tr(P P) = S_2 - 2 S_3 / S_1 + (S_2 / S_1)^2``.
+
+Estimators (the registry :data:`ESTIMATORS`, keys :data:`evidence.vocabulary.METHODS`):
+FE/EE (tau^2 = 0), DL (DerSimonian & Laird 1986), HE (Hedges & Olkin 1985), HS (Hunter &
+Schmidt 2004), SJ (Sidik & Jonkman 2005), PM (Paule & Mandel 1982), EB (Morris 1983; Berkey
+et al. 1995), ML and REML (Viechtbauer 2005; Fisher scoring with step halving, started at
+the HE estimate truncated at 0, as metafor does). The Q-profile confidence interval for
+tau^2 is Viechtbauer (2007).
 
 References
 ----------
@@ -41,28 +52,53 @@ J Stat Softw 36(3). doi:10.18637/jss.v036.i03
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import linalg, stats
+
+from evidence.effects._frozen import FrozenResult, readonly
+from evidence.errors import ArgumentError, EvidenceWarning
+from evidence.vocabulary import FIXED_METHODS, METHODS
 
 __all__ = [
     "METHODS",
     "FIXED_METHODS",
+    "ESTIMATORS",
+    "DEFAULT_CONTROL",
     "Groups",
+    "InterceptDesign",
+    "MatrixDesign",
     "Tau2Fit",
     "estimate_tau2",
+    "fit_tau2",
     "q_generalized",
     "qprofile_ci",
     "solve_q_equal",
 ]
 
-#: Every accepted ``method`` value.
-METHODS = ("FE", "EE", "DL", "REML", "ML", "PM", "HE", "SJ", "HS", "EB")
-#: Methods that fix tau^2 at 0 (fixed-effect / equal-effects models).
-FIXED_METHODS = ("FE", "EE")
+#: Convergence settings (names as metafor's ``control``). ``threshold``: Fisher scoring
+#: (ML/REML/EB) stops when |change in tau^2| <= threshold (metafor's default is 1e-5; the
+#: tighter default returns the converged solution); ``maxiter``: its iteration limit;
+#: ``ll0check`` / ``tol``: metafor's check that the ML/REML likelihood is not higher at
+#: tau^2 = 0 (tolerance on the log likelihood difference); ``stepadj``: factor applied to
+#: each Fisher-scoring step (0.5 cures the rare oscillating divergence with few studies,
+#: which metafor reports as "Fisher scoring algorithm did not converge"); ``retry``: refit
+#: groups that did not converge once more with half the step and ten times the iterations
+#: (with a warning), instead of returning NaN for them.
+DEFAULT_CONTROL = {
+    "threshold": 1e-12,
+    "maxiter": 1000,
+    "ll0check": True,
+    "tol": 2.0**-13,
+    "stepadj": 1.0,
+    "retry": True,
+}
 
 _EPS = np.finfo(float).eps
+_FISHER = ("ML", "REML", "EB")
 
 
 class Groups:
@@ -113,9 +149,176 @@ class Groups:
         return Groups(self.counts[keep]), self.expand(keep)
 
 
-@dataclass(frozen=True)
-class Tau2Fit:
-    """Per-group tau^2 estimates (arrays of length G).
+# ---------------------------------------------------------------------------------------
+# designs: the linear algebra an estimator needs, for X = 1 (many groups) or a general X
+
+
+class _InterceptWLS:
+    """Weighted mean per group (the WLS fit of X = 1), with cached weight sums."""
+
+    __slots__ = ("w", "r", "s1", "b", "_s2")
+
+    def __init__(self, w, r, s1, b):
+        self.w, self.r, self.s1, self.b = w, r, s1, b
+        self._s2 = None
+
+
+class InterceptDesign:
+    """The intercept-only model for G groups at once (segment sums; no k x k matrices).
+
+    Parameters
+    ----------
+    groups : Groups
+        The segments of the group-sorted rows.
+
+    Examples
+    --------
+    >>> d = InterceptDesign(Groups(np.array([3])))
+    >>> f = d.wls(np.array([1.0, 2.0, 6.0]), np.ones(3))
+    >>> f.b, d.trace_p(f)
+    (array([3.]), array([2.]))
+    """
+
+    __slots__ = ("groups", "k", "p")
+
+    def __init__(self, groups: Groups):
+        self.groups = groups
+        self.k = groups.counts.astype(float)
+        self.p = 1
+
+    @property
+    def n_groups(self) -> int:
+        return self.groups.n_groups
+
+    def sum(self, x):
+        return self.groups.sum(x)
+
+    def expand(self, a):
+        return self.groups.expand(a)
+
+    def subset(self, keep):
+        g, rows = self.groups.subset(keep)
+        return InterceptDesign(g), rows
+
+    def wls(self, y, w) -> _InterceptWLS:
+        s1 = self.groups.sum(w)
+        mu = self.groups.sum(w * y) / s1
+        return _InterceptWLS(w, y - self.groups.expand(mu), s1, mu)
+
+    def _s2(self, f):
+        if f._s2 is None:
+            f._s2 = self.groups.sum(f.w * f.w)
+        return f._s2
+
+    def trace_p(self, f, d=None):
+        """tr(P D) per group (D = I when ``d`` is None)."""
+        if d is None:
+            return f.s1 - self._s2(f) / f.s1
+        wd = f.w * d
+        return self.groups.sum(wd) - self.groups.sum(f.w * wd) / f.s1
+
+    def trace_pdpe(self, f, d=None, e=None):
+        """tr(P D P E) per group for diagonal D, E (identity when None)."""
+        w2 = f.w * f.w
+        if d is None and e is None:
+            s2 = self._s2(f)
+            return s2 - 2.0 * self.groups.sum(w2 * f.w) / f.s1 + (s2 / f.s1) ** 2
+        w2d = w2 if d is None else w2 * d
+        w2e = w2 if e is None else w2 * e
+        w2de = w2d if e is None else w2d * e
+        sd, se = self.groups.sum(w2d), self.groups.sum(w2e)
+        return self.groups.sum(w2de) - 2.0 * self.groups.sum(f.w * w2de) / f.s1 + sd * se / f.s1**2
+
+    def sum_w2(self, f):
+        return self._s2(f)
+
+    def logdet_xwx(self, f):
+        return np.log(f.s1)
+
+
+class _MatrixWLS:
+    """WLS fit of one meta-regression through the QR factors of ``W^(1/2) X``."""
+
+    __slots__ = ("w", "r", "s1", "b", "vb", "q", "h", "r_factor")
+
+    def __init__(self, w, r, s1, b, vb, q, h, r_factor):
+        self.w, self.r, self.s1, self.b, self.vb = w, r, s1, b, vb
+        self.q, self.h, self.r_factor = q, h, r_factor
+
+
+class MatrixDesign:
+    """One meta-regression with a k x p model matrix (full column rank, k > p for tau^2).
+
+    The per-group results are arrays of length 1, so the estimators treat it exactly as
+    one group of :class:`InterceptDesign`. The fit uses the QR decomposition of
+    ``W^(1/2) X`` rather than the normal equations: moderators such as calendar years make
+    X'WX ill-conditioned, and QR keeps the coefficients accurate to ~1e-14.
+
+    Examples
+    --------
+    >>> X = np.column_stack([np.ones(4), [0.0, 1.0, 2.0, 3.0]])
+    >>> f = MatrixDesign(X).wls(np.array([1.0, 3.0, 5.0, 7.0]), np.ones(4))
+    >>> np.round(f.b, 12)
+    array([1., 2.])
+    """
+
+    __slots__ = ("X", "groups", "k", "p")
+
+    def __init__(self, X: np.ndarray):
+        X = np.asarray(X, dtype=float)
+        if X.ndim != 2:
+            raise ValueError("MatrixDesign needs a 2-D model matrix")
+        self.X = X
+        self.groups = Groups(np.array([X.shape[0]]))
+        self.k = np.array([float(X.shape[0])])
+        self.p = X.shape[1]
+
+    @property
+    def n_groups(self) -> int:
+        return 1
+
+    def sum(self, x):
+        return np.array([np.sum(x)])
+
+    def expand(self, a):
+        return np.repeat(a, self.X.shape[0])
+
+    def subset(self, keep):
+        keep = np.asarray(keep, dtype=bool)
+        if not keep.all():  # a single group: only "keep it" is meaningful
+            raise ValueError("MatrixDesign holds one model; it cannot be subset")
+        return self, np.ones(self.X.shape[0], dtype=bool)
+
+    def wls(self, y, w) -> _MatrixWLS:
+        sw = np.sqrt(w)
+        q, rf = np.linalg.qr(self.X * sw[:, None])
+        rinv = linalg.solve_triangular(rf, np.eye(rf.shape[0]), check_finite=False)
+        b = rinv @ (q.T @ (sw * y))
+        r = y - self.X @ b
+        h = np.sum(q * q, axis=1)
+        return _MatrixWLS(w, r, np.array([np.sum(w)]), b, rinv @ rinv.T, q, h, rf)
+
+    def trace_p(self, f, d=None):
+        wd = f.w if d is None else f.w * d
+        return np.array([np.sum(wd * (1.0 - f.h))])
+
+    def trace_pdpe(self, f, d=None, e=None):
+        wd = f.w if d is None else f.w * d
+        we = f.w if e is None else f.w * e
+        a = f.q.T @ (f.q * wd[:, None])
+        b = f.q.T @ (f.q * we[:, None])
+        return np.array([np.sum(wd * we * (1.0 - 2.0 * f.h)) + np.sum(a * b)])
+
+    def sum_w2(self, f):
+        return np.array([np.sum(f.w * f.w)])
+
+    def logdet_xwx(self, f):
+        return np.array([2.0 * np.sum(np.log(np.abs(np.diag(f.r_factor))))])
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Tau2Fit(FrozenResult):
+    """Per-group tau^2 estimates (read-only arrays of length G).
 
     Attributes
     ----------
@@ -134,52 +337,44 @@ class Tau2Fit:
     iterations: np.ndarray
     ll0_reset: np.ndarray
 
+    def __post_init__(self):
+        for name, dtype in (("tau2", float), ("se_tau2", float), ("converged", bool),
+                            ("iterations", np.int64), ("ll0_reset", bool)):
+            object.__setattr__(self, name, readonly(getattr(self, name), dtype))
+
 
 # ---------------------------------------------------------------------------------------
 # building blocks
 
 
-def _weighted(g: Groups, y: np.ndarray, w: np.ndarray):
-    """Weighted mean per group and the residuals r = y - mu for the weights w."""
-    s1 = g.sum(w)
-    mu = g.sum(w * y) / s1
-    r = y - g.expand(mu)
-    return s1, mu, r
+def _rss(d, f):
+    """y'Py = sum(w r^2) per group."""
+    return d.sum(f.w * f.r * f.r)
 
 
-def q_generalized(g: Groups, y: np.ndarray, v: np.ndarray, tau2: np.ndarray):
-    """Generalised Q statistic Q(tau^2) and its derivative, per group.
+def q_generalized(d, y: np.ndarray, v: np.ndarray, tau2: np.ndarray):
+    """Generalised Q statistic Q(tau^2) = y'P(tau^2)y and its derivative, per group.
 
     Parameters
     ----------
-    g : Groups
+    d : InterceptDesign or MatrixDesign
     y, v : arrays of the rows (effects, sampling variances)
     tau2 : array (G,) of tau^2 values, one per group
 
     Returns
     -------
-    q : sum(w_i (y_i - mu)^2), w_i = 1 / (v_i + tau^2), mu the weighted mean
-    dq : dQ / dtau^2 = -sum(w_i^2 (y_i - mu)^2)
+    q : sum(w_i r_i^2), w_i = 1 / (v_i + tau^2), r the residuals of the weighted fit
+    dq : dQ / dtau^2 = -y'PPy = -sum(w_i^2 r_i^2)
 
     Notes
     -----
     Q(tau^2) is convex and decreasing in tau^2 (each term is a quadratic-over-linear
-    function, jointly convex in (mu, tau^2), and Q is its partial minimum over mu).
+    function, jointly convex in (beta, tau^2), and Q is its partial minimum over beta).
     """
-    w = 1.0 / (v + g.expand(tau2))
-    _, _, r = _weighted(g, y, w)
-    wr2 = w * r * r
-    return g.sum(wr2), -g.sum(w * wr2)
-
-
-def _traces(g: Groups, w: np.ndarray):
-    s1 = g.sum(w)
-    w2 = w * w
-    s2 = g.sum(w2)
-    s3 = g.sum(w2 * w)
-    tr_p = s1 - s2 / s1
-    tr_pp = s2 - 2.0 * s3 / s1 + (s2 / s1) ** 2
-    return s1, s2, tr_p, tr_pp
+    w = 1.0 / (v + d.expand(tau2))
+    f = d.wls(y, w)
+    wr = w * f.r
+    return d.sum(wr * f.r), -d.sum(wr * wr)
 
 
 # ---------------------------------------------------------------------------------------
@@ -187,7 +382,7 @@ def _traces(g: Groups, w: np.ndarray):
 
 
 def solve_q_equal(
-    g: Groups,
+    d,
     y: np.ndarray,
     v: np.ndarray,
     target: np.ndarray,
@@ -208,13 +403,13 @@ def solve_q_equal(
     -------
     root, converged, iterations : arrays (G,)
     """
-    n = g.n_groups
+    n = d.n_groups
     root = np.full(n, np.nan)
     conv = np.zeros(n, dtype=bool)
     iters = np.zeros(n, dtype=np.int64)
     # current (possibly compacted) problem: groups idx, of which `act` are still running
     idx = np.arange(n)
-    sg, yy, vv = g, y, v
+    sd, yy, vv = d, y, v
     tt = np.asarray(target, dtype=float)
     xa = np.zeros(n)
     loa = np.zeros(n)
@@ -224,7 +419,7 @@ def solve_q_equal(
         if it == 1 and q_at_zero is not None:
             q, dq = q_at_zero
         else:
-            q, dq = q_generalized(sg, yy, vv, xa)
+            q, dq = q_generalized(sd, yy, vv, xa)
         iters[idx[act]] = it
         f = q - tt
         exact = f == 0.0
@@ -250,7 +445,7 @@ def solve_q_equal(
             break
         if n_act < 0.5 * act.size:  # compact: drop the finished groups
             xa, loa, hia, tt, idx = xa[act], loa[act], hia[act], tt[act], idx[act]
-            sg, rmask = sg.subset(act)
+            sd, rmask = sd.subset(act)
             yy, vv = yy[rmask], vv[rmask]
             act = np.ones(n_act, dtype=bool)
     left = idx[act]
@@ -259,101 +454,147 @@ def solve_q_equal(
     return root, conv, iters
 
 
-def _upper_bracket(g, y, v, target, start, max_doublings=200):
+def _upper_bracket(d, y, v, target, start, max_doublings=200):
     """Smallest start * 2^m with Q(start * 2^m) <= target (groups with Q(0) > target)."""
     hi = np.asarray(start, dtype=float).copy()
-    q, _ = q_generalized(g, y, v, hi)
+    q, _ = q_generalized(d, y, v, hi)
     todo = q > target
     for _ in range(max_doublings):
         if not np.any(todo):
             break
         hi = np.where(todo, hi * 2.0, hi)
-        q, _ = q_generalized(g, y, v, hi)
+        q, _ = q_generalized(d, y, v, hi)
         todo = q > target
     return hi
 
 
 # ---------------------------------------------------------------------------------------
-# estimators
+# the estimators: one function each, (design, y, v, settings) -> Tau2Fit
 
 
-def _closed_form(method: str, g: Groups, y: np.ndarray, v: np.ndarray, k: np.ndarray):
-    km1 = k - 1.0
-    if method in FIXED_METHODS:
-        zero = np.zeros(g.n_groups)
-        return zero, np.full(g.n_groups, np.nan)
-    if method in ("DL", "HS"):
-        w = 1.0 / v
-        s1, _, r = _weighted(g, y, w)
-        q = g.sum(w * r * r)
-        _, _, tr_p, tr_pp = _traces(g, w)
-        if method == "DL":
-            tau2 = np.maximum(0.0, (q - km1) / tr_p)
-            denom = tr_p
-        else:
-            tau2 = np.maximum(0.0, (q - k) / s1)
-            denom = s1
-        se = np.sqrt(2.0 * km1 + 4.0 * tau2 * tr_p + 2.0 * tau2**2 * tr_pp) / denom
-        return tau2, se
-    if method == "HE":
-        ybar = g.sum(y) / k
-        rss = g.sum((y - g.expand(ybar)) ** 2)
-        sv = g.sum(v)
-        tr_pv = sv - sv / k
-        tau2 = np.maximum(0.0, (rss - tr_pv) / km1)
-        # tr(PVPV) with P = I - J/k
-        tr_pvpv = g.sum(v * v) * (1.0 - 2.0 / k) + (sv / k) ** 2
-        se = np.sqrt(2.0 * tr_pvpv + 4.0 * tau2 * tr_pv + 2.0 * tau2**2 * km1) / km1
-        return tau2, se
-    if method == "SJ":
-        ybar = g.sum(y) / k
-        tau2_0 = g.sum((y - g.expand(ybar)) ** 2) / k
-        w = 1.0 / (v + g.expand(tau2_0))
-        s1, _, r = _weighted(g, y, w)
-        q = g.sum(w * r * r)
-        tau2 = np.maximum(0.0, tau2_0 * q / km1)
-        w2 = w * w
-        s2 = g.sum(w2)
-        s3w = g.sum(w2 * w * v * v)
-        tr_pvpv = g.sum(w2 * v * v) - 2.0 * s3w / s1 + (g.sum(w2 * v) / s1) ** 2
-        pp_diag = w2 - 2.0 * w2 * w / g.expand(s1) + w2 * g.expand(s2 / s1**2)
-        sum_pvp = g.sum(v * pp_diag)
-        _, _, _, tr_pp = _traces(g, w)
-        se = np.sqrt(
-            tau2_0**2 / km1**2 * (2.0 * tr_pvpv + 4.0 * tau2 * sum_pvp + 2.0 * tau2**2 * tr_pp)
-        )
-        return tau2, se
-    raise AssertionError(method)
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    threshold: float
+    maxiter: int
+    ll0check: bool
+    ll0tol: float
+    stepadj: float
 
 
-def _fisher_scoring(method, g, y, v, k, threshold, maxiter, ll0check, ll0tol, stepadj):
-    n = g.n_groups
-    km1 = k - 1.0
+def _closed(tau2, se):
+    n = tau2.size
+    return Tau2Fit(tau2=tau2, se_tau2=se, converged=np.ones(n, dtype=bool),
+                   iterations=np.zeros(n, dtype=np.int64), ll0_reset=np.zeros(n, dtype=bool))
+
+
+def _fixed(d, y, v, s) -> Tau2Fit:
+    n = d.n_groups
+    return _closed(np.zeros(n), np.full(n, np.nan))
+
+
+def _moment_se(d, f, tau2, denom):
+    """SE of a moment estimator (Q - c) / denom with Q from the 1/v_i-weighted fit."""
+    df = d.k - d.p
+    return np.sqrt(2.0 * df + 4.0 * tau2 * d.trace_p(f) + 2.0 * tau2**2 * d.trace_pdpe(f)) / denom
+
+
+def _dl(d, y, v, s) -> Tau2Fit:
+    f = d.wls(y, 1.0 / v)
+    tr_p = d.trace_p(f)
+    tau2 = np.maximum(0.0, (_rss(d, f) - (d.k - d.p)) / tr_p)
+    return _closed(tau2, _moment_se(d, f, tau2, tr_p))
+
+
+def _hs(d, y, v, s) -> Tau2Fit:
+    f = d.wls(y, 1.0 / v)
+    tau2 = np.maximum(0.0, (_rss(d, f) - d.k) / f.s1)
+    return _closed(tau2, _moment_se(d, f, tau2, f.s1))
+
+
+def _he_raw(d, y, v):
+    """Untruncated Hedges estimate from the ordinary least-squares fit, and its pieces."""
+    f = d.wls(y, np.ones_like(y))
+    tr_pv = d.trace_p(f, v)
+    return (d.sum(f.r * f.r) - tr_pv) / (d.k - d.p), f, tr_pv
+
+
+def _he(d, y, v, s) -> Tau2Fit:
+    raw, f, tr_pv = _he_raw(d, y, v)
+    tau2 = np.maximum(0.0, raw)
+    df = d.k - d.p
+    tr_pvpv = d.trace_pdpe(f, v, v)
+    se = np.sqrt(2.0 * tr_pvpv + 4.0 * tau2 * tr_pv + 2.0 * tau2**2 * df) / df
+    return _closed(tau2, se)
+
+
+def _sj(d, y, v, s) -> Tau2Fit:
+    ybar = d.sum(y) / d.k
+    tau2_0 = d.sum((y - d.expand(ybar)) ** 2) / d.k
+    f = d.wls(y, 1.0 / (v + d.expand(tau2_0)))
+    df = d.k - d.p
+    tau2 = np.maximum(0.0, tau2_0 * _rss(d, f) / df)
+    tr_pvpv = d.trace_pdpe(f, v, v)
+    tr_pvp = d.trace_pdpe(f, v)
+    tr_pp = d.trace_pdpe(f)
+    se = np.sqrt(tau2_0**2 / df**2 * (2.0 * tr_pvpv + 4.0 * tau2 * tr_pvp + 2.0 * tau2**2 * tr_pp))
+    return _closed(tau2, se)
+
+
+def _pm(d, y, v, s) -> Tau2Fit:
+    n = d.n_groups
+    target = d.k - d.p
+    q0, _ = q_generalized(d, y, v, np.zeros(n))
+    tau2 = np.zeros(n)
+    conv = np.ones(n, dtype=bool)
+    iters = np.zeros(n, dtype=np.int64)
+    pos = q0 >= target  # metafor: Q(0) < k - p  =>  tau2 = 0
+    if np.any(pos):
+        sub, rows = (d, slice(None)) if np.all(pos) else d.subset(pos)
+        ys, vs, ts = y[rows], v[rows], target[pos]
+        hi = _upper_bracket(sub, ys, vs, ts, np.full(sub.n_groups, 100.0))
+        root, c, it = solve_q_equal(sub, ys, vs, ts, hi)
+        tau2[pos], conv[pos], iters[pos] = root, c, it
+    tau2 = np.where(conv, np.maximum(0.0, tau2), np.nan)
+    s1 = d.sum(1.0 / (v + d.expand(np.where(conv, tau2, 0.0))))
+    se = np.where(conv, np.sqrt(2.0 * d.k**2 / target) / s1, np.nan)
+    return Tau2Fit(tau2=tau2, se_tau2=se, converged=conv, iterations=iters,
+                   ll0_reset=np.zeros(n, dtype=bool))
+
+
+def _loglik(d, y, v, tau2, method):
+    """ML or REML log likelihood per group, up to a constant free of tau^2."""
+    w = 1.0 / (v + d.expand(tau2))
+    f = d.wls(y, w)
+    ll = -0.5 * d.sum(np.log(v + d.expand(tau2))) - 0.5 * _rss(d, f)
+    if method == "REML":
+        ll = ll - 0.5 * d.logdet_xwx(f)
+    return ll
+
+
+def _fisher_scoring(method, d, y, v, s: _Settings) -> Tau2Fit:
+    n = d.n_groups
+    k = d.k
     # start: HE estimate truncated at 0 (metafor's default tau2.init)
-    ybar = g.sum(y) / k
-    rss = g.sum((y - g.expand(ybar)) ** 2)
-    sv = g.sum(v)
-    tau2 = np.maximum(0.0, (rss - (sv - sv / k)) / km1)
+    tau2 = np.maximum(0.0, _he_raw(d, y, v)[0])
     conv = np.ones(n, dtype=bool)
     iters = np.zeros(n, dtype=np.int64)
     idx = np.arange(n)
-    sg, yy, vv, kk, t = g, y, v, k, tau2.copy()
+    sd, yy, vv, kk, t = d, y, v, k, tau2.copy()
     it = 0
     while idx.size:
         it += 1
-        w = 1.0 / (vv + sg.expand(t))
-        s1, _, r = _weighted(sg, yy, w)
-        wr2 = w * r * r
+        w = 1.0 / (vv + sd.expand(t))
+        f = sd.wls(yy, w)
+        wr = w * f.r
         if method == "EB":
-            adj = (sg.sum(wr2) * kk / (kk - 1.0) - kk) / s1
+            adj = (sd.sum(wr * f.r) * kk / (kk - sd.p) - kk) / f.s1
         else:
-            ypppy = sg.sum(w * wr2)
+            ypppy = sd.sum(wr * wr)
             if method == "ML":
-                adj = (ypppy - s1) / sg.sum(w * w)
+                adj = (ypppy - f.s1) / sd.sum_w2(f)
             else:
-                _, _, tr_p, tr_pp = _traces(sg, w)
-                adj = (ypppy - tr_p) / tr_pp
-        adj = np.where(np.isnan(adj), 0.0, adj * stepadj)
+                adj = (ypppy - sd.trace_p(f)) / sd.trace_pdpe(f)
+        adj = np.where(np.isnan(adj), 0.0, adj * s.stepadj)
         # step halving while tau2 + adj < 0; from exactly 0 metafor halves a negative step
         # until it underflows to -0.0, i.e. it stays at 0
         adj = np.where((t == 0.0) & (adj < 0.0), 0.0, adj)
@@ -368,8 +609,8 @@ def _fisher_scoring(method, g, y, v, k, threshold, maxiter, ll0check, ll0tol, st
         t = new
         tau2[idx] = t
         iters[idx] = it
-        over = it > maxiter
-        finished = (change <= threshold) | over | ~np.isfinite(change)
+        over = it > s.maxiter
+        finished = (change <= s.threshold) | over | ~np.isfinite(change)
         if over:
             conv[idx[finished]] = False  # metafor: iter > maxiter => not converged
         conv[idx[~np.isfinite(change)]] = False
@@ -377,62 +618,65 @@ def _fisher_scoring(method, g, y, v, k, threshold, maxiter, ll0check, ll0tol, st
         if not np.any(keep):
             break
         idx, t, kk = idx[keep], t[keep], kk[keep]
-        sg, rmask = sg.subset(keep)
+        sd, rmask = sd.subset(keep)
         yy, vv = yy[rmask], vv[rmask]
 
     reset = np.zeros(n, dtype=bool)
-    if ll0check and method in ("ML", "REML"):
-        # compare the log likelihood at tau2 = 0 with the one at the solution
-        def loglik(t2):
-            w = 1.0 / (v + g.expand(t2))
-            s1, _, r = _weighted(g, y, w)
-            ll = -0.5 * g.sum(np.log(v + g.expand(t2))) - 0.5 * g.sum(w * r * r)
-            if method == "REML":
-                ll = ll - 0.5 * np.log(s1)
-            return ll
-
-        with np.errstate(invalid="ignore"):
-            ll0 = loglik(np.zeros(n))
-            ll1 = loglik(np.where(np.isfinite(tau2), tau2, 0.0))
-            reset = conv & (ll0 - ll1 > ll0tol) & (tau2 > threshold)
+    if s.ll0check and method in ("ML", "REML"):
+        # compare the log likelihood at tau2 = 0 with the one at the solution (only where
+        # every v_i > 0: at tau2 = 0 a study with v_i = 0 has infinite weight)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ll0 = _loglik(d, y, v, np.zeros(n), method)
+            ll1 = _loglik(d, y, v, np.where(np.isfinite(tau2), tau2, 0.0), method)
+            reset = conv & (ll0 - ll1 > s.ll0tol) & (tau2 > s.threshold)
+        if np.any(v <= 0):
+            reset &= d.sum((v <= 0).astype(float)) == 0
         tau2 = np.where(reset, 0.0, tau2)
 
     tau2 = np.where(conv, np.maximum(0.0, tau2), np.nan)
-    w = 1.0 / (v + g.expand(np.where(conv, tau2, 0.0)))
+    w = 1.0 / (v + d.expand(np.where(conv, tau2, 0.0)))
     if method == "ML":
-        se = np.sqrt(2.0 / g.sum(w * w))
+        se = np.sqrt(2.0 / d.sum(w * w))
     elif method == "REML":
-        _, _, _, tr_pp = _traces(g, w)
-        se = np.sqrt(2.0 / tr_pp)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            se = np.sqrt(2.0 / d.trace_pdpe(d.wls(y, w)))
     else:  # EB
-        se = np.sqrt(2.0 * k**2 / km1) / g.sum(w)
+        se = np.sqrt(2.0 * k**2 / (k - d.p)) / d.sum(w)
     se = np.where(conv, se, np.nan)
-    return tau2, se, conv, iters, reset
+    return Tau2Fit(tau2=tau2, se_tau2=se, converged=conv, iterations=iters, ll0_reset=reset)
 
 
-def _paule_mandel(g, y, v, k):
-    n = g.n_groups
-    target = k - 1.0
-    q0, _ = q_generalized(g, y, v, np.zeros(n))
-    tau2 = np.zeros(n)
-    conv = np.ones(n, dtype=bool)
-    iters = np.zeros(n, dtype=np.int64)
-    pos = q0 >= target  # metafor: Q(0) < k - 1  =>  tau2 = 0
-    if np.any(pos):
-        sub, rows = g.subset(pos)
-        ys, vs, ts = y[rows], v[rows], target[pos]
-        hi = _upper_bracket(sub, ys, vs, ts, np.full(sub.n_groups, 100.0))
-        root, c, it = solve_q_equal(sub, ys, vs, ts, hi)
-        tau2[pos], conv[pos], iters[pos] = root, c, it
-    tau2 = np.where(conv, np.maximum(0.0, tau2), np.nan)
-    w = 1.0 / (v + g.expand(np.where(conv, tau2, 0.0)))
-    se = np.where(conv, np.sqrt(2.0 * k**2 / (k - 1.0)) / g.sum(w), np.nan)
-    return tau2, se, conv, iters
+def _ml(d, y, v, s) -> Tau2Fit:
+    return _fisher_scoring("ML", d, y, v, s)
+
+
+def _reml(d, y, v, s) -> Tau2Fit:
+    return _fisher_scoring("REML", d, y, v, s)
+
+
+def _eb(d, y, v, s) -> Tau2Fit:
+    return _fisher_scoring("EB", d, y, v, s)
+
+
+_IMPLEMENTATIONS: dict[str, Callable] = {
+    "FE": _fixed, "EE": _fixed, "DL": _dl, "HE": _he, "HS": _hs, "SJ": _sj, "PM": _pm,
+    "ML": _ml, "REML": _reml, "EB": _eb,
+}
+#: The one registry of tau^2 estimators: method name -> ``f(design, y, v, settings)``,
+#: keyed (and ordered) by :data:`evidence.vocabulary.METHODS`.
+ESTIMATORS: dict[str, Callable] = {m: _IMPLEMENTATIONS[m] for m in METHODS if m in _IMPLEMENTATIONS}
+
+
+def _estimator(method) -> Callable:
+    try:
+        return ESTIMATORS[method]
+    except (KeyError, TypeError):
+        raise ArgumentError(f"method {method!r} is not one of {', '.join(ESTIMATORS)}") from None
 
 
 def estimate_tau2(
     method: str,
-    g: Groups,
+    d,
     y: np.ndarray,
     v: np.ndarray,
     *,
@@ -442,12 +686,14 @@ def estimate_tau2(
     ll0tol: float = _EPS**0.25,
     stepadj: float = 1.0,
 ) -> Tau2Fit:
-    """Estimate tau^2 for every group with one estimator.
+    """Estimate tau^2 for every group of a design with one estimator.
 
     Parameters
     ----------
-    method : one of :data:`METHODS` (already validated, upper case)
-    g : Groups of the rows; every group must have k >= 2 (k = 1 is handled by the caller)
+    method : one of :data:`ESTIMATORS` (upper case); anything else raises ArgumentError
+    d : InterceptDesign (G groups) or MatrixDesign (one model); every group needs k > p
+        (the caller handles k <= p, e.g. k = 1 in ``meta``). A :class:`Groups` object is
+        taken as the intercept-only design of its groups.
     y, v : effect sizes and sampling variances (> 0), sorted by group
     threshold, maxiter : Fisher-scoring convergence settings for ML, REML and EB (metafor's
         ``control = list(threshold, maxiter)``; the defaults are tighter than metafor's
@@ -461,46 +707,80 @@ def estimate_tau2(
     -------
     Tau2Fit
 
+    Raises
+    ------
+    ArgumentError
+        If ``method`` is not a registered estimator.
+
     Notes
     -----
-    Closed forms (w_i = 1/v_i, Q = sum w_i (y_i - mu_FE)^2, all truncated at 0):
+    With ``P_0`` the projection matrix for weights ``1/v_i``, ``Q = y'P_0 y`` (Cochran's Q
+    for X = 1) and all estimates truncated at 0:
 
-    * DL: (Q - (k-1)) / (S_1 - S_2/S_1)
-    * HS: (Q - k) / S_1
-    * HE: sum (y_i - ybar)^2 / (k-1) - mean(v_i)
-    * SJ: tau0^2 Q(tau0^2) / (k-1), tau0^2 = sum (y_i - ybar)^2 / k
+    * DL: (Q - (k-p)) / tr(P_0)
+    * HS: (Q - k) / sum(1/v_i)
+    * HE: (y'(I - H)y - tr((I - H)V)) / (k-p), H the OLS hat matrix
+    * SJ: tau0^2 y'P(tau0^2)y / (k-p), tau0^2 = sum (y_i - ybar)^2 / k
 
-    PM solves Q(tau^2) = k - 1 (without metafor's upper search limit tau2.max = 100,
+    PM solves y'P(tau^2)y = k - p (without metafor's upper search limit tau2.max = 100,
     beyond which metafor stops with an error). ML, REML and EB use Fisher scoring
     ``tau2 <- tau2 + adj`` with ``adj`` = (y'PPy - S_1)/S_2 (ML),
-    (y'PPy - tr P)/tr(PP) (REML), (Q(tau2) k/(k-1) - k)/S_1 (EB), halving the step while
+    (y'PPy - tr P)/tr(PP) (REML), (y'Py k/(k-p) - k)/S_1 (EB), halving the step while
     tau2 + adj < 0.
 
     Examples
     --------
-    >>> g = Groups(np.array([3]))
-    >>> fit = estimate_tau2("DL", g, np.array([0.1, 0.5, 0.9]), np.array([0.01, 0.02, 0.04]))
+    >>> d = InterceptDesign(Groups(np.array([3])))
+    >>> fit = estimate_tau2("DL", d, np.array([0.1, 0.5, 0.9]), np.array([0.01, 0.02, 0.04]))
     >>> round(float(fit.tau2[0]), 4)
     0.1286
     """
-    n = g.n_groups
-    k = g.counts.astype(float)
-    conv = np.ones(n, dtype=bool)
-    iters = np.zeros(n, dtype=np.int64)
-    reset = np.zeros(n, dtype=bool)
-    if method in ("ML", "REML", "EB"):
-        tau2, se, conv, iters, reset = _fisher_scoring(
-            method, g, y, v, k, threshold, maxiter, ll0check, ll0tol, stepadj
-        )
-    elif method == "PM":
-        tau2, se, conv, iters = _paule_mandel(g, y, v, k)
-    else:
-        tau2, se = _closed_form(method, g, y, v, k)
-    return Tau2Fit(tau2=tau2, se_tau2=se, converged=conv, iterations=iters, ll0_reset=reset)
+    estimator = _estimator(method)
+    if isinstance(d, Groups):
+        d = InterceptDesign(d)
+    settings = _Settings(float(threshold), int(maxiter), bool(ll0check), float(ll0tol),
+                         float(stepadj))
+    return estimator(d, y, v, settings)
+
+
+def fit_tau2(method: str, d, y: np.ndarray, v: np.ndarray, control: dict,
+             *, stacklevel: int = 3) -> Tau2Fit:
+    """:func:`estimate_tau2` with validated ``control`` settings and metafor's remedy.
+
+    Fisher scoring can oscillate on flat likelihoods (metafor stops with an error there).
+    With ``control["retry"]`` the groups that did not converge are refitted once with half
+    the step (``stepadj``) and ten times ``maxiter``, the remedy metafor's documentation
+    gives, with an :class:`~evidence.errors.EvidenceWarning` naming how many were rescued;
+    the maximum found is the same.
+    """
+    con = control
+    kw = dict(threshold=float(con["threshold"]), maxiter=int(con["maxiter"]),
+              ll0check=bool(con["ll0check"]), ll0tol=float(con["tol"]),
+              stepadj=float(con["stepadj"]))
+    fit = estimate_tau2(method, d, y, v, **kw)
+    bad = ~fit.converged
+    if not (np.any(bad) and con.get("retry", True) and method in _FISHER):
+        return fit
+    bd, rows = d.subset(bad)
+    kw.update(maxiter=kw["maxiter"] * 10, stepadj=kw["stepadj"] * 0.5)
+    refit = estimate_tau2(method, bd, y[rows], v[rows], **kw)
+    parts = {}
+    for name in ("tau2", "se_tau2", "converged", "iterations", "ll0_reset"):
+        a = np.array(getattr(fit, name))
+        a[bad] = getattr(refit, name)
+        parts[name] = a
+    n_fixed = int(np.sum(refit.converged))
+    if n_fixed:
+        warnings.warn(
+            f"{n_fixed} group(s) converged only after retrying with "
+            f"stepadj={kw['stepadj']:g} and maxiter={kw['maxiter']} (Fisher scoring "
+            "oscillated); pass control={'retry': False} to get NaN for such groups instead",
+            EvidenceWarning, stacklevel=stacklevel)
+    return Tau2Fit(**parts)
 
 
 def qprofile_ci(
-    g: Groups,
+    d,
     y: np.ndarray,
     v: np.ndarray,
     tau2: np.ndarray,
@@ -510,7 +790,8 @@ def qprofile_ci(
 
     Parameters
     ----------
-    g : Groups (every group k >= 2)
+    d : InterceptDesign or MatrixDesign (every group k > p); a :class:`Groups` object is
+        taken as the intercept-only design
     y, v : rows
     tau2 : the point estimates (only used for the search limit, as in metafor)
     alpha : 1 - confidence level
@@ -521,19 +802,21 @@ def qprofile_ci(
 
     Notes
     -----
-    The bounds solve ``Q(tau^2) = chi2_{k-1, 1-alpha/2}`` (lower bound) and
-    ``Q(tau^2) = chi2_{k-1, alpha/2}`` (upper bound), where Q(tau^2) is the generalised Q
+    The bounds solve ``Q(tau^2) = chi2_{k-p, 1-alpha/2}`` (lower bound) and
+    ``Q(tau^2) = chi2_{k-p, alpha/2}`` (upper bound), where Q(tau^2) is the generalised Q
     statistic. A bound whose equation has no solution in [0, tau2_max] is set to 0 (if Q(0)
     is already below the critical value) or to ``tau2_max = max(100, 10 tau2)`` (if Q stays
     above it), exactly as metafor's ``confint()`` does.
     """
-    n = g.n_groups
-    df = g.counts.astype(float) - 1.0
+    if isinstance(d, Groups):
+        d = InterceptDesign(d)
+    n = d.n_groups
+    df = d.k - d.p
     crit_u = stats.chi2.isf(alpha / 2.0, df)
     crit_l = stats.chi2.ppf(alpha / 2.0, df)
     tmax = np.maximum(100.0, 10.0 * np.where(np.isfinite(tau2), tau2, 0.0))
-    q0, dq0 = q_generalized(g, y, v, np.zeros(n))
-    qmax, _ = q_generalized(g, y, v, tmax)
+    q0, dq0 = q_generalized(d, y, v, np.zeros(n))
+    qmax, _ = q_generalized(d, y, v, tmax)
 
     def bound(crit):
         out = np.zeros(n)
@@ -543,9 +826,9 @@ def qprofile_ci(
         search &= q0 > crit
         if np.any(search):
             if np.all(search):
-                sub, ys, vs = g, y, v
+                sub, ys, vs = d, y, v
             else:
-                sub, rows = g.subset(search)
+                sub, rows = d.subset(search)
                 ys, vs = y[rows], v[rows]
             root, _, _ = solve_q_equal(sub, ys, vs, crit[search], tmax[search],
                                        q_at_zero=(q0[search], dq0[search]))

@@ -19,119 +19,23 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from ..errors import ArgumentError, ConvergenceWarning, EvidenceWarning
-from .estimators import FIXED_METHODS, METHODS, Groups, estimate_tau2, qprofile_ci
+from ..vocabulary import FIXED_METHODS, METHODS, TESTS
+from ._validate import as_1d as _as_1d
+from ._validate import check_control as _check_control
+from ._validate import check_level as _check_level
+from ._validate import check_method as _check_method
+from ._validate import check_test as _check_test
+from ._validate import positions as _positions
+from .estimators import DEFAULT_CONTROL, Groups, InterceptDesign, fit_tau2, qprofile_ci
 from .results import SCALAR_FIELDS, MetaResult
 
-
-class _Refit(NamedTuple):
-    tau2: np.ndarray
-    se_tau2: np.ndarray
-    converged: np.ndarray
-    iterations: np.ndarray
-
 __all__ = ["meta", "meta_batch", "METHODS", "TESTS", "DEFAULT_CONTROL"]
-
-#: Accepted ``test`` values: ``"z"`` (normal) or ``"knha"`` (Hartung-Knapp-Sidik-Jonkman).
-TESTS = ("z", "knha")
-
-#: Convergence settings (names as metafor's ``control``). ``threshold``: Fisher scoring
-#: (ML/REML/EB) stops when |change in tau^2| <= threshold (metafor's default is 1e-5; the
-#: tighter default returns the converged solution); ``maxiter``: its iteration limit;
-#: ``ll0check`` / ``tol``: metafor's check that the ML/REML likelihood is not higher at
-#: tau^2 = 0 (tolerance on the log likelihood difference); ``stepadj``: factor applied to
-#: each Fisher-scoring step (0.5 cures the rare oscillating divergence with few studies,
-#: which metafor reports as "Fisher scoring algorithm did not converge"); ``retry``: refit
-#: groups that did not converge once more with half the step and ten times the iterations
-#: (with a warning), instead of returning NaN for them.
-DEFAULT_CONTROL = {
-    "threshold": 1e-12,
-    "maxiter": 1000,
-    "ll0check": True,
-    "tol": 2.0**-13,
-    "stepadj": 1.0,
-    "retry": True,
-}
-
-
-# ---------------------------------------------------------------------------------------
-# validation
-
-
-def _check_method(method) -> str:
-    if not isinstance(method, str) or method.upper() not in METHODS:
-        raise ArgumentError(
-            f"method {method!r} is not one of {', '.join(METHODS)}"
-        )
-    return method.upper()
-
-
-def _check_test(test) -> str:
-    if not isinstance(test, str) or test.lower() not in TESTS:
-        raise ArgumentError(f"test {test!r} is not one of {', '.join(TESTS)}")
-    return test.lower()
-
-
-def _check_level(level) -> float:
-    try:
-        lv = float(level)
-    except (TypeError, ValueError):
-        raise ArgumentError(
-            f"level {level!r} must be a number in (0, 1) such as 0.95, or in (1, 100) such as 95"
-        ) from None
-    if 0.0 < lv < 1.0:
-        return lv
-    if 1.0 < lv < 100.0:
-        return lv / 100.0
-    raise ArgumentError(
-        f"level {level!r} must be in (0, 1) such as 0.95, or in (1, 100) such as 95"
-    )
-
-
-def _check_control(control) -> dict:
-    con = dict(DEFAULT_CONTROL)
-    if control is None:
-        return con
-    if not isinstance(control, Mapping):
-        raise ArgumentError(f"control must be a dict with keys {', '.join(DEFAULT_CONTROL)}")
-    unknown = set(control) - set(DEFAULT_CONTROL)
-    if unknown:
-        raise ArgumentError(
-            f"control key(s) {', '.join(sorted(map(str, unknown)))} not among "
-            f"{', '.join(DEFAULT_CONTROL)}"
-        )
-    con.update(control)
-    if not (float(con["threshold"]) > 0):
-        raise ArgumentError(f"control['threshold'] must be > 0, got {con['threshold']!r}")
-    if not (0 < float(con["stepadj"]) <= 1):
-        raise ArgumentError(f"control['stepadj'] must be in (0, 1], got {con['stepadj']!r}")
-    if int(con["maxiter"]) < 1:
-        raise ArgumentError(f"control['maxiter'] must be >= 1, got {con['maxiter']!r}")
-    return con
-
-
-def _as_1d(x, name: str) -> np.ndarray:
-    try:
-        a = np.asarray(x, dtype=float)
-    except (TypeError, ValueError):
-        raise ArgumentError(f"{name} must be a 1-D array of numbers") from None
-    if a.ndim == 0:
-        a = a.reshape(1)
-    if a.ndim != 1:
-        raise ArgumentError(f"{name} must be 1-D, got an array of shape {a.shape}")
-    return a
-
-
-def _positions(mask: np.ndarray, limit: int = 5) -> str:
-    pos = np.flatnonzero(mask)
-    s = ", ".join(str(p) for p in pos[:limit])
-    return s + (", ..." if pos.size > limit else "")
 
 
 # ---------------------------------------------------------------------------------------
@@ -163,38 +67,8 @@ def _fit_groups(y, v, counts, method, test, alpha, con):
         else:
             sg, rows = g.subset(multi)
             ys, vs = y[rows], v[rows]
-        fit = estimate_tau2(
-            method, sg, ys, vs,
-            threshold=float(con["threshold"]), maxiter=int(con["maxiter"]),
-            ll0check=bool(con["ll0check"]), ll0tol=float(con["tol"]),
-            stepadj=float(con["stepadj"]),
-        )
-        f_tau2, f_se = np.array(fit.tau2, float), np.array(fit.se_tau2, float)
-        f_conv, f_iter = np.array(fit.converged, bool), np.array(fit.iterations, np.int64)
-        bad = ~f_conv
-        if np.any(bad) and con.get("retry", True) and method in ("ML", "REML", "EB"):
-            # Fisher scoring can oscillate on flat likelihoods (metafor stops with an error
-            # there). Retry only those groups with half-size steps and more iterations, the
-            # remedy metafor's documentation gives; the maximum found is the same.
-            bg, br = sg.subset(bad)
-            refit = estimate_tau2(
-                method, bg, ys[br], vs[br],
-                threshold=float(con["threshold"]), maxiter=int(con["maxiter"]) * 10,
-                ll0check=bool(con["ll0check"]), ll0tol=float(con["tol"]),
-                stepadj=float(con["stepadj"]) * 0.5,
-            )
-            f_tau2[bad], f_se[bad] = refit.tau2, refit.se_tau2
-            f_conv[bad] = refit.converged
-            f_iter[bad] = refit.iterations
-            n_fixed = int(np.sum(refit.converged))
-            if n_fixed:
-                warnings.warn(
-                    f"{n_fixed} group(s) converged only after retrying with "
-                    f"stepadj={float(con['stepadj']) * 0.5:g} and maxiter="
-                    f"{int(con['maxiter']) * 10} (Fisher scoring oscillated); pass "
-                    "control={'retry': False} to get NaN for such groups instead",
-                    EvidenceWarning, stacklevel=3)
-        fit = _Refit(f_tau2, f_se, f_conv, f_iter)
+        design = InterceptDesign(sg)
+        fit = fit_tau2(method, design, ys, vs, con, stacklevel=4)
         tau2[multi] = fit.tau2
         se_tau2[multi] = fit.se_tau2
         conv[multi] = fit.converged
@@ -209,7 +83,7 @@ def _fit_groups(y, v, counts, method, test, alpha, con):
                 else:
                     cg, r2 = sg.subset(ok)
                     cy, cv = ys[r2], vs[r2]
-                lo[ok], hi[ok] = qprofile_ci(cg, cy, cv, fit.tau2[ok], alpha)
+                lo[ok], hi[ok] = qprofile_ci(InterceptDesign(cg), cy, cv, fit.tau2[ok], alpha)
             tau2_lo[multi] = lo
             tau2_hi[multi] = hi
 
@@ -366,8 +240,8 @@ def meta(yi, vi, method: str = "REML", test: str = "z", level: float = 0.95,
 
     Examples
     --------
-    >>> import evidence.meta as em
-    >>> res = em.meta([0.1, 0.3, 0.35, 0.6], [0.01, 0.02, 0.015, 0.03], method="DL")
+    >>> from evidence.meta.fit import meta
+    >>> res = meta([0.1, 0.3, 0.35, 0.6], [0.01, 0.02, 0.015, 0.03], method="DL")
     >>> round(res.estimate, 4), res.k
     (0.3089, 4)
     """

@@ -15,62 +15,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, optimize, stats
+from scipy import stats
 
+from evidence.effects._frozen import FrozenResult, copied_on_read, readonly
 from evidence.errors import ArgumentError, ConvergenceWarning
-from evidence.meta.fit import DEFAULT_CONTROL
+from evidence.vocabulary import FIXED_METHODS, METHODS, TESTS
+
+from ._validate import check_control, check_level, check_method, check_test, check_yi_vi
+from .estimators import InterceptDesign, Groups, MatrixDesign, fit_tau2
 
 __all__ = ["METHODS", "TESTS", "MetaRegResult", "metareg"]
-
-#: Estimators of the (residual) heterogeneity variance accepted by :func:`metareg`.
-METHODS = ("FE", "EE", "DL", "REML", "ML", "PM", "HE", "SJ", "HS", "EB")
-#: Tests for the coefficients: normal (``"z"``) or Knapp-Hartung (``"knha"``).
-TESTS = ("z", "knha")
-
-
-
-# --------------------------------------------------------------------------------------------
-# argument checking (shared by the modules of evidence.meta around a fit)
-# --------------------------------------------------------------------------------------------
-def _check_method(method: str) -> str:
-    if not isinstance(method, str) or method.upper() not in METHODS:
-        raise ArgumentError(f"method {method!r} is not one of {', '.join(METHODS)}")
-    return method.upper()
-
-
-def _check_test(test: str) -> str:
-    if not isinstance(test, str) or test.lower() not in TESTS:
-        raise ArgumentError(f"test {test!r} is not one of {', '.join(TESTS)}")
-    return test.lower()
-
-
-def _check_level(level: float) -> float:
-    """Confidence level as a fraction; metafor-style percentages (95) are accepted."""
-    level = float(level)
-    if 1.0 < level < 100.0:
-        level = level / 100.0
-    if not 0.0 < level < 1.0:
-        raise ArgumentError(f"level {level!r} must be in (0, 1), e.g. 0.95")
-    return level
-
-
-def _check_yi_vi(yi, vi, *, min_k: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """Validate and return ``yi`` and ``vi`` as 1-D float arrays."""
-    y = np.asarray(yi, dtype=float)
-    v = np.asarray(vi, dtype=float)
-    if y.ndim != 1:
-        raise ArgumentError(f"yi must be one-dimensional, got shape {y.shape}")
-    if v.ndim != 1:
-        raise ArgumentError(f"vi must be one-dimensional, got shape {v.shape}")
-    if y.shape != v.shape:
-        raise ArgumentError(f"yi and vi must have the same length, got {y.size} and {v.size}")
-    if y.size < min_k:
-        raise ArgumentError(f"yi must hold at least {min_k} studies, got {y.size}")
-    if not np.all(np.isfinite(y)):
-        raise ArgumentError("yi must be finite (no NaN or infinite values)")
-    if not np.all(np.isfinite(v)) or np.any(v < 0):
-        raise ArgumentError("vi must be finite and non-negative")
-    return y, v
 
 
 def _moderator_matrix(mods, k: int, intercept: bool) -> tuple[np.ndarray, list[str]]:
@@ -133,177 +87,19 @@ def _moderator_matrix(mods, k: int, intercept: bool) -> tuple[np.ndarray, list[s
 
 
 # --------------------------------------------------------------------------------------------
-# the numerical core
+# the numerical core: tau2 from the shared estimator engine (evidence.meta.estimators) on the
+# model matrix, then weighted least squares
 # --------------------------------------------------------------------------------------------
-@dataclass
-class _WLS:
-    """Weighted least squares pieces for weights ``w`` (mutable scratch, private)."""
-
-    w: np.ndarray
-    A: np.ndarray  # (X'WX)^-1
-    b: np.ndarray
-    resid: np.ndarray
-    rss: float  # y'Py = sum w r^2
-    tr_p: float  # trace(P)
-
-
-def _wls(y: np.ndarray, X: np.ndarray, w: np.ndarray) -> _WLS:
-    # QR of W^(1/2) X rather than the normal equations: moderators such as calendar years
-    # make X'WX ill-conditioned, and QR keeps the coefficients accurate to ~1e-14
-    sw = np.sqrt(w)
-    Q, R = np.linalg.qr(X * sw[:, None])
-    Rinv = linalg.solve_triangular(R, np.eye(R.shape[0]))
-    A = Rinv @ Rinv.T
-    b = Rinv @ (Q.T @ (sw * y))
-    r = y - X @ b
-    rss = float(np.sum(w * r * r))
-    tr_p = float(np.sum(w) - np.sum(w * np.sum(Q * Q, axis=1)))  # tr(W) - tr(W H)
-    return _WLS(w=w, A=A, b=b, resid=r, rss=rss, tr_p=tr_p)
-
-
-def _score_parts(y, v, X, tau2):
-    """y'PPy, tr(P), tr(PP), sum w, sum w^2 at ``tau2`` without forming the k x k matrix P."""
-    w = 1.0 / (v + tau2)
-    f = _wls(y, X, w)
-    wr = w * f.resid
-    ypPy = float(wr @ wr)  # Py = W r
-    WX = X * w[:, None]
-    W2X = X * (w * w)[:, None]
-    B = f.A @ (X.T @ W2X)  # A X'W^2X
-    tr_pp = float(np.sum(w * w) - 2.0 * np.sum(f.A * (WX.T @ W2X)) + np.sum(B * B.T))
-    return ypPy, f, tr_pp, w
-
-
-def _tau2_fisher(y, v, X, method: str, tau2: float, con: dict) -> tuple[float, int, bool]:
-    """Fisher scoring for ML and REML from ``tau2`` with step halving (Viechtbauer 2005).
-
-    Steps that would make ``tau2`` negative are halved (so it stays at 0 from 0); iteration
-    stops when the absolute change is at most ``con["threshold"]``, as metafor.
-    """
-    threshold, maxiter = float(con["threshold"]), int(con["maxiter"])
-    for it in range(1, maxiter + 1):
-        ypPy, f, tr_pp, w = _score_parts(y, v, X, tau2)
-        if method == "REML":
-            adj = (ypPy - f.tr_p) / tr_pp
-        else:  # ML
-            adj = (ypPy - np.sum(w)) / np.sum(w * w)
-        if not np.isfinite(adj):
-            return tau2, it, False
-        if tau2 == 0.0 and adj < 0.0:
-            adj = 0.0
-        while tau2 + adj < 0.0:
-            adj *= 0.5
-        new = tau2 + adj
-        change = abs(new - tau2)
-        tau2 = new
-        if change <= threshold:
-            return tau2, it, True
-    return tau2, maxiter, False
-
-
-def _loglik(y, v, X, tau2: float, method: str) -> float:
-    """ML or REML log likelihood up to a constant that does not depend on tau2."""
-    w = 1.0 / (v + tau2)
-    f = _wls(y, X, w)
-    ll = -0.5 * float(np.sum(np.log(v + tau2))) - 0.5 * f.rss
-    if method == "REML":
-        ll -= 0.5 * float(np.linalg.slogdet(X.T @ (X * w[:, None]))[1])
-    return ll
-
-
-def _tau2_pm(y, v, X, k: int, p: int) -> float:
-    """Paule-Mandel: root of the generalised Q, y'P(tau2)y = k - p, truncated at 0."""
-
-    def g(t):
-        return _wls(y, X, 1.0 / (v + t)).rss - (k - p)
-
-    if g(0.0) <= 0.0:
-        return 0.0
-    hi = max(1.0, 10.0 * float(np.var(y)))
-    while g(hi) > 0.0:
-        hi *= 10.0
-        if hi > 1e300:
-            raise ArgumentError("the Paule-Mandel equation has no finite root for these data")
-    return float(optimize.brentq(g, 0.0, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=500))
-
-
-def _tau2_he(y, v, X, k: int, p: int) -> float:
-    """Hedges (1983) method-of-moments estimator from the OLS residuals."""
-    A = np.linalg.inv(X.T @ X)
-    h = np.einsum("ij,jk,ik->i", X, A, X)  # diagonal of the OLS hat matrix
-    r = y - X @ (A @ (X.T @ y))
-    tr_pv = float(np.sum(v * (1.0 - h)))
-    return (float(r @ r) - tr_pv) / (k - p)
-
-
-def _control(control) -> dict:
-    """metafor-style convergence settings (the keys of evidence.meta.fit.DEFAULT_CONTROL)."""
-    con = dict(DEFAULT_CONTROL)
-    if control is None:
-        return con
-    if not isinstance(control, Mapping):
-        raise ArgumentError(f"control must be a dict with keys {', '.join(DEFAULT_CONTROL)}")
-    unknown = sorted(map(str, set(control) - set(DEFAULT_CONTROL)))
-    if unknown:
-        raise ArgumentError(
-            f"control key(s) {', '.join(unknown)} not among {', '.join(DEFAULT_CONTROL)}"
-        )
-    con.update(control)
-    if not float(con["threshold"]) > 0 or int(con["maxiter"]) < 1:
-        raise ArgumentError("control['threshold'] must be > 0 and control['maxiter'] >= 1")
-    return con
-
-
-def _estimate_tau2(y, v, X, method: str, con: dict | None = None) -> tuple[float, bool]:
-    """Residual heterogeneity ``tau2``, truncated at 0, and whether it converged."""
-    k, p = X.shape
-    if method in ("FE", "EE"):
-        return 0.0, True
-    if k - p < 1:
-        return 0.0, True
-    if method == "DL":
-        f = _wls(y, X, 1.0 / v)
-        return max(0.0, (f.rss - (k - p)) / f.tr_p), True
-    if method == "HS":
-        w = 1.0 / v
-        f = _wls(y, X, w)
-        return max(0.0, (f.rss - k) / float(np.sum(w))), True
-    if method == "HE":
-        return max(0.0, _tau2_he(y, v, X, k, p)), True
-    if method == "SJ":
-        tau0 = float(np.var(y))  # var(yi) * (k - 1) / k, Sidik & Jonkman (2005)
-        f = _wls(y, X, 1.0 / (v + tau0))
-        return tau0 * f.rss / (k - p), True
-    if method in ("PM", "EB"):
-        return _tau2_pm(y, v, X, k, p), True
-    # ML / REML: Fisher scoring from the Hedges estimate truncated at 0, as metafor
-    con = _control(None) if con is None else con
-    start = max(0.0, _tau2_he(y, v, X, k, p))
-    tau2, _, ok = _tau2_fisher(y, v, X, method, start, con)
-    if not ok:
-        warnings.warn(
-            f"{method} Fisher scoring did not converge in {int(con['maxiter'])} iterations; "
-            "raise control['maxiter'] or loosen control['threshold']",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
-    elif con["ll0check"] and tau2 > float(con["threshold"]):
-        # metafor's ll0check: keep tau2 = 0 if the likelihood is larger there
-        if _loglik(y, v, X, 0.0, method) - _loglik(y, v, X, tau2, method) > float(con["tol"]) \
-                and np.all(v > 0):
-            tau2 = 0.0
-    return max(0.0, tau2), ok
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Fit:
-    """Everything a mixed-effects fit yields (private; used across evidence.meta)."""
+    """Everything a mixed-effects fit yields (private)."""
 
     k: int
     p: int
     b: np.ndarray
     vb: np.ndarray
     tau2: float
+    converged: bool
     qe: float
     qe_df: int
     qe_pvalue: float
@@ -313,33 +109,55 @@ class _Fit:
     weights: np.ndarray  # 1 / (vi + tau2)
 
 
+def _residual_tau2(y, v, design, method: str, con: dict) -> tuple[float, bool]:
+    """Residual heterogeneity from the shared engine; 0 for FE/EE and for k <= p."""
+    k, p = int(design.k[0]), design.p
+    if method in FIXED_METHODS or k - p < 1:
+        return 0.0, True
+    if np.any(v <= 0) and method in ("DL", "HS", "PM"):
+        raise ArgumentError(f"vi must be > 0 for method {method!r} (it weights by 1/vi)")
+    fit = fit_tau2(method, design, y, v, con, stacklevel=5)
+    return float(fit.tau2[0]), bool(fit.converged[0])
+
+
 def _fit(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str, test: str,
-         con: dict | None = None) -> _Fit:
+         con: dict) -> _Fit:
     k, p = X.shape
-    tau2, _ = _estimate_tau2(y, v, X, method, con)
-    if method not in ("FE", "EE") and tau2 == 0.0 and np.any(v <= 0):
+    design = MatrixDesign(X)
+    tau2, converged = _residual_tau2(y, v, design, method, con)
+    if not converged:
+        warnings.warn(
+            f"the {method} estimator of the residual tau^2 did not converge; results set to "
+            "NaN. Try control={'stepadj': 0.5}, a larger control['maxiter'], or another method.",
+            ConvergenceWarning, stacklevel=4,
+        )
+        nan = np.full(p, np.nan)
+        return _Fit(k=k, p=p, b=nan, vb=np.full((p, p), np.nan), tau2=np.nan, converged=False,
+                    qe=np.nan, qe_df=k - p, qe_pvalue=np.nan, i2=np.nan, h2=np.nan,
+                    s2w=np.nan, weights=np.full(k, np.nan))
+    if method not in FIXED_METHODS and tau2 == 0.0 and np.any(v <= 0):
         raise ArgumentError("vi must be > 0 when tau2 is 0 (a study would get infinite weight)")
-    if method in ("FE", "EE") and np.any(v <= 0):
+    if method in FIXED_METHODS and np.any(v <= 0):
         raise ArgumentError(f"vi must be > 0 for method {method!r}")
     w = 1.0 / (v + tau2)
-    f = _wls(y, X, w)
-    vb = f.A
+    f = design.wls(y, w)
+    vb = f.vb
     s2w = 1.0
     if test == "knha":
-        s2w = f.rss / (k - p) if k > p else np.nan
+        s2w = float(np.sum(w * f.r * f.r)) / (k - p) if k > p else np.nan
         vb = s2w * vb
     # residual heterogeneity test and I2/H2 from the fixed-effect (1/vi) fit
     qe_df = k - p
     if np.all(v > 0):
-        fe = _wls(y, X, 1.0 / v)
-        qe = fe.rss
-        tr_p_fe = fe.tr_p
+        fe = design.wls(y, 1.0 / v)
+        qe = float(np.sum(fe.w * fe.r * fe.r))
+        tr_p_fe = float(design.trace_p(fe)[0])
     else:
         qe, tr_p_fe = np.nan, np.nan
     qe_pvalue = float(stats.chi2.sf(qe, qe_df)) if qe_df > 0 else np.nan
     if qe_df <= 0:
         i2, h2 = np.nan, np.nan
-    elif method in ("FE", "EE"):
+    elif method in FIXED_METHODS:
         i2 = max(0.0, 100.0 * (qe - qe_df) / qe) if qe > 0 else 0.0
         h2 = qe / qe_df
     else:
@@ -347,8 +165,8 @@ def _fit(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str, test: str,
         i2 = 100.0 * tau2 / (vt + tau2)
         h2 = tau2 / vt + 1.0
     return _Fit(
-        k=k, p=p, b=f.b, vb=vb, tau2=tau2, qe=float(qe), qe_df=qe_df, qe_pvalue=qe_pvalue,
-        i2=float(i2), h2=float(h2), s2w=float(s2w), weights=w,
+        k=k, p=p, b=f.b, vb=vb, tau2=tau2, converged=True, qe=float(qe), qe_df=qe_df,
+        qe_pvalue=qe_pvalue, i2=float(i2), h2=float(h2), s2w=float(s2w), weights=w,
     )
 
 
@@ -389,14 +207,16 @@ def _omnibus(b, vb, idx, test: str, df2: float):
 def _pseudo_r2(y, v, X, method: str, fit: _Fit, con: dict) -> float:
     """metafor's R² (percent): relative reduction of tau2, or adjusted weighted R² for FE/EE."""
     k, p = X.shape
-    if method in ("FE", "EE"):
+    if method in FIXED_METHODS:
         if np.all(y == y[0]) or k - p <= 0:
             return 0.0
         w = 1.0 / v
         tss = float(np.sum(w * (y - np.sum(w * y) / np.sum(w)) ** 2))
         adj = 1.0 - (fit.qe / tss) * (k - 1) / (k - p)
         return max(0.0, 100.0 * adj)
-    tau2_re, _ = _estimate_tau2(y, v, np.ones((k, 1)), method, con)
+    tau2_re, _ = _residual_tau2(y, v, InterceptDesign(Groups(np.array([k]))), method, con)
+    if not (np.isfinite(tau2_re) and np.isfinite(fit.tau2)):
+        return np.nan
     if tau2_re == 0.0:
         return 0.0
     return max(0.0, 100.0 * (tau2_re - fit.tau2) / tau2_re)
@@ -405,9 +225,13 @@ def _pseudo_r2(y, v, X, method: str, fit: _Fit, con: dict) -> float:
 # --------------------------------------------------------------------------------------------
 # public
 # --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class MetaRegResult:
+@copied_on_read("coefficients", "vcov")
+@dataclass(frozen=True, slots=True, eq=False)
+class MetaRegResult(FrozenResult):
     """A fitted mixed-effects meta-regression (see :func:`metareg`).
+
+    Immutable: fields cannot be rebound, ``coefficients`` and ``vcov`` hand out copies
+    (changing one leaves the result as it was) and ``weights`` is a read-only array.
 
     Attributes
     ----------
@@ -460,6 +284,9 @@ class MetaRegResult:
     level: float
     weights: np.ndarray = field(repr=False)
 
+    def __post_init__(self):
+        object.__setattr__(self, "weights", readonly(self.weights, float))
+
     @property
     def terms(self) -> list[str]:
         """The term names, in the order of the coefficients."""
@@ -467,7 +294,7 @@ class MetaRegResult:
 
     def to_frame(self) -> pd.DataFrame:
         """The coefficient table (a copy), one row per term."""
-        return self.coefficients.copy()
+        return self.coefficients
 
     def summary(self) -> str:
         """A plain-text summary in the spirit of metafor's print method."""
@@ -610,15 +437,15 @@ def metareg(
     >>> list(mr.coefficients.index)
     ['intrcpt', 'x']
     """
-    method = _check_method(method)
-    test = _check_test(test)
-    level = _check_level(level)
-    y, v = _check_yi_vi(yi, vi)
+    method = check_method(method)
+    test = check_test(test)
+    level = check_level(level)
+    y, v = check_yi_vi(yi, vi)
     if isinstance(mods, str):
         mods, intercept = _formula_matrix(mods, data, y.size)
     X, names = _moderator_matrix(mods, y.size, intercept)
     k, p = X.shape
-    con = _control(control)
+    con = check_control(control)
     fit = _fit(y, v, X, method, test, con)
     df2 = float(k - p) if test == "knha" else np.nan
     se, stat, pval, lo, hi = _wald(fit.b, fit.vb, test, k - p, level)

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import pandas as pd
 
+from evidence.effects._frozen import FrozenResult, readonly
+
 __all__ = ["MetaResult", "SCALAR_FIELDS"]
 
 #: The scalar attributes of :class:`MetaResult`, in column order of ``to_frame()`` and of
@@ -42,9 +44,13 @@ SCALAR_FIELDS = (
 )
 
 
-@dataclass(frozen=True)
-class MetaResult:
+@dataclass(frozen=True, slots=True, eq=False)
+class MetaResult(FrozenResult):
     """A fitted fixed- or random-effects meta-analysis (intercept-only model).
+
+    Immutable: fields cannot be rebound and ``weights`` is a read-only array (a copy of
+    what was passed in). Two results are equal when their scalar fields are (NaN equal to
+    NaN), so a result equals its pickled copy.
 
     Attributes
     ----------
@@ -92,6 +98,9 @@ class MetaResult:
     converged: bool
     iterations: int
     weights: np.ndarray = field(repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "weights", readonly(self.weights, float))
 
     # -----------------------------------------------------------------------------------
     def to_dict(self) -> dict:

@@ -13,7 +13,7 @@ import pandas as pd
 from scipy import stats
 
 from evidence.errors import ArgumentError
-from evidence.meta.metareg import _check_level, _check_method, _check_test, _check_yi_vi
+from evidence.meta._validate import check_level, check_method, check_test, check_yi_vi
 
 __all__ = ["leave_one_out", "influence", "cumulative"]
 
@@ -81,10 +81,10 @@ def leave_one_out(yi, vi, method: str = "REML", test: str = "z", level: float = 
     >>> loo.shape[0]
     4
     """
-    method = _check_method(method)
-    test = _check_test(test)
-    level = _check_level(level)
-    y, v = _check_yi_vi(yi, vi, min_k=2)
+    method = check_method(method)
+    test = check_test(test)
+    level = check_level(level)
+    y, v = check_yi_vi(yi, vi, min_k=2)
     out = _loo_frame(y, v, method, test, level)[_LOO_COLUMNS].reset_index(drop=True)
     out.index = _labels(labels, y.size)
     return out
@@ -151,8 +151,8 @@ def influence(yi, vi, method: str = "REML", labels=None) -> pd.DataFrame:
     """
     from evidence.meta.fit import meta
 
-    method = _check_method(method)
-    y, v = _check_yi_vi(yi, vi, min_k=3)
+    method = check_method(method)
+    y, v = check_yi_vi(yi, vi, min_k=3)
     k, p = y.size, 1
     full = meta(y, v, method=method, test="z")
     loo = _loo_frame(y, v, method, "z", 0.95)
@@ -237,10 +237,10 @@ def cumulative(yi, vi, order=None, method: str = "REML", test: str = "z", level:
     >>> list(cm["k"])
     [1, 2, 3]
     """
-    method = _check_method(method)
-    test = _check_test(test)
-    level = _check_level(level)
-    y, v = _check_yi_vi(yi, vi, min_k=1)
+    method = check_method(method)
+    test = check_test(test)
+    level = check_level(level)
+    y, v = check_yi_vi(yi, vi, min_k=1)
     k = y.size
     if order is None:
         o = np.arange(k)

@@ -9,14 +9,9 @@ import pandas as pd
 from scipy import stats
 
 from evidence.errors import ArgumentError
-from evidence.meta.metareg import (
-    MetaRegResult,
-    _check_level,
-    _check_method,
-    _check_test,
-    _check_yi_vi,
-    metareg,
-)
+from evidence.effects._frozen import FrozenResult, copied_on_read
+from evidence.meta._validate import check_level, check_method, check_test, check_yi_vi
+from evidence.meta.metareg import MetaRegResult, metareg
 
 __all__ = ["SubgroupResult", "subgroup"]
 
@@ -25,9 +20,12 @@ _GROUP_COLUMNS = ["group", "k", "estimate", "se", "stat", "pvalue", "ci_low", "c
                   "tau2", "i2", "h2", "q", "q_df", "q_pvalue"]
 
 
-@dataclass(frozen=True)
-class SubgroupResult:
+@copied_on_read("groups")
+@dataclass(frozen=True, slots=True, eq=False)
+class SubgroupResult(FrozenResult):
     """Subgroup analysis (see :func:`subgroup`).
+
+    Immutable: fields cannot be rebound and ``groups`` hands out a copy.
 
     Attributes
     ----------
@@ -72,7 +70,7 @@ class SubgroupResult:
 
     def to_frame(self) -> pd.DataFrame:
         """The per-subgroup table (a copy)."""
-        return self.groups.copy()
+        return self.groups
 
     def summary(self) -> str:
         """Plain-text summary."""
@@ -157,12 +155,12 @@ def subgroup(yi, vi, groups, method: str = "REML", tau2: str = "separate", test:
     >>> sg.q_between_df
     1
     """
-    method = _check_method(method)
-    test = _check_test(test)
-    level = _check_level(level)
+    method = check_method(method)
+    test = check_test(test)
+    level = check_level(level)
     if tau2 not in _TAU2_MODES:
         raise ArgumentError(f"tau2 {tau2!r} is not one of {', '.join(_TAU2_MODES)}")
-    y, v = _check_yi_vi(yi, vi)
+    y, v = check_yi_vi(yi, vi)
     g = groups if isinstance(groups, pd.Categorical) else pd.Categorical(
         pd.Series(groups).to_numpy() if not isinstance(groups, pd.Series) else groups
     )

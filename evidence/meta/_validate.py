@@ -1,0 +1,101 @@
+"""Argument checks shared by every function of :mod:`evidence.meta` (written once).
+
+Names come from :mod:`evidence.vocabulary`; messages show the bad value and list the valid
+options (``method 'dl2' is not one of FE, EE, DL, ...``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from evidence.errors import ArgumentError
+from evidence.vocabulary import METHODS, TESTS, parse_level
+
+from .estimators import DEFAULT_CONTROL
+
+__all__ = ["check_method", "check_test", "check_level", "check_control", "check_yi_vi",
+           "as_1d", "positions"]
+
+
+def check_method(method) -> str:
+    """A τ² estimator name of :data:`evidence.vocabulary.METHODS`, upper-cased."""
+    if not isinstance(method, str) or method.upper() not in METHODS:
+        raise ArgumentError(f"method {method!r} is not one of {', '.join(METHODS)}")
+    return method.upper()
+
+
+def check_test(test) -> str:
+    """A test name of :data:`evidence.vocabulary.TESTS`, lower-cased."""
+    if not isinstance(test, str) or test.lower() not in TESTS:
+        raise ArgumentError(f"test {test!r} is not one of {', '.join(TESTS)}")
+    return test.lower()
+
+
+def check_level(level) -> float:
+    """A confidence level as a fraction (0.95 or 95 -> 0.95); see
+    :func:`evidence.vocabulary.parse_level`."""
+    return parse_level(level)
+
+
+def check_control(control) -> dict:
+    """metafor-style convergence settings merged over :data:`DEFAULT_CONTROL`."""
+    con = dict(DEFAULT_CONTROL)
+    if control is None:
+        return con
+    if not isinstance(control, Mapping):
+        raise ArgumentError(f"control must be a dict with keys {', '.join(DEFAULT_CONTROL)}")
+    unknown = set(control) - set(DEFAULT_CONTROL)
+    if unknown:
+        raise ArgumentError(
+            f"control key(s) {', '.join(sorted(map(str, unknown)))} not among "
+            f"{', '.join(DEFAULT_CONTROL)}"
+        )
+    con.update(control)
+    if not (float(con["threshold"]) > 0):
+        raise ArgumentError(f"control['threshold'] must be > 0, got {con['threshold']!r}")
+    if not (0 < float(con["stepadj"]) <= 1):
+        raise ArgumentError(f"control['stepadj'] must be in (0, 1], got {con['stepadj']!r}")
+    if int(con["maxiter"]) < 1:
+        raise ArgumentError(f"control['maxiter'] must be >= 1, got {con['maxiter']!r}")
+    return con
+
+
+def as_1d(x, name: str) -> np.ndarray:
+    """``x`` as a 1-D float array (a scalar becomes length 1)."""
+    try:
+        a = np.asarray(x, dtype=float)
+    except (TypeError, ValueError):
+        raise ArgumentError(f"{name} must be a 1-D array of numbers") from None
+    if a.ndim == 0:
+        a = a.reshape(1)
+    if a.ndim != 1:
+        raise ArgumentError(f"{name} must be 1-D, got an array of shape {a.shape}")
+    return a
+
+
+def positions(mask: np.ndarray, limit: int = 5) -> str:
+    """The first positions where ``mask`` is True, for a message."""
+    pos = np.flatnonzero(mask)
+    s = ", ".join(str(p) for p in pos[:limit])
+    return s + (", ..." if pos.size > limit else "")
+
+
+def check_yi_vi(yi, vi, *, min_k: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Validate and return ``yi`` and ``vi`` as 1-D float arrays (vi >= 0, all finite)."""
+    y = np.asarray(yi, dtype=float)
+    v = np.asarray(vi, dtype=float)
+    if y.ndim != 1:
+        raise ArgumentError(f"yi must be one-dimensional, got shape {y.shape}")
+    if v.ndim != 1:
+        raise ArgumentError(f"vi must be one-dimensional, got shape {v.shape}")
+    if y.shape != v.shape:
+        raise ArgumentError(f"yi and vi must have the same length, got {y.size} and {v.size}")
+    if y.size < min_k:
+        raise ArgumentError(f"yi must hold at least {min_k} studies, got {y.size}")
+    if not np.all(np.isfinite(y)):
+        raise ArgumentError("yi must be finite (no NaN or infinite values)")
+    if not np.all(np.isfinite(v)) or np.any(v < 0):
+        raise ArgumentError("vi must be finite and non-negative")
+    return y, v
