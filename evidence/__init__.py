@@ -41,7 +41,7 @@ from .meta.results import MetaResult
 from .meta.sensitivity import cumulative, influence, leave_one_out
 from .meta.subgroup import SubgroupResult, subgroup
 from .meta.transform import back_transform
-from .records import LoadedReview, load_review
+from .model import LoadedReview, load_review
 from .analysis import AnalysisResult, run_analyses, run_analysis
 from .completeness import completeness, outcome_status
 from .synthesis import (

@@ -22,8 +22,8 @@ from .meta.metareg import MetaRegResult, metareg
 from .meta.results import MetaResult
 from .meta.sensitivity import cumulative, influence, leave_one_out
 from .meta.subgroup import SubgroupResult, subgroup
-from .model import Frames, wide_measurements
-from .records.schema import AnalysisSpec
+from .model import Frames, PlannedAnalysis, planned_analyses, wide_measurements
+from .vocabulary import parse_level
 
 __all__ = ["AnalysisResult", "two_arm_effects", "run_analysis", "run_analyses",
            "EVENT_MEASURES", "CONTINUOUS_MEASURES"]
@@ -46,7 +46,7 @@ class AnalysisResult:
     (None where k is too small); ``notes``: what was skipped and why.
     """
 
-    spec: AnalysisSpec
+    spec: PlannedAnalysis
     effects: pd.DataFrame
     pooled: MetaResult | None
     subgroups: dict[str, SubgroupResult] = field(default_factory=dict)
@@ -73,7 +73,7 @@ def _arm_columns(wide: pd.DataFrame, arm: str, stats: tuple[str, ...]) -> pd.Dat
     return part.reindex(columns=list(stats))
 
 
-def two_arm_effects(frames: Frames, spec: AnalysisSpec) -> pd.DataFrame:
+def two_arm_effects(frames: Frames, spec: PlannedAnalysis) -> pd.DataFrame:
     """Per-study effect sizes of ``spec.outcome`` (arm 1 vs arm 2), vectorised over studies.
 
     Studies that report the outcome but not what the measure needs get NaN with a reason.
@@ -141,10 +141,10 @@ def two_arm_effects(frames: Frames, spec: AnalysisSpec) -> pd.DataFrame:
 
 
 def _level(level: float) -> float:
-    return level / 100 if level > 1 else level
+    return parse_level(level)
 
 
-def run_analysis(frames: Frames, spec: AnalysisSpec) -> AnalysisResult:
+def run_analysis(frames: Frames, spec: PlannedAnalysis) -> AnalysisResult:
     """Compute one planned analysis: effects, pooled fit, subgroups, meta-regression and the
     sensitivity analyses. Pure: frames in, results out."""
     eff = two_arm_effects(frames, spec)
@@ -219,4 +219,4 @@ def run_analysis(frames: Frames, spec: AnalysisSpec) -> AnalysisResult:
 def run_analyses(loaded, frames: Frames | None = None) -> list[AnalysisResult]:
     """Every analysis planned in review.yaml, in order."""
     frames = frames if frames is not None else loaded.frames()
-    return [run_analysis(frames, spec) for spec in loaded.review.analyses]
+    return [run_analysis(frames, spec) for spec in planned_analyses(loaded)]

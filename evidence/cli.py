@@ -35,7 +35,7 @@ def _fail(exc: Exception, code: int = 1) -> None:
 
 
 def _load(directory: Path):
-    from .records import load_review
+    from .model import load_review
 
     try:
         return load_review(directory)
@@ -70,10 +70,11 @@ def validate(directory: Path = typer.Argument(DEFAULT_DIR, help="review director
         label = g["label"] + ("" if g["inclusion"] == "confirmed" else f" ({g['inclusion']})")
         table.add_row(label, g["name"], g["timepoint"], g["missing"], g["blocks"])
     out.print(table)
+    lead = (f" ({summary['lead_outcomes_computable']} of {summary['lead_outcomes']} "
+            f"{summary['lead_kind']} outcomes)" if summary["lead_kind"] else "")
     out.print(f"{summary['values_reported']} values reported, {summary['values_missing']} "
               f"declared but missing; {summary['outcomes_computable']} of {summary['outcomes']}"
-              f" outcomes allow an effect size ({summary['pain_outcomes_computable']} of "
-              f"{summary['pain_outcomes']} pain outcomes); {summary['gaps']} gaps, "
+              f" outcomes allow an effect size{lead}; {summary['gaps']} gaps, "
               f"{summary['gaps_blocking']} blocking.")
 
 

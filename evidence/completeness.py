@@ -167,19 +167,24 @@ def completeness(frames: Frames) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-def completeness_summary(frames: Frames) -> dict[str, int]:
-    """Counts for the completeness report header."""
+def completeness_summary(frames: Frames) -> dict[str, int | str | None]:
+    """Counts for the completeness report header (``lead_*``: outcomes of the review's first
+    outcome kind, when review.yaml names its outcome kinds)."""
     status = outcome_status(frames)
     gaps = completeness(frames)
     studies = frames.studies
-    pain = status[status["kind"] == "pain"]
+    # the review's first outcome kind (review.yaml synthesis.outcome_kinds), if it names one
+    kinds = frames.outcome_kinds.sort_values("order")["kind"]
+    lead = str(kinds.iloc[0]) if len(kinds) else None
+    first = status[status["kind"] == lead] if lead else status.iloc[0:0]
     return {
         "studies": int(len(studies)),
         "studies_unconfirmed": int((studies["inclusion"] == "unconfirmed").sum()),
         "outcomes": int(len(status)),
         "outcomes_computable": int(status["computable"].sum()),
-        "pain_outcomes": int(len(pain)),
-        "pain_outcomes_computable": int(pain["computable"].sum()),
+        "lead_kind": lead,
+        "lead_outcomes": int(len(first)),
+        "lead_outcomes_computable": int(first["computable"].sum()),
         "gaps": int(len(gaps)),
         "gaps_blocking": int((gaps["severity"] == "blocks effect size").sum()),
         "values_reported": int(frames.measurements["value"].notna().sum()),

@@ -9,17 +9,44 @@ its source key and the kind of that source (primary / secondary / tertiary).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator
+from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
 
-from .records.schema import STATISTICS, ClinicalStudy, Sourced
+from .records import RecordSet, load_records
+from .records.schema import STATISTICS, ClinicalStudy, Sourced, SynthesisPlan
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .records.loader import LoadedReview
+__all__ = ["Frames", "LoadedReview", "PlannedAnalysis", "load_review", "planned_analyses",
+           "build_frames", "wide_measurements"]
 
-__all__ = ["Frames", "build_frames", "wide_measurements"]
+
+@dataclass(frozen=True)
+class LoadedReview(RecordSet):
+    """A validated review (see :class:`evidence.records.RecordSet`) with its tidy frames."""
+
+    def frames(self) -> "Frames":
+        """Tidy pandas frames of the review (see :func:`build_frames`); a new set each call."""
+        return build_frames(self)
+
+
+def load_review(path: str | Path) -> LoadedReview:
+    """Read and validate a review directory (:func:`evidence.records.load_records`).
+
+    Raises
+    ------
+    RecordError
+        listing every problem found, each naming file, record id and field.
+
+    Examples
+    --------
+    >>> import evidence as ev
+    >>> review = ev.load_review("studies")            # doctest: +SKIP
+    >>> review.frames().studies["label"].tolist()      # doctest: +SKIP
+    """
+    rs = load_records(path)
+    return LoadedReview(**{f: getattr(rs, f) for f in RecordSet.__dataclass_fields__})
 
 
 @dataclass(frozen=True)
@@ -45,6 +72,7 @@ class Frames:
     sources: pd.DataFrame
     counts: pd.DataFrame
     stated_findings: pd.DataFrame
+    outcome_kinds: pd.DataFrame
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         return getattr(self, name)
@@ -120,7 +148,7 @@ def _study_row(st: ClinicalStudy, injury_names: dict[str, str], file: str | None
     }
 
 
-def build_frames(loaded: "LoadedReview") -> Frames:
+def build_frames(loaded: RecordSet) -> Frames:
     """Build the tidy frames of a loaded review. Pure: reads nothing from disk."""
     rv = loaded.review
     kind = {s.key: s.kind for s in rv.sources}
@@ -227,12 +255,27 @@ def build_frames(loaded: "LoadedReview") -> Frames:
                             "source": s.source, "where": s.where, "record": b.id})
 
     c = rv.citation
+    syn = rv.synthesis if rv.synthesis is not None else SynthesisPlan()
     review = pd.DataFrame([{
         "id": rv.id, "title": rv.title, "authors": _authors(c.authors), "journal": c.journal,
         "year": c.year, "volume": c.volume, "issue": c.issue, "pages": c.pages, "doi": c.doi,
         "pmid": c.pmid, "question": rv.question, "design": rv.design,
         "injury_label": rv.injury_label, "strategy_label": rv.strategy_label,
+        "participants_label": rv.participants_label,
+        "has_synthesis_plan": rv.synthesis is not None,
+        "synthesis_measure": syn.measure,
+        "assumed_correlation": np.nan if syn.assumed_correlation is None
+        else syn.assumed_correlation,
+        "correlation_note": syn.correlation_note,
+        "correlations": tuple(syn.correlations),
+        "synthesis_method": syn.method, "synthesis_test": syn.test,
+        "synthesis_level": syn.level,
     }])
+    kinds = [{"kind": k, "order": i, "lower_is_better": syn.lower_is_better.get(k)}
+             for i, k in enumerate(syn.outcome_kinds)]
+    kinds += [{"kind": k, "order": len(kinds) + i, "lower_is_better": v}
+              for i, (k, v) in enumerate(syn.lower_is_better.items())
+              if k not in syn.outcome_kinds]
     counts = [{"section": "counts", "count": k, "value": v.value, "source": v.source,
                "note": v.note} for k, v in rv.counts.items()]
     counts += [{"section": "prisma", "count": k, "value": v.value, "source": v.source,
@@ -257,8 +300,9 @@ def build_frames(loaded: "LoadedReview") -> Frames:
                                        "note"]),
         disagreements=_frame(disagree, ["study", "field", "values_text", "resolution",
                                         "note"]),
-        injuries=_frame([{"injury": i.id, "name": i.name, "group": i.group, "source": i.source}
-                         for i in rv.injuries], ["injury", "name", "group", "source"]),
+        injuries=_frame([{"injury": i.id, "name": i.name, "group": i.group,
+                          "phrase": i.phrase, "source": i.source}
+                         for i in rv.injuries], ["injury", "name", "group", "phrase", "source"]),
         strategies=_frame([{"strategy": s.id, "name": s.name, "category": s.category,
                             "description": s.description} for s in rv.strategies],
                           ["strategy", "name", "category", "description"]),
@@ -278,6 +322,7 @@ def build_frames(loaded: "LoadedReview") -> Frames:
         counts=_frame(counts, ["section", "count", "value", "source", "note"]),
         stated_findings=_frame([f.model_dump() for f in rv.stated_findings],
                                ["injury", "strategy", "level", "statement", "source", "where"]),
+        outcome_kinds=_frame(kinds, ["kind", "order", "lower_is_better"]),
     )
 
 
@@ -296,3 +341,42 @@ def wide_measurements(measurements: pd.DataFrame) -> pd.DataFrame:
     out = vals.reindex(columns=list(STATISTICS)).join(srcs, how="left").reset_index()
     out.columns.name = None
     return out.sort_values(["study", "outcome", "arm", "timepoint_order"]).reset_index(drop=True)
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedAnalysis:
+    """One planned two-arm analysis of ``review.yaml`` (``analyses:``), as plain values.
+
+    The first of ``arms`` is the experimental group, the second the comparator (metafor's
+    escalc sign conventions). ``moderators`` holds one tuple of characteristics per
+    meta-regression.
+    """
+
+    id: str
+    title: str
+    outcome: str
+    measure: str
+    arms: tuple[str, str]
+    method: str = "REML"
+    test: str = "z"
+    level: float = 0.95
+    transform: str | None = None
+    effect_label: str | None = None
+    favours: tuple[str, str] | None = None
+    subgroups: tuple[str, ...] = ()
+    moderators: tuple[tuple[str, ...], ...] = ()
+    cumulative_order: str | None = None
+
+
+def planned_analyses(loaded: RecordSet) -> tuple[PlannedAnalysis, ...]:
+    """The review's planned analyses, in order, as :class:`PlannedAnalysis` values."""
+    out = []
+    for a in loaded.review.analyses:
+        out.append(PlannedAnalysis(
+            id=a.id, title=a.title, outcome=a.outcome, measure=a.measure,
+            arms=(a.arms[0], a.arms[1]), method=a.method, test=a.test, level=a.level,
+            transform=a.transform, effect_label=a.effect_label,
+            favours=tuple(a.favours) if a.favours else None,
+            subgroups=tuple(a.subgroups), moderators=tuple(tuple(m) for m in a.moderators),
+            cumulative_order=a.cumulative_order))
+    return tuple(out)

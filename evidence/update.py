@@ -28,7 +28,7 @@ import yaml
 from pydantic import BaseModel
 
 from .errors import ArgumentError
-from .records import load_review
+from .model import load_review
 from .records.schema import ClinicalStudy, ExpertOpinion, Sourced
 
 __all__ = ["scaffold_record", "diff_reviews", "ReviewDiff", "SOURCE_PLACEHOLDER", "TEMPLATES"]

@@ -16,6 +16,7 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from ..errors import RecordError
+from ..vocabulary import MEASURES, METHODS, TESTS, TRANSFORMS
 from .schema import (
     BiomechanicalEvidence,
     ClinicalStudy,
@@ -25,7 +26,7 @@ from .schema import (
     Sourced,
 )
 
-__all__ = ["LoadedReview", "load_review", "REVIEW_FILE"]
+__all__ = ["RecordSet", "load_records", "REVIEW_FILE", "RULES_FILE"]
 
 REVIEW_FILE = "review.yaml"
 RULES_FILE = "rules.yaml"  # levels-of-evidence rules (evidence.synthesis), not a record
@@ -35,8 +36,15 @@ _RECORD_TYPES = ("clinical", "expert", "biomechanics")
 
 
 @dataclass(frozen=True)
-class LoadedReview:
-    """A validated review: its ``review.yaml`` and its records, with the files they came from."""
+class RecordSet:
+    """A validated review: its ``review.yaml`` and its records, with the files they came from.
+
+    ``rules`` is the content of the review's ``rules.yaml`` (levels-of-evidence rules) as
+    read with the safe loader, or None when the review has none; the rules are validated by
+    :func:`evidence.synthesis.parse_rules`, which knows their vocabulary.
+    :func:`evidence.load_review` returns the subclass :class:`evidence.model.LoadedReview`,
+    which adds ``frames()``.
+    """
 
     path: Path
     review: Review
@@ -44,16 +52,12 @@ class LoadedReview:
     experts: tuple[ExpertOpinion, ...]
     biomechanics: tuple[BiomechanicalEvidence, ...]
     files: dict[str, str] = field(default_factory=dict)  # record id -> file path (relative)
+    rules: Any = None
+    rules_file: str | None = None
 
     @property
     def id(self) -> str:
         return self.review.id
-
-    def frames(self):
-        """Tidy pandas frames of the review (see :func:`evidence.model.build_frames`)."""
-        from ..model import build_frames
-
-        return build_frames(self)
 
     def source_kind(self, key: str | None) -> str | None:
         for s in self.review.sources:
@@ -233,7 +237,7 @@ def _check_study(st: ClinicalStudy, review: Review, prefix: str) -> list[str]:
     return probs
 
 
-def load_review(path: str | Path) -> LoadedReview:
+def load_records(path: str | Path) -> RecordSet:
     """Read and validate a review directory.
 
     Parameters
@@ -248,9 +252,8 @@ def load_review(path: str | Path) -> LoadedReview:
 
     Examples
     --------
-    >>> import evidence as ev
-    >>> review = ev.load_review("studies")            # doctest: +SKIP
-    >>> len(review.studies)                            # doctest: +SKIP
+    >>> records = load_records("studies")            # doctest: +SKIP
+    >>> len(records.studies)                          # doctest: +SKIP
     6
     """
     root = Path(path)
@@ -304,16 +307,26 @@ def load_review(path: str | Path) -> LoadedReview:
             continue
         records.append((label, rec))
 
+    rules, rules_file = None, None
+    rules_path = root / RULES_FILE
+    if rules_path.is_file():
+        rules_file = _rel(rules_path, root)
+        rules = _read_yaml(rules_path, rules_file, problems)
+        if rules is None and (not problems or not problems[-1].startswith(rules_file)):
+            problems.append(f"{rules_file}: the file is empty")
+
     if review is not None:
         problems += _cross_check(review, review_label, records)
     if problems:
         raise RecordError(problems)
-    assert review is not None
+    if review is None:  # pragma: no cover - every path without a review adds a problem
+        raise RecordError(f"{review_label}: no review could be read")
     studies = tuple(r for _, r in records if isinstance(r, ClinicalStudy))
     experts = tuple(r for _, r in records if isinstance(r, ExpertOpinion))
     biomech = tuple(r for _, r in records if isinstance(r, BiomechanicalEvidence))
-    return LoadedReview(path=root, review=review, studies=studies, experts=experts,
-                        biomechanics=biomech, files={r.id: label for label, r in records})
+    return RecordSet(path=root, review=review, studies=studies, experts=experts,
+                     biomechanics=biomech, files={r.id: label for label, r in records},
+                     rules=rules, rules_file=rules_file)
 
 
 def _cross_check(review: Review, review_label: str, records: list[tuple[str, Any]]) -> list[str]:
@@ -375,9 +388,6 @@ def _cross_check(review: Review, review_label: str, records: list[tuple[str, Any
         for i, r in enumerate(rec.rationale):
             if r not in statement_ids:
                 probs.append(f"{prefix}: rationale[{i}]: unknown biomechanical statement '{r}'")
-    from ..effects import MEASURES
-    from ..meta.fit import METHODS
-
     outcome_ids = {o.id for _, r in records if isinstance(r, ClinicalStudy) for o in r.outcomes}
     for i, a in enumerate(review.analyses):
         loc = f"{review_label}: {review.id}: analyses[{i}]"
@@ -385,6 +395,11 @@ def _cross_check(review: Review, review_label: str, records: list[tuple[str, Any
             probs.append(f"{loc}.measure: '{a.measure}' is not one of {', '.join(MEASURES)}")
         if a.method not in METHODS:
             probs.append(f"{loc}.method: '{a.method}' is not one of {', '.join(METHODS)}")
+        if a.test not in TESTS:
+            probs.append(f"{loc}.test: '{a.test}' is not one of {', '.join(TESTS)}")
+        if a.transform is not None and a.transform not in TRANSFORMS:
+            probs.append(f"{loc}.transform: '{a.transform}' is not one of "
+                         f"{', '.join(TRANSFORMS)}")
         if a.outcome not in outcome_ids:
             probs.append(f"{loc}.outcome: no study has an outcome '{a.outcome}'")
     for i, f in enumerate(review.stated_findings):

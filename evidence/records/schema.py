@@ -35,6 +35,7 @@ __all__ = [
     "StatedFinding",
     "Review",
     "AnalysisSpec",
+    "SynthesisPlan",
     "Scale",
     "Timepoint",
     "Measurement",
@@ -134,6 +135,8 @@ class Injury(_Model):
     id: Id
     name: str
     group: str | None = Field(None, description="how the review grouped it (e.g. a table)")
+    phrase: str | None = Field(None, description="the name as it reads inside a sentence "
+                                                 "(default: first letter lower case)")
     source: str | None = None
 
 
@@ -174,9 +177,10 @@ class AnalysisSpec(_Model):
     measure: str = Field(description="escalc measure, e.g. RR, OR, RD, MD, SMD")
     arms: list[str] = Field(min_length=2, max_length=2)
     method: str = "REML"
-    test: Literal["z", "knha"] = "z"
+    test: str = Field("z", description="z or knha")
     level: float = Field(0.95, gt=0, lt=100)
-    transform: Literal["exp", "tanh", "identity"] | None = None
+    transform: str | None = Field(None, description="display transform: identity, exp, tanh, "
+                                                    "expit")
     effect_label: str | None = None
     favours: list[str] | None = Field(None, min_length=2, max_length=2,
                                       description="labels below the forest plot: left, right")
@@ -185,6 +189,33 @@ class AnalysisSpec(_Model):
                                         description="meta-regression models (characteristics)")
     cumulative_order: str | None = Field(None, description="characteristic ordering "
                                                            "the cumulative meta-analysis")
+
+
+class SynthesisPlan(_Model):
+    """How the review's pre-post clinical effects are computed and pooled.
+
+    The pre-post correlation is an assumption when no study reports it: it is stated here,
+    recorded beside every effect that uses it and varied over ``correlations`` in a
+    sensitivity analysis. Without it no standardised mean change is computed.
+    """
+
+    measure: Literal["SMCR", "SMCC", "MC"] = "SMCR"
+    assumed_correlation: float | None = Field(
+        None, ge=-1, le=1, description="pre-post correlation assumed where none is reported")
+    correlation_note: str | None = Field(
+        None, description="why this correlation (shown beside the assumption)")
+    correlations: list[float] = Field(
+        default_factory=lambda: [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
+        description="correlations of the sensitivity analysis")
+    method: str = Field("REML", description="τ² estimator of the pooled groups")
+    test: str = Field("z", description="z or knha")
+    level: float = Field(0.95, gt=0, lt=100)
+    outcome_kinds: list[str] = Field(
+        default_factory=list, description="outcome kinds shown, in this order (e.g. the "
+                                          "review's primary outcome kind first)")
+    lower_is_better: dict[str, bool] = Field(
+        default_factory=dict, description="direction of benefit per outcome kind where an "
+                                          "outcome's scale does not give it")
 
 
 class Review(_Model):
@@ -198,6 +229,9 @@ class Review(_Model):
     injury_label: str = Field("injury", description="what the review calls its conditions")
     strategies: list[Strategy] = Field(default_factory=list)
     strategy_label: str = Field("strategy", description="what the review calls interventions")
+    participants_label: str = Field("participants",
+                                    description="what the review calls its participants")
+    synthesis: SynthesisPlan | None = None
     counts: dict[str, Count] = Field(default_factory=dict)
     prisma: dict[str, Count] = Field(default_factory=dict)
     stated_findings: list[StatedFinding] = Field(default_factory=list)

@@ -8,7 +8,6 @@ Formats: ``html`` (self-contained ``index.html``, figures inline as SVG), ``pdf`
 from __future__ import annotations
 
 import os
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -17,25 +16,13 @@ from markupsafe import Markup
 from .context import review_context
 from .writer import make_environment, render, render_pdf, write_atomic, write_files
 
-__all__ = ["build_report", "render_report", "software_versions", "FORMATS", "write_atomic",
+__all__ = ["build_report", "render_report", "FORMATS", "write_atomic",
            "write_files",
            "find_reviews"]
 
 FORMATS = ("html", "pdf", "md", "tex")
 _FILES = {"html": "index.html", "pdf": "supplement.pdf", "md": "supplement.md",
           "tex": "supplement.tex"}
-
-
-def software_versions() -> dict[str, str]:
-    """Versions of evidence and the libraries that shape its numbers and figures."""
-    out = {}
-    for name in ("evidence", "numpy", "scipy", "pandas", "matplotlib", "forestplot", "jinja2",
-                 "pydantic", "weasyprint"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
 
 
 def _records_dir_label(path: Path) -> str:
@@ -64,16 +51,23 @@ def find_reviews(directory: str | Path) -> list[Path]:
     return found
 
 
-def analyses_extra(loaded, frames=None) -> dict[str, Any]:
-    """Run the planned analyses and turn their results into context and figures."""
-    from ..analysis import run_analyses
+def _as_results(review):
+    """A ReviewResults as it is, or one computed from a loaded review or a directory."""
+    from ..results import ReviewResults, run_review
+
+    return review if isinstance(review, ReviewResults) else run_review(review)
+
+
+def analyses_extra(results) -> dict[str, Any]:
+    """Context and figures of the PRISMA flow, the synthesis and the planned analyses."""
     from ..plots import prisma
     from .analyses import analysis_context, analysis_figures, figure_entry
+    from .synthesis import synthesis_extra
 
-    frames = frames if frames is not None else loaded.frames()
     extra: dict[str, Any] = {"analyses": [], "figures": [], "extra_sections": [],
                              "synthesis": None, "synthesis_figures": []}
-    counts = {k: v.value for k, v in loaded.review.prisma.items()}
+    counts = {r["count"]: r["value"] for r in results.frames["counts"].records()
+              if r["section"] == "prisma"}
     if counts:
         fig = figure_entry("prisma", "PRISMA 2020 flow diagram",
                            "Counts from review.yaml; boxes whose count no source reports say "
@@ -81,15 +75,13 @@ def analyses_extra(loaded, frames=None) -> dict[str, Any]:
         extra["figures_prisma"] = fig
         extra["figures"].append(fig)
         extra["extra_sections"].append({"id": "prisma", "title": "Study flow (PRISMA)"})
-    from .synthesis import has_rules, synthesis_extra
-
-    if has_rules(loaded.path):
-        syn = synthesis_extra(loaded, frames)
+    if results.has_synthesis:
+        syn = synthesis_extra(results)
         extra["synthesis"] = syn["synthesis"]
         extra["synthesis_figures"] = syn["synthesis_figures"]
         extra["figures"] += syn["figures"]
         extra["extra_sections"] += syn["extra_sections"]
-    for res in run_analyses(loaded, frames):
+    for res in results.analyses:
         ctx = analysis_context(res)
         ctx["figures"] = analysis_figures(res)
         extra["figures"] += ctx["figures"]
@@ -98,16 +90,21 @@ def analyses_extra(loaded, frames=None) -> dict[str, Any]:
     return extra
 
 
-def render_report(loaded, formats: Iterable[str] = FORMATS,
+def render_report(review, formats: Iterable[str] = FORMATS,
                   template_dir: str | Path | None = None,
                   extra: dict[str, Any] | None = None) -> dict[str, str | bytes]:
-    """Render the supplement of a loaded review in memory: relative file name -> content."""
+    """Render the supplement of a review in memory: relative file name -> content.
+
+    ``review`` is a :class:`evidence.results.ReviewResults` (rendered as it is) or, for
+    convenience, a loaded review or directory (computed once with ``run_review`` first).
+    Nothing here computes a statistic or reads a record.
+    """
+    results = _as_results(review)
     formats = list(formats)
     bad = [f for f in formats if f not in _FILES]
     if bad:
         raise ValueError(f"format {bad[0]!r} is not one of {', '.join(_FILES)}")
     env = make_environment(template_dir)
-    frames = loaded.frames()
     from .analyses import FIGURE_FORMATS
 
     fig_formats = tuple(f for f, needed in (
@@ -116,12 +113,11 @@ def render_report(loaded, formats: Iterable[str] = FORMATS,
         ("pdf", "tex" in formats)) if needed)
     token = FIGURE_FORMATS.set(fig_formats)
     try:
-        ctx = review_context(loaded, frames, extra={**analyses_extra(loaded, frames),
-                                                    **(extra or {})})
+        ctx = review_context(results, extra={**analyses_extra(results), **(extra or {})})
     finally:
         FIGURE_FORMATS.reset(token)
-    ctx["software"] = software_versions()
-    ctx["records_dir"] = _records_dir_label(Path(loaded.path))
+    ctx["software"] = dict(results.software)
+    ctx["records_dir"] = _records_dir_label(Path(results.directory))
     ctx["css"] = Markup(env.loader.get_source(env, "style.css")[0])
     ctx["sections"] = _sections(ctx)
     files: dict[str, str | bytes] = {}
@@ -142,11 +138,11 @@ def render_report(loaded, formats: Iterable[str] = FORMATS,
     return files
 
 
-def build_report(loaded, out_dir: str | Path, formats: Iterable[str] = FORMATS,
+def build_report(review, out_dir: str | Path, formats: Iterable[str] = FORMATS,
                  template_dir: str | Path | None = None,
                  progress: Callable[[str], None] | None = None) -> list[Path]:
     """Render everything first, then write each file atomically into ``out_dir``."""
-    files = render_report(loaded, formats, template_dir)
+    files = render_report(review, formats, template_dir)
     if progress:
         progress(f"rendered {len(files)} files")
     return write_files(out_dir, files)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..analysis import AnalysisResult
+AnalysisResult = Any  # duck-typed: evidence.analysis.AnalysisResult, read only
 from ..meta.transform import back_transform
 
 __all__ = ["analysis_context", "figure_entry", "methods_text", "REFERENCES", "FIGURE_FORMATS"]

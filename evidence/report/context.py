@@ -12,10 +12,14 @@ from typing import Any
 
 import pandas as pd
 
-from ..completeness import completeness, completeness_summary, outcome_status
-from ..model import Frames, wide_measurements
+from types import SimpleNamespace
 
 __all__ = ["review_context", "fmt_value"]
+
+
+def record_frames(results) -> SimpleNamespace:
+    """Copies of the record frames of a ReviewResults, by attribute (read, never computed)."""
+    return SimpleNamespace(**{n: t.to_frame() for n, t in results.frames.items()})
 
 
 def fmt_value(v: Any, digits: int | None = None) -> str:
@@ -86,7 +90,7 @@ _CONTINUOUS = (("mean", "Mean"), ("sd", "SD"), ("n", "n"))
 _EVENTS = (("events", "Events"), ("nonevents", "Non-events"), ("total", "Total"))
 
 
-def _primary_outcome_rows(frames: Frames, wide: pd.DataFrame) -> dict[str, dict]:
+def _primary_outcome_rows(frames, wide: pd.DataFrame) -> dict[str, dict]:
     """Per study: the primary outcome's reported values, per time point and arm.
 
     Continuous outcomes show mean, SD and n; event outcomes events, non-events and total
@@ -117,7 +121,7 @@ def _primary_outcome_rows(frames: Frames, wide: pd.DataFrame) -> dict[str, dict]
     return out
 
 
-def _changes_text(frames: Frames, study: str, kinds: tuple[str, ...]) -> list[str]:
+def _changes_text(frames, study: str, kinds: tuple[str, ...]) -> list[str]:
     """Reported directions of change, one line per outcome and direction:
     '↓ Running-related pain (VAS): post, fu-1m vs baseline (significant) [S4]'."""
     ch = frames.changes[(frames.changes["study"] == study)
@@ -137,12 +141,12 @@ def _changes_text(frames: Frames, study: str, kinds: tuple[str, ...]) -> list[st
     return lines
 
 
-def review_context(loaded, frames: Frames | None = None,
-                   extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The template context for one review (plain dicts, lists and strings)."""
-    frames = frames if frames is not None else loaded.frames()
+def review_context(results, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The template context for one review (plain dicts, lists and strings), read from a
+    :class:`evidence.results.ReviewResults`."""
+    frames = record_frames(results)
     rv = frames.review.iloc[0]
-    wide = wide_measurements(frames.measurements)
+    wide = frames.measurements_wide
     primary = _primary_outcome_rows(frames, wide)
     studies = _records(frames.studies)
     for s in studies:
@@ -194,9 +198,9 @@ def review_context(loaded, frames: Frames | None = None,
         "experts": experts,
         "biomechanics": _records(frames.biomechanics),
         "data_rows": data_rows,
-        "status": _records(outcome_status(frames)),
-        "gaps": _records(completeness(frames)),
-        "gap_summary": completeness_summary(frames),
+        "status": results.outcome_status.records(),
+        "gaps": results.completeness.records(),
+        "gap_summary": dict(results.completeness_summary),
         "sources": _records(frames.sources),
         "counts": counts,
         "prisma": [r for r in _records(frames.counts) if r["section"] == "prisma"],

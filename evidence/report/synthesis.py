@@ -6,25 +6,15 @@ The numbers come from :mod:`evidence.synthesis`; this module only formats and dr
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .analyses import REFERENCES, _f, _p, figure_entry
-from .context import _records
+from .analyses import _METHOD_NAMES, REFERENCES, _f, _p, figure_entry
+from .context import _records, record_frames
 
-__all__ = ["synthesis_extra", "has_rules", "CLINICAL_KINDS"]
-
-CLINICAL_KINDS = ("pain", "function", "performance", "physiological", "event")
-"""Outcome kinds drawn in the synthesis forest plots (biomechanical outcomes are not)."""
-
-
-def has_rules(review_dir: str | Path) -> bool:
-    from ..synthesis import RULES_FILES
-
-    return any((Path(review_dir) / name).exists() for name in RULES_FILES)
+__all__ = ["synthesis_extra"]
 
 
 def _effects_rows(eff: pd.DataFrame) -> list[dict]:
@@ -40,8 +30,10 @@ def _effects_rows(eff: pd.DataFrame) -> list[dict]:
             "n": _f(r["n"], 0) if r["n"] is not None else "n.r.",
             "direction": r["direction"] or "not reported",
             "computable": bool(r["computable"]),
-            "smcr": _f(r["yi"]) if r["computable"] else None,
-            "ci": f"[{_f(r['ci_low'])}, {_f(r['ci_high'])}]" if r["computable"] else None,
+            "smcr": _f(r["yi_benefit"]) if r["computable"] else None,
+            "ci": (f"[{_f(r['ci_low_benefit'])}, {_f(r['ci_high_benefit'])}]"
+                   if r["computable"] else None),
+            "better": r["better"],
             "reason": r["reason"], "assumption": r["assumption"], "sources": r["sources"],
         })
     return rows
@@ -56,7 +48,8 @@ def _sensitivity_rows(sens: pd.DataFrame, eff: pd.DataFrame) -> tuple[list[str],
     out = []
     for eid, g in sens.groupby("effect_id", sort=False):
         n = names.loc[eid]
-        cells = {f"{r:.1f}": f"{_f(x.yi)} [{_f(x.ci_low)}, {_f(x.ci_high)}]"
+        cells = {f"{r:.1f}": f"{_f(x.yi_benefit)} [{_f(x.ci_low_benefit)}, "
+                             f"{_f(x.ci_high_benefit)}]"
                  for r, x in zip(g["ri"], g.itertuples())}
         out.append({"label": n["label"], "outcome": n["outcome_name"],
                     "pair": f"{n['pre_label']} → {n['post_label']}",
@@ -64,7 +57,8 @@ def _sensitivity_rows(sens: pd.DataFrame, eff: pd.DataFrame) -> tuple[list[str],
     return [f"{r:.1f}" for r in rs], out
 
 
-def _forest_figures(eff: pd.DataFrame, frames) -> list[dict[str, Any]]:
+def _forest_figures(eff: pd.DataFrame, frames, kinds: list[str], r_text: str,
+                    pooled: pd.DataFrame) -> list[dict[str, Any]]:
     """One forest plot per injury × strategy: every study row, computed or with its reason."""
     from ..plots import forest
 
@@ -73,14 +67,14 @@ def _forest_figures(eff: pd.DataFrame, frames) -> list[dict[str, Any]]:
     names = dict(zip(frames.strategies["strategy"], frames.strategies["name"]))
     injuries = dict(zip(frames.injuries["injury"], frames.injuries["name"]))
     e = eff.merge(strat[["study", "strategy"]], on="study")
-    e = e[e["outcome_kind"].isin(CLINICAL_KINDS) & (e["inclusion"] == "confirmed")].copy()
+    e = e[e["outcome_kind"].isin(kinds) & (e["inclusion"] == "confirmed")].copy()
     # one row per study × outcome where nothing is computable (the reason is the same for
     # every time pair); computed effects keep their time pair
     e["_key"] = e["study"] + "|" + e["outcome"] + "|" + e["strategy"]
     some = e.groupby("_key")["computable"].transform("any")
     e = e[e["computable"] | ~some].drop_duplicates(["_key", "computable", "pre", "post"])
     e = e[e["computable"] | ~e.duplicated("_key")]
-    e["_kind_order"] = e["outcome_kind"].map({k: i for i, k in enumerate(CLINICAL_KINDS)})
+    e["_kind_order"] = e["outcome_kind"].map({k: i for i, k in enumerate(kinds)})
     e = e.sort_values(["injury", "strategy", "_kind_order", "label", "outcome"])
     for (injury, strategy), g in e.groupby(["injury", "strategy"], sort=True):
         pair = np.where(g["computable"], " (" + g["pre"].fillna("") + "→"
@@ -88,12 +82,10 @@ def _forest_figures(eff: pd.DataFrame, frames) -> list[dict[str, Any]]:
         lab = pd.Series(g["label"] + " · " + g["outcome_name"].str.slice(0, 40) + pair,
                         index=g.index)
         comp = g["computable"].astype(bool)
-        # orient like yi_benefit: flip the interval where lower values are better
-        sign = np.where(g["lower_is_better"] == True, -1.0, 1.0)  # noqa: E712
-        lo, hi = sign * g["ci_low"].to_numpy(float), sign * g["ci_high"].to_numpy(float)
+        # the oriented values of the effects table, as every other output shows them
         rows = pd.DataFrame({"label": lab[comp], "yi": g.loc[comp, "yi_benefit"],
-                             "ci_low": np.minimum(lo, hi)[comp.to_numpy()],
-                             "ci_high": np.maximum(lo, hi)[comp.to_numpy()],
+                             "ci_low": g.loc[comp, "ci_low_benefit"],
+                             "ci_high": g.loc[comp, "ci_high_benefit"],
                              "weight": float("nan")})
         reasons = g.loc[~comp, "reason"].fillna("not computable").str.split(";").str[0]
         not_poolable = pd.DataFrame({"label": lab[~comp], "reason": reasons})
@@ -101,30 +93,67 @@ def _forest_figures(eff: pd.DataFrame, frames) -> list[dict[str, Any]]:
         fig = forest(rows, None, measure="SMCR (positive = improvement)",
                      not_poolable=not_poolable, title=title,
                      favours=("worse", "better"))
+        cell = pooled[(pooled["injury"] == injury) & (pooled["strategy"] == strategy)]
+        n_pooled = int((cell["status"] == "pooled").sum())
+        pooled_note = (f" {n_pooled} outcome kind(s) pooled: see the pooled table."
+                       if n_pooled else " No pooled estimate: no outcome kind in this cell "
+                       "has two studies with a computable effect.")
         figs.append(figure_entry(
             f"forest-{injury}-{strategy}", f"Forest plot: {title}",
-            "Standardised mean change per study and outcome (pre-post r = 0.5 assumed, "
-            "not reported), oriented so that positive is an improvement; rows that cannot be "
-            "computed give the reason. No pooled estimate: no outcome has two poolable "
-            "studies.", fig))
+            f"Standardised mean change per study and outcome ({r_text}), oriented so that "
+            "positive is an improvement; rows that cannot be computed give the reason."
+            + pooled_note, fig))
     return figs
 
 
-def synthesis_extra(loaded, frames) -> dict[str, Any]:
-    """Run the synthesis of a review with a rules file; return context, figures, sections."""
-    from ..plots import evidence_matrix
-    from ..synthesis import (check_stated_findings, clinical_effects, conclusions,
-                             expert_matrix, load_rules, pool_by_group)
+_MEASURE_TEXT = {
+    "SMCR": "standardised mean changes (SMCR: change divided by the pre-test SD, with "
+            "metafor's small-sample correction)",
+    "SMCC": "standardised mean changes (SMCC: change divided by the SD of the change scores)",
+    "MC": "raw mean changes (MC)",
+}
 
-    rules = load_rules(loaded.path)
-    eff = clinical_effects(frames)
-    pooled = pool_by_group(eff)
-    concl = conclusions(frames, rules)
-    matrix = expert_matrix(frames, rules)
-    check = check_stated_findings(concl, frames.stated_findings)
+
+def _methods_text(results, rules_file: str) -> str:
+    o = results.options
+    rv = results.review
+    if o.assumed_correlation is None:
+        r_text = ("no pre-post correlation was given, so no standardised mean change is "
+                  "computed")
+    else:
+        note = rv.get("correlation_note")
+        r_text = (f"the pre-post correlation is taken as r = {o.assumed_correlation:g}"
+                  f"{' (' + note + ')' if note else ''} and varied from "
+                  f"{min(o.correlations):g} to {max(o.correlations):g} in a sensitivity "
+                  "analysis")
+    method = _METHOD_NAMES.get(o.method, o.method)
+    return (f"Pre-post effects are {_MEASURE_TEXT.get(o.measure, o.measure)} computed only "
+            f"where mean and SD are reported at both time points with n; {r_text}. Each "
+            "effect is oriented by its outcome's direction of benefit, so that a positive "
+            f"value is an improvement. Groups of {rv['injury_label']} × {rv['strategy_label']}"
+            f" × outcome kind are pooled with {method} ({o.method}) random effects when two or "
+            "more confirmed studies have a computable effect; otherwise the single-study "
+            "estimate or the reason is shown. Where only means are reported, the means and the "
+            "reported direction of change are shown and no variance is invented. Levels of "
+            f"evidence follow the ordered rules in {rules_file} (first match wins); studies "
+            "whose inclusion is unconfirmed are reported beside, never inside, the level.")
+
+
+def synthesis_extra(results) -> dict[str, Any]:
+    """Context, figures and sections of the mixed-methods synthesis, read from the results."""
+    from ..plots import evidence_matrix
+
+    frames = record_frames(results)
+    eff = results.effects.to_frame()
+    sens = results.effects_sensitivity.to_frame()
+    pooled = results.pooled.to_frame()
+    matrix = results.matrix.to_frame()
+    o = results.options
+    rules_file = str(results.review.get("rules_file") or "rules.yaml")
+    any_label = "any " + str(results.review["strategy_label"])
 
     # the experts' stance is shown in a cell only where they considered that strategy (or,
-    # for injuries without any strategy detail, for "any retraining strategy")
+    # for injuries without any strategy detail, for the injury as a whole)
     shown = matrix.assign(stance_shown=matrix["expert_stance"].where(
         matrix["expert_considered"].fillna(False).astype(bool) | (matrix["scope"] == "injury"),
         "not reported"))
@@ -132,45 +161,38 @@ def synthesis_extra(loaded, frames) -> dict[str, Any]:
                           level_col="clinical_level", stance_col="stance_shown",
                           title="Clinical evidence and expert opinion")
     figs = [figure_entry("evidence-matrix", "Evidence matrix",
-                         "Per injury and strategy: the level of clinical evidence by the "
-                         "rules (square) beside the experts' stance (circle), shown where the "
-                         "experts considered that strategy. Injuries without clinical studies "
-                         "appear under 'any retraining strategy'.", fig)]
-    figs += _forest_figures(eff.effects, frames)
+                         f"Per {results.review['injury_label']} and "
+                         f"{results.review['strategy_label']}: the level of clinical evidence "
+                         "by the rules (square) beside the experts' stance (circle), shown "
+                         "where the experts considered that strategy. Rows without clinical "
+                         f"studies appear under '{any_label}'.", fig)]
+    kinds = list(frames.outcome_kinds.sort_values("order")["kind"]) or sorted(
+        set(eff["outcome_kind"].dropna()) - {"biomechanical"})
+    r_text = ("no pre-post correlation given" if o.assumed_correlation is None else
+              f"pre-post r = {o.assumed_correlation:g} assumed, not reported")
+    figs += _forest_figures(eff, frames, kinds, r_text, pooled)
 
     pool_rows = []
-    for r in _records(pooled.table):
+    for r in _records(pooled):
         pool_rows.append({**r, "estimate_text": _f(r["estimate"]),
                           "ci": (f"[{_f(r['ci_low'])}, {_f(r['ci_high'])}]"
                                  if r["estimate"] is not None else None),
                           "i2_text": _f(r["i2"], 1), "p": _p(r["pvalue"])})
-    r_cols, sens_rows = _sensitivity_rows(eff.sensitivity, eff.effects)
+    r_cols, sens_rows = _sensitivity_rows(sens, eff)
     ctx = {
-        "conclusions": _records(concl),
-        "matrix": _records(matrix),
-        "effects": _effects_rows(eff.effects),
+        "conclusions": results.conclusions.records(),
+        "matrix": results.matrix.records(),
+        "effects": _effects_rows(eff),
         "pooled": pool_rows,
         "sensitivity_r": r_cols,
         "sensitivity": sens_rows,
-        "stated_check": _records(check),
-        "rules": [{"id": r.id, "label": r.label, "explanation": r.explanation,
-                   "when": ", ".join(f"{k}: {v}" for k, v in
-                                     r.model_dump(exclude_none=True).get("when", {}).items())}
-                  for r in rules.rules],
-        "rules_path": Path(rules.path).name if getattr(rules, "path", None) else "rules.yaml",
-        "methods": (
-            "Pre-post effects are standardised mean changes (SMCR: change divided by the "
-            "pre-test SD, with metafor's small-sample correction) computed only where mean "
-            "and SD are reported at both time points with n; no study reports the pre-post "
-            "correlation, so r = 0.5 is assumed and varied from 0.2 to 0.8 in a sensitivity "
-            "analysis. Groups of injury × strategy × outcome kind are pooled with REML "
-            "random effects when two or more confirmed studies have a computable effect; "
-            "otherwise the single-study estimate or the reason is shown. Where only means "
-            "are reported, the means and the reported direction of change are shown and no "
-            "variance is invented. Levels of evidence follow the ordered rules in "
-            f"{Path(getattr(rules, 'path', 'rules.yaml')).name} (first match wins); studies "
-            "whose inclusion is unconfirmed are reported beside, never inside, the level."),
-        "references": [REFERENCES["smcr"], REFERENCES["REML"], REFERENCES["metafor"]],
+        "stated_check": results.stated_check.records(),
+        "rules": [{**r, "when": ", ".join(f"{k}: {v}" for k, v in r["when"].items())}
+                  for r in results.rules.records()],
+        "rules_path": rules_file,
+        "methods": _methods_text(results, rules_file),
+        "references": [REFERENCES["smcr"]] + ([REFERENCES[o.method]] if o.method in REFERENCES
+                                              else []) + [REFERENCES["metafor"]],
     }
     sections = [{"id": "conclusions", "title": "Conclusions"},
                 {"id": "levels", "title": "Levels of evidence and expert opinion"},

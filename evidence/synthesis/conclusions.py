@@ -23,14 +23,13 @@ CONCLUSION_COLUMNS = [
     "biomechanical_support", "expert_stance", "expert_ahead_of_evidence", "statement",
 ]
 
-_PROPER_NOUNS = {"Achilles"}
-
-
 def _lower_first(s: str) -> str:
+    """A name as it reads inside a sentence: first letter lower case, except for acronyms.
+    Names that keep a capital (a proper noun) say so with ``phrase`` in review.yaml."""
     if not s:
         return s
     first = s.split(" ", 1)[0]
-    if first in _PROPER_NOUNS or (len(first) > 1 and first[1].isupper()):
+    if len(first) > 1 and first[1].isupper():
         return s
     return s[0].lower() + s[1:]
 
@@ -49,8 +48,7 @@ def _template(rules: LevelRules, level: str | None, scope: str) -> str:
     for k in keys:
         if k in rules.statements:
             return rules.statements[k]
-    return ("{Level} evidence for retraining to {strategy_phrase} in {injury_phrase} "
-            "(rule {rule_id}).")
+    return "{Level} evidence for {strategy_phrase} in {injury_phrase} (rule {rule_id})."
 
 
 def conclusions(frames: Frames, rules: LevelRules, effects: ClinicalEffects | None = None,
@@ -84,6 +82,9 @@ def conclusions(frames: Frames, rules: LevelRules, effects: ClinicalEffects | No
     keep = (has_study & (m["scope"] == "strategy") & (m["n_studies_with_unconfirmed"] > 0)) | \
         (~has_study & (m["scope"] == "injury"))
     c = m[keep].copy()
+    who = str(frames.review["participants_label"].iloc[0])
+    phrases = {i: p for i, p in zip(frames.injuries["injury"], frames.injuries["phrase"])
+               if isinstance(p, str) and p}
     statements = []
     for row in c.to_dict("records"):
         level = row["clinical_level"]
@@ -91,10 +92,10 @@ def conclusions(frames: Frames, rules: LevelRules, effects: ClinicalEffects | No
         ctx.update(
             level=level, Level=str(level).capitalize(), expert_stance=row["expert_view"],
             strategy_phrase=_lower_first(str(row["strategy_name"])),
-            injury_phrase=_lower_first(str(row["injury_name"])),
+            injury_phrase=phrases.get(row["injury"]) or _lower_first(str(row["injury_name"])),
             direction_phrase=_direction_phrase(str(row["direction"]), str(row["outcome_kinds"])),
-            population_phrase={"female": "female runners with ", "male": "male runners with "}
-            .get(row["population"], "runners with "),
+            population_phrase={"female": f"female {who} with ", "male": f"male {who} with "}
+            .get(row["population"], f"{who} with "),
         )
         statements.append(" ".join(render(_template(rules, level, row["scope"]), ctx).split()))
     c["statement"] = statements

@@ -36,7 +36,8 @@ EFFECT_COLUMNS = [
     "outcome_name", "outcome_kind", "primary", "arm", "pre", "post", "pre_label", "post_label",
     "post_weeks", "post_order", "lower_is_better", "m_pre", "sd_pre", "m_post", "sd_post", "n",
     "n_pre", "n_post", "mean_change", "direction", "direction_basis", "significant",
-    "improvement", "measure", "yi", "vi", "ci_low", "ci_high", "yi_benefit", "computable",
+    "improvement", "measure", "yi", "vi", "ci_low", "ci_high", "yi_benefit", "ci_low_benefit",
+    "ci_high_benefit", "better", "computable",
     "reason", "assumption", "ri", "conversions", "sources",
 ]
 """Columns of :attr:`ClinicalEffects.effects`, in order."""
@@ -72,7 +73,7 @@ class ClinicalEffects:
     effects: pd.DataFrame
     sensitivity: pd.DataFrame
     measure: str
-    assumed_r: float
+    assumed_r: float | None
     correlations: tuple[float, ...]
     level: float = 0.95
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -171,7 +172,7 @@ def clinical_effects(frames: Frames, correlations: Sequence[float] = DEFAULT_COR
     if not grid or any(not np.isfinite(r) or abs(r) > 1 for r in grid):
         raise ArgumentError(f"correlations must be a non-empty sequence of correlations in "
                             f"[-1, 1], got {correlations!r}")
-    if assumed_r is None or not np.isfinite(assumed_r) or abs(assumed_r) > 1:
+    if assumed_r is not None and (not np.isfinite(assumed_r) or abs(assumed_r) > 1):
         raise ArgumentError(f"assumed_r must be a correlation in [-1, 1], got {assumed_r!r}")
     if not 0 < level < 1:
         raise ArgumentError(f"level must lie in (0, 1), got {level!r}")
@@ -180,16 +181,23 @@ def clinical_effects(frames: Frames, correlations: Sequence[float] = DEFAULT_COR
     eff = _with_stats(frames, pairs)
     eff = _reasons(frames, eff, key)
 
+    if assumed_r is None:
+        # no correlation given: a standardised mean change is not computed (never a default)
+        no_r = eff["computable"].to_numpy()
+        eff.loc[no_r, "reason"] = ("no pre-post correlation given (none is reported; state "
+                                   "one as an assumption to compute the effect)")
+        eff["computable"] = False
     ok = eff["computable"].to_numpy()
     eff["measure"] = key
-    for c in ("yi", "vi", "ci_low", "ci_high", "yi_benefit", "ri"):
+    for c in ("yi", "vi", "ci_low", "ci_high", "yi_benefit", "ci_low_benefit",
+              "ci_high_benefit", "ri"):
         eff[c] = np.nan
     eff["assumption"] = None
     z = float(stats.norm.ppf(0.5 + level / 2))
     sign = np.where(eff["lower_is_better"] == True, -1.0,  # noqa: E712
                     np.where(eff["lower_is_better"] == False, 1.0, np.nan))  # noqa: E712
     sens_cols = ["effect_id", "study", "outcome", "pre", "post", "ri", "yi", "vi", "ci_low",
-                 "ci_high", "yi_benefit"]
+                 "ci_high", "yi_benefit", "ci_low_benefit", "ci_high_benefit"]
     if ok.any():
         sub = eff.loc[ok]
         args = dict(m1i="m_post", m2i="m_pre", sd1i="sd_pre", ni="n")
@@ -204,20 +212,33 @@ def clinical_effects(frames: Frames, correlations: Sequence[float] = DEFAULT_COR
         eff.loc[ok, "ri"] = float(assumed_r)
         eff.loc[ok, "assumption"] = _assumption_text(assumed_r)
         eff.loc[ok, "yi_benefit"] = yi * sign[ok]
+        lo_b, hi_b = (yi - z * np.sqrt(vi)) * sign[ok], (yi + z * np.sqrt(vi)) * sign[ok]
+        eff.loc[ok, "ci_low_benefit"] = np.minimum(lo_b, hi_b)
+        eff.loc[ok, "ci_high_benefit"] = np.maximum(lo_b, hi_b)
         sens = correlation_sensitivity(key, data=sub, ri=grid, level=level, **args)
         sens = sens.join(sub[["effect_id", "study", "outcome", "pre", "post"]], on="row")
-        sens["yi_benefit"] = sens["yi"].to_numpy() * np.tile(sign[ok], len(grid))
+        tiled = np.tile(sign[ok], len(grid))
+        sens["yi_benefit"] = sens["yi"].to_numpy() * tiled
+        lo_b, hi_b = sens["ci_low"].to_numpy() * tiled, sens["ci_high"].to_numpy() * tiled
+        sens["ci_low_benefit"] = np.minimum(lo_b, hi_b)
+        sens["ci_high_benefit"] = np.maximum(lo_b, hi_b)
         sensitivity = sens[sens_cols].reset_index(drop=True)
     else:
         sensitivity = pd.DataFrame(columns=sens_cols)
     eff["yi_benefit"] = eff["yi_benefit"].astype(float)
+    eff["better"] = np.where(eff["lower_is_better"] == True, "lower",  # noqa: E712
+                             np.where(eff["lower_is_better"] == False, "higher",  # noqa: E712
+                                      "not recorded"))
     eff = eff.sort_values(["study", "outcome", "arm", "post_order"], kind="stable",
                           na_position="last").reset_index(drop=True)
     notes = (f"{key}: positive yi = increase from pre to post; yi_benefit > 0 = improvement.",
-             f"Assumed pre-post correlation {assumed_r:g} (not reported by any study); "
-             f"sensitivity over {', '.join(f'{r:g}' for r in grid)}.")
+             (f"Assumed pre-post correlation {assumed_r:g} (not reported by any study); "
+              f"sensitivity over {', '.join(f'{r:g}' for r in grid)}.")
+             if assumed_r is not None else "No pre-post correlation given: no standardised "
+             "mean change computed.")
     return ClinicalEffects(effects=eff[EFFECT_COLUMNS], sensitivity=sensitivity, measure=key,
-                           assumed_r=float(assumed_r), correlations=grid, level=level,
+                           assumed_r=None if assumed_r is None else float(assumed_r),
+                           correlations=grid, level=level,
                            notes=notes)
 
 
@@ -289,10 +310,13 @@ def _with_stats(frames: Frames, pairs: pd.DataFrame) -> pd.DataFrame:
 
 def _reasons(frames: Frames, eff: pd.DataFrame, measure: str) -> pd.DataFrame:
     eff = eff.copy()
-    # the outcome kind "pain" is lower-is-better by definition when the scale does not say
+    # where an outcome's scale does not give its direction of benefit, the review's default
+    # for the outcome kind (review.yaml synthesis.lower_is_better) applies
+    by_kind = {r.kind: r.lower_is_better for r in frames.outcome_kinds.itertuples()
+               if r.lower_is_better is not None and not pd.isna(r.lower_is_better)}
     lib = eff["lower_is_better"].astype(object)
-    lib = lib.where(lib.notna(), np.where(eff["outcome_kind"] == "pain", True, None))
-    eff["lower_is_better"] = lib
+    lib = lib.where(lib.notna(), eff["outcome_kind"].map(by_kind).astype(object))
+    eff["lower_is_better"] = lib.where(lib.notna(), None)
 
     # SD from SE (an identity, not an assumption)
     conv = pd.Series(None, index=eff.index, dtype=object)

@@ -185,7 +185,8 @@ def cell_features(frames: Frames, rules: LevelRules, effects: ClinicalEffects | 
     snames = dict(zip(frames.strategies["strategy"], frames.strategies["name"]))
     f["injury_name"] = f["injury"].map(names).fillna(f["injury"])
     f["strategy_name"] = f["strategy"].map(snames).fillna(
-        f["strategy"].where(f["strategy"] != ANY, "any retraining strategy"))
+        f["strategy"].where(f["strategy"] != ANY,
+                            "any " + str(frames.review["strategy_label"].iloc[0])))
     return f
 
 
@@ -278,7 +279,7 @@ def levels_of_evidence(frames: Frames, rules: LevelRules, effects: ClinicalEffec
     -------
     DataFrame
         :data:`LEVEL_COLUMNS`: ``strategy`` is None on the injury-level rows (scope
-        ``"injury"``: any retraining strategy). ``level``, ``rule_id`` and ``explanation``
+        ``"injury"``: any strategy). ``level``, ``rule_id`` and ``explanation``
         count only ``rules.count_inclusion`` studies; the ``*_with_unconfirmed`` columns count
         ``rules.sensitivity_inclusion`` studies, and ``level_changes_with_unconfirmed`` flags
         cells where that would change the level.

@@ -95,7 +95,7 @@ def pool_by_group(effects: ClinicalEffects | pd.DataFrame,
         listed in ``studies_excluded``.
     timepoint : {"first", "last"}
         Which post time point a study contributes when it reports several: the first after
-        baseline (the end of retraining; default) or the last (the longest follow-up).
+        baseline (the end of the intervention; default) or the last (the longest follow-up).
     yi : str
         Effect column to pool: ``"yi_benefit"`` (default; positive = improvement, so outcomes
         with opposite scales can share a group) or ``"yi"`` (metafor's sign).

@@ -1,0 +1,353 @@
+"""One computed review: :func:`run_review` → a frozen :class:`ReviewResults`.
+
+Everything a supplement, a diff or a user's script shows about a review is computed here,
+once: the tidy frames, the completeness report, the pre-post effects (oriented once, by the
+direction of benefit each outcome records), the pooled groups, the levels of evidence, the
+expert matrix, the conclusions, the check against the review's stated findings and the
+planned two-arm analyses, with the options used and the software versions. Rendering
+(:mod:`evidence.report`) and :func:`diff_reviews` only read the result.
+
+Every tabular part is a read-only :class:`Table`: ``to_frame()`` hands out a copy, so a value
+can't be changed after it was computed and two outputs can't disagree about it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields, replace
+from importlib import metadata
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import pandas as pd
+
+from .analysis import AnalysisResult, run_analysis
+from .completeness import completeness, completeness_summary, outcome_status
+from .errors import ArgumentError
+from .model import LoadedReview, load_review, planned_analyses, wide_measurements
+from .synthesis import (check_stated_findings, clinical_effects, conclusions, expert_matrix,
+                        levels_of_evidence, parse_rules, pool_by_group)
+from .vocabulary import METHODS, PRE_POST_MEASURES, TESTS, parse_level
+
+__all__ = ["Table", "ReviewOptions", "ReviewResults", "run_review", "software_versions"]
+
+_SOFTWARE = ("evidence", "numpy", "scipy", "pandas", "matplotlib", "forestplot", "jinja2",
+             "pydantic", "weasyprint")
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of evidence and the libraries that shape its numbers and figures."""
+    out = {}
+    for name in _SOFTWARE:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def _plain(v: Any) -> Any:
+    if v is None or v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    return v
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A read-only table of a :class:`ReviewResults` (one part of the computed review).
+
+    ``to_frame()`` returns a copy of the frame; ``records()`` its rows as plain dicts
+    (missing values as None), which is what templates read.
+    """
+
+    name: str
+    description: str
+    frame_: pd.DataFrame = field(repr=False)
+
+    def to_frame(self) -> pd.DataFrame:
+        """A copy of the table (changing it leaves the result unchanged)."""
+        return self.frame_.copy(deep=True)
+
+    def records(self) -> list[dict[str, Any]]:
+        """The rows as dicts of plain values; NaN and NA are None."""
+        return [{k: _plain(v) for k, v in row.items()}
+                for row in self.frame_.to_dict("records")]
+
+    @property
+    def columns(self) -> list[str]:
+        return [str(c) for c in self.frame_.columns]
+
+    def __len__(self) -> int:
+        return len(self.frame_)
+
+    @property
+    def empty(self) -> bool:
+        return len(self.frame_) == 0
+
+    def __repr__(self) -> str:
+        return f"Table({self.name!r}: {len(self)} rows × {len(self.frame_.columns)} columns)"
+
+
+def _table(name: str, df: pd.DataFrame | None, description: str = "") -> Table:
+    df = pd.DataFrame() if df is None else df
+    return Table(name=name, description=description, frame_=df.copy(deep=True))
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewOptions:
+    """The choices behind a review's synthesis, recorded in its results.
+
+    Each option left as None takes the value in the review's ``review.yaml`` (``synthesis:``
+    block), then the package default. ``assumed_correlation`` has no package default: without
+    one, no standardised mean change is computed and each effect says why.
+    """
+
+    measure: str | None = None
+    assumed_correlation: float | None = None
+    correlations: tuple[float, ...] | None = None
+    method: str | None = None
+    test: str | None = None
+    level: float | None = None
+
+    def resolved(self, review_row: Mapping[str, Any]) -> "ReviewOptions":
+        """These options with every None filled from the review (then the defaults)."""
+        def pick(mine, key, default):
+            if mine is not None:
+                return mine
+            v = _plain(review_row.get(key))
+            return default if v is None else v
+
+        r = pick(self.assumed_correlation, "assumed_correlation", None)
+        out = ReviewOptions(
+            measure=str(pick(self.measure, "synthesis_measure", "SMCR")),
+            assumed_correlation=None if r is None else float(r),
+            correlations=tuple(float(x) for x in pick(self.correlations, "correlations",
+                                                       (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8))),
+            method=str(pick(self.method, "synthesis_method", "REML")),
+            test=str(pick(self.test, "synthesis_test", "z")),
+            level=parse_level(pick(self.level, "synthesis_level", 0.95)))
+        if out.measure not in PRE_POST_MEASURES:
+            raise ArgumentError(f"measure {out.measure!r} is not one of "
+                                f"{', '.join(PRE_POST_MEASURES)}")
+        if out.method not in METHODS:
+            raise ArgumentError(f"method {out.method!r} is not one of {', '.join(METHODS)}")
+        if out.test not in TESTS:
+            raise ArgumentError(f"test {out.test!r} is not one of {', '.join(TESTS)}")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewResults:
+    """A whole review, computed once (see :func:`run_review`).
+
+    Attributes
+    ----------
+    review_id, title : str
+    review : mapping
+        The review's metadata (citation, question, design, vocabulary labels).
+    directory : str
+        The records directory, as given.
+    frames : mapping of name -> Table
+        The tidy frames of the records (:func:`evidence.model.build_frames`) and
+        ``measurements_wide`` (one row per study × outcome × arm × time point).
+    completeness, outcome_status : Table
+        Every gap and what it blocks; per outcome, what is reported and whether an effect size
+        is computable. ``completeness_summary``: the counts.
+    effects, effects_sensitivity : Table or None
+        Pre-post effects per study × outcome × time pair. ``yi``/``vi``/``ci_low``/``ci_high``
+        keep metafor's sign (post − pre); ``yi_benefit``/``ci_low_benefit``/
+        ``ci_high_benefit`` are the same effect oriented once by the outcome's direction of
+        benefit (``better``: lower or higher), so positive = improvement. Every output shows
+        the oriented value. The sensitivity table repeats each effect per assumed correlation.
+    pooled, pooled_sensitivity : Table or None
+        The effects pooled per injury × strategy × outcome kind (benefit scale).
+    levels, matrix, conclusions, stated_check, rules : Table or None
+        Levels of evidence by the review's rules, the expert-opinion matrix, the conclusions,
+        the comparison with the review's stated findings, and the rules themselves.
+    analyses : tuple of AnalysisResult
+        The planned two-arm analyses of ``review.yaml``, in order.
+    options : ReviewOptions
+        The options used (resolved), and ``software`` the versions.
+    """
+
+    review_id: str
+    title: str
+    review: Mapping[str, Any]
+    directory: str
+    frames: Mapping[str, Table]
+    completeness: Table
+    completeness_summary: Mapping[str, int]
+    outcome_status: Table
+    effects: Table | None
+    effects_sensitivity: Table | None
+    pooled: Table | None
+    pooled_sensitivity: Table | None
+    levels: Table | None
+    matrix: Table | None
+    conclusions: Table | None
+    stated_check: Table | None
+    rules: Table | None
+    analyses: tuple[AnalysisResult, ...]
+    options: ReviewOptions
+    software: Mapping[str, str]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def has_synthesis(self) -> bool:
+        """True when the review has levels-of-evidence rules (a mixed-methods synthesis)."""
+        return self.matrix is not None
+
+    def frame(self, name: str) -> pd.DataFrame:
+        """A copy of one of the record frames (``studies``, ``measurements``, ...)."""
+        if name not in self.frames:
+            raise ArgumentError(f"frame {name!r} is not one of {', '.join(self.frames)}")
+        return self.frames[name].to_frame()
+
+    def parts(self) -> dict[str, Table]:
+        """Every computed table by name (the record frames excluded)."""
+        names = ("completeness", "outcome_status", "effects", "effects_sensitivity", "pooled",
+                 "pooled_sensitivity", "levels", "matrix", "conclusions", "stated_check",
+                 "rules")
+        out = {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+        for a in self.analyses:
+            out[f"analysis:{a.spec.id}"] = _table(f"analysis:{a.spec.id}", a.effects,
+                                                  a.spec.title)
+        return out
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per computed part: its name, rows and description."""
+        rows = [{"part": n, "rows": len(t), "description": t.description}
+                for n, t in self.parts().items()]
+        return pd.DataFrame(rows, columns=["part", "rows", "description"])
+
+    def summary(self) -> str:
+        """What a reader needs first: the studies, what could be computed, the estimates."""
+        s = self.completeness_summary
+        lines = [f"{self.title} ({self.review_id})",
+                 f"{s['studies']} studies ({s['studies_unconfirmed']} of unconfirmed "
+                 f"inclusion); {s['outcomes_computable']} of {s['outcomes']} outcomes allow "
+                 f"an effect size; {s['gaps']} gaps ({s['gaps_blocking']} block an effect "
+                 "size)."]
+        for a in self.analyses:
+            p = a.pooled
+            if p is None:
+                lines.append(f"{a.spec.title}: not pooled ({'; '.join(a.notes)})")
+                continue
+            lines.append(f"{a.spec.title}: k = {p.k}, {a.spec.measure} estimate "
+                         f"{p.estimate:.4f} [{p.ci_low:.4f}, {p.ci_high:.4f}] (analysis "
+                         f"scale), τ² = {p.tau2:.4f}, I² = {p.i2:.1f}%")
+        if self.pooled is not None:
+            t = self.pooled.frame_
+            lines.append(f"Pre-post effects: {int((t['status'] == 'pooled').sum())} pooled "
+                         f"groups, {int((t['status'] == 'single study').sum())} single-study,"
+                         f" {int((t['status'] == 'not poolable').sum())} not poolable.")
+        if self.conclusions is not None:
+            lines.append("Conclusions:")
+            lines += [f"  - {c['statement']}" for c in self.conclusions.records()]
+        if self.stated_check is not None and len(self.stated_check):
+            m = int(self.stated_check.frame_["match"].sum())
+            lines.append(f"Stated findings reproduced: {m} of {len(self.stated_check)}.")
+        o = self.options
+        if self.has_synthesis:
+            r = ("none given" if o.assumed_correlation is None
+                 else f"{o.assumed_correlation:g} (assumed)")
+            lines.append(f"Options: {o.measure}, pre-post r {r}, {o.method}, test {o.test}, "
+                         f"level {o.level:g}.")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (f"ReviewResults({self.review_id!r}: {self.completeness_summary['studies']} "
+                f"studies, {len(self.analyses)} planned analyses, "
+                f"synthesis={'yes' if self.has_synthesis else 'no'})")
+
+
+def _rules_table(rules) -> Table:
+    rows = [{"id": r.id, "label": r.label, "explanation": r.explanation,
+             "when": dict(r.model_dump(exclude_none=True).get("when", {}))}
+            for r in rules.rules]
+    return _table("rules", pd.DataFrame(rows, columns=["id", "label", "explanation", "when"]),
+                  "the ordered levels-of-evidence rules (first match wins)")
+
+
+def run_review(review: LoadedReview | str | Path,
+               options: ReviewOptions | None = None) -> ReviewResults:
+    """Compute a whole review once and freeze it.
+
+    Parameters
+    ----------
+    review : LoadedReview or path
+        From :func:`evidence.load_review`, or a review directory.
+    options : ReviewOptions, optional
+        Overrides of the review's ``synthesis:`` settings (assumed correlation, estimator,
+        test, level); what was used is in ``results.options``.
+
+    Returns
+    -------
+    ReviewResults
+
+    Examples
+    --------
+    >>> import evidence as ev
+    >>> results = ev.run_review("studies/bcg")          # doctest: +SKIP
+    >>> print(results.summary())                         # doctest: +SKIP
+    """
+    loaded = review if isinstance(review, LoadedReview) else load_review(review)
+    fr = loaded.frames()
+    rv = {k: _plain(v) for k, v in fr.review.iloc[0].to_dict().items()}
+    rv["rules_file"] = Path(loaded.rules_file).name if loaded.rules_file else None
+    opts = (options or ReviewOptions()).resolved(rv)
+    frames = {name: _table(name, df) for name, df in fr.items()}
+    frames["measurements_wide"] = _table("measurements_wide", wide_measurements(fr.measurements),
+                                         "one row per study × outcome × arm × time point")
+    gaps = completeness(fr)
+    status = outcome_status(fr)
+
+    eff = sens = pooled = pooled_sens = levels = matrix = concl = check = rules_t = None
+    notes: list[str] = []
+    if loaded.rules is not None:
+        rules = parse_rules(loaded.rules, label=loaded.rules_file or "rules.yaml")
+        rules_t = _rules_table(rules)
+        ce = clinical_effects(fr, correlations=opts.correlations,
+                              assumed_r=opts.assumed_correlation, measure=opts.measure,
+                              level=opts.level)
+        pe = pool_by_group(ce, method=opts.method, test=opts.test, level=opts.level)
+        es = fr.expert_strategies[["injury", "strategy"]]
+        lv = levels_of_evidence(fr, rules, ce, cells=es)
+        mx = expert_matrix(fr, rules, ce, levels=lv)
+        cc = conclusions(fr, rules, ce, matrix=mx)
+        ck = check_stated_findings(cc, fr.stated_findings)
+        eff = _table("effects", ce.effects, "pre-post effects per study, outcome and time pair")
+        sens = _table("effects_sensitivity", ce.sensitivity,
+                      "each computable effect under every assumed pre-post correlation")
+        pooled = _table("pooled", pe.table, "effects pooled per group (positive = improvement)")
+        pooled_sens = _table("pooled_sensitivity", pe.sensitivity,
+                             "pooled estimates per assumed pre-post correlation")
+        levels = _table("levels", lv, "level of clinical evidence per cell, by the rules")
+        matrix = _table("matrix", mx, "expert opinion beside clinical and biomechanical "
+                                      "evidence")
+        concl = _table("conclusions", cc, "the synthesis' conclusions with their rules")
+        check = _table("stated_check", ck, "generated levels against the review's stated "
+                                           "findings")
+        notes += list(ce.notes)
+    analyses = tuple(run_analysis(fr, plan) for plan in planned_analyses(loaded))
+    return ReviewResults(
+        review_id=str(rv["id"]), title=str(rv["title"]), review=MappingProxyType(rv),
+        directory=str(loaded.path), frames=MappingProxyType(frames),
+        completeness=_table("completeness", gaps, "every gap and what it blocks"),
+        completeness_summary=MappingProxyType(dict(completeness_summary(fr))),
+        outcome_status=_table("outcome_status", status, "per outcome: what is reported"),
+        effects=eff, effects_sensitivity=sens, pooled=pooled, pooled_sensitivity=pooled_sens,
+        levels=levels, matrix=matrix, conclusions=concl, stated_check=check, rules=rules_t,
+        analyses=analyses, options=opts, software=MappingProxyType(software_versions()),
+        notes=tuple(notes))
+
+
+def with_options(results: ReviewResults, **changes: Any) -> ReviewOptions:
+    """The options of ``results`` with some changed (to re-run a sensitivity analysis)."""
+    return replace(results.options, **changes)
