@@ -230,3 +230,31 @@ def test_formula_mods_equal_frame_mods():
     assert list(no_int.coefficients.index) == ["ablat"]
     with pytest.raises(ArgumentError, match="data="):
         metareg(d["yi"], d["vi"], "~ ablat")
+
+
+# ---------------------------------------------------------------------------------------------
+# one tau2 engine: the same estimator code runs on the group sums (meta) and on the QR of the
+# model matrix (metareg); the intercept-only model must give the same numbers both ways
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("method", METHODS)
+def test_engine_designs_agree_on_the_intercept_only_model(method):
+    from evidence.meta.estimators import Groups, InterceptDesign, MatrixDesign, estimate_tau2
+
+    d = DATASETS["hackshaw1998"]
+    y, v = np.asarray(d["yi"], float), np.asarray(d["vi"], float)
+    a = estimate_tau2(method, InterceptDesign(Groups(np.array([y.size]))), y, v)
+    b = estimate_tau2(method, MatrixDesign(np.ones((y.size, 1))), y, v)
+    _close(b.tau2, a.tau2, rel=1e-10)
+    _close(b.se_tau2, a.se_tau2, rel=1e-10)
+    assert b.converged.tolist() == a.converged.tolist()
+
+
+def test_metareg_nonconvergence_warns_and_gives_nan():
+    from evidence.errors import ConvergenceWarning
+
+    d = DATASETS["bcg"]
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        res = metareg(d["yi"], d["vi"], {"ablat": d["moderators"]["ablat"]}, method="REML",
+                      control={"maxiter": 1, "retry": False})
+    assert np.isnan(res.tau2) and res.coefficients["estimate"].isna().all()
+    assert np.isnan(res.r2)

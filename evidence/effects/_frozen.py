@@ -8,7 +8,8 @@ mutable (``res.weights[0] = 9``). The helpers here close that gap:
 * :func:`copied_on_read` makes DataFrame / Series / dict fields hand out copies, keeping the
   attribute names, the constructor and ``dataclasses.fields`` as they are;
 * :class:`FrozenResult` gives results an equality that understands arrays, frames and NaN,
-  so that a result equals its pickled copy, and a hash consistent with it.
+  so that a result equals its pickled copy, a hash consistent with it, and a pickle that
+  goes through the constructor (so the unpickled arrays are read-only too).
 
 Kept in ``evidence.effects`` (the first stage of the core) so that ``evidence.meta`` can use
 it without the effects layer importing the pooling engine.
@@ -141,9 +142,15 @@ class FrozenResult:
 
     Two results are equal when they are of the same type and every compared field is
     :func:`same`; the hash uses the scalar fields only, so equal results hash equally.
+    Pickling and copying rebuild the object through its constructor.
     """
 
     __slots__ = ()
+
+    def __reduce__(self):
+        # rebuild through __init__, so that __post_init__ makes the arrays read-only again
+        # (the default state-restoring pickle of a slotted dataclass would bypass it)
+        return (self.__class__, tuple(getattr(self, f.name) for f in fields(self) if f.init))
 
     def __eq__(self, other):
         if other.__class__ is not self.__class__:

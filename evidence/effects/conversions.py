@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from evidence.effects._frozen import FrozenResult, copied_on_read, readonly
 from evidence.errors import ArgumentError
 
 __all__ = [
@@ -39,9 +40,13 @@ __all__ = [
 _DISTS = ("z", "t")
 
 
-@dataclass(frozen=True)
-class Converted:
+@copied_on_read("inputs")
+@dataclass(frozen=True, slots=True, eq=False)
+class Converted(FrozenResult):
     """The result of one conversion, with its provenance.
+
+    Immutable: ``value`` and the arrays of ``inputs`` are read-only copies, and ``inputs``
+    hands out a new dict each time.
 
     Attributes
     ----------
@@ -69,7 +74,13 @@ class Converted:
     inputs: Mapping[str, np.ndarray] = field(default_factory=dict)
     template: str = ""
 
+    def __post_init__(self):
+        object.__setattr__(self, "value", readonly(self.value))
+        object.__setattr__(self, "inputs", {n: readonly(v) for n, v in self.inputs.items()})
+
     def __array__(self, dtype=None, copy=None):
+        if copy:
+            return np.array(self.value, dtype=dtype, copy=True)
         return np.asarray(self.value, dtype=dtype)
 
     def __len__(self) -> int:
@@ -83,9 +94,9 @@ class Converted:
         return [tmpl.format(**{n: _fmt(c[i]) for n, c in cols.items()}) for i in range(k)]
 
 
-@dataclass(frozen=True)
-class MeanSD:
-    """A mean and an SD estimated together (unpacks as ``mean, sd = result``)."""
+@dataclass(frozen=True, slots=True, eq=False)
+class MeanSD(FrozenResult):
+    """A mean and an SD estimated together (unpacks as ``mean, sd = result``); immutable."""
 
     mean: Converted
     sd: Converted

@@ -22,6 +22,8 @@ import pandas as pd
 from scipy import special, stats
 
 from evidence.errors import ArgumentError
+from evidence.vocabulary import MEASURES as _MEASURE_NAMES
+from evidence.vocabulary import PRE_POST_MEASURES, TWO_BY_TWO_MEASURES, parse_level
 
 __all__ = [
     "MEASURES",
@@ -30,8 +32,7 @@ __all__ = [
     "hedges_correction",
 ]
 
-#: measure -> (short description, required arguments)
-MEASURES: dict[str, tuple[str, tuple[str, ...]]] = {
+_MEASURE_INFO: dict[str, tuple[str, tuple[str, ...]]] = {
     "MD": ("raw mean difference", ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i")),
     "SMD": ("standardized mean difference (Hedges' g)", ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i")),
     "SMDH": (
@@ -54,13 +55,16 @@ MEASURES: dict[str, tuple[str, tuple[str, ...]]] = {
         ("m1i", "m2i", "sd1i", "ni", "ri"),
     ),
 }
+#: measure -> (short description, required arguments), keyed (and ordered) by
+#: :data:`evidence.vocabulary.MEASURES`
+MEASURES: dict[str, tuple[str, tuple[str, ...]]] = {m: _MEASURE_INFO[m] for m in _MEASURE_NAMES}
 
 _VTYPES: dict[str, tuple[str, ...]] = {
     "MD": ("LS", "HO"),
     "SMD": ("LS", "UB"),
 }
-_TWO_BY_TWO = ("OR", "RR", "RD")
-_PRE_POST = ("MC", "SMCC", "SMCR")
+_TWO_BY_TWO = TWO_BY_TWO_MEASURES
+_PRE_POST = PRE_POST_MEASURES
 _TO = ("only0", "all", "if0all", "none")
 _ARGS = ("ai", "bi", "ci", "di", "n1i", "n2i", "m1i", "m2i", "sd1i", "sd2i", "ri", "ni")
 
@@ -560,7 +564,7 @@ def correlation_sensitivity(
         its items are added as columns ``pooled_<key>`` (the same value on every row of that
         correlation). Pooling is the caller's business (e.g. ``evidence.meta``).
     level : float
-        Confidence level of each row's normal interval (default 0.95).
+        Confidence level of each row's normal interval (default 0.95; 95 also accepted).
     **cols
         The other :func:`escalc` arguments (``m1i="m_post"``, ``ni=...``, ``vtype=...``).
 
@@ -599,8 +603,7 @@ def correlation_sensitivity(
     grid = np.atleast_1d(np.asarray(ri, dtype=float))
     if grid.ndim != 1 or grid.size == 0 or np.any(~np.isfinite(grid)) or np.any(np.abs(grid) > 1):
         raise ArgumentError(f"ri must be a non-empty sequence of correlations in [-1, 1], got {ri!r}")
-    if not 0 < level < 1:
-        raise ArgumentError(f"level must lie in (0, 1), got {level!r}")
+    level = parse_level(level)
     col_args = {n: v for n, v in cols.items() if n in _ARGS}
     other = {n: v for n, v in cols.items() if n not in _ARGS}
 

@@ -5,6 +5,10 @@ The model is ``y_i = x_i' beta + u_i + e_i`` with ``u_i ~ N(0, tau2)`` and
 heterogeneity, estimated by one of the estimators of :data:`METHODS`, each in its
 meta-regression form; ``beta`` is then the weighted least-squares solution with weights
 ``1 / (v_i + tau2)``.
+
+The estimators are those of :mod:`evidence.meta.estimators` (the one registry that
+:func:`evidence.meta.meta` uses too), run on the model matrix through
+:class:`~evidence.meta.estimators.MatrixDesign`; ``meta`` is the intercept-only case.
 """
 
 from __future__ import annotations
@@ -383,8 +387,9 @@ def metareg(
     intercept : bool
         Add an intercept term ``"intrcpt"`` (default True).
     control : dict, optional
-        Convergence settings for ML/REML, as :data:`evidence.meta.fit.DEFAULT_CONTROL`
-        (``threshold``, ``maxiter``, ``ll0check``, ``tol``).
+        Convergence settings for ML/REML/EB, as :data:`evidence.meta.fit.DEFAULT_CONTROL`
+        (``threshold``, ``maxiter``, ``ll0check``, ``tol``, ``stepadj``, ``retry``). A fit
+        that does not converge warns (``ConvergenceWarning``) and returns NaN.
     data : pandas.DataFrame, optional
         With a formula string as ``mods`` (``"~ ablat + C(alloc)"``, as R's
         ``mods = ~ ablat + factor(alloc)``), the frame the formula's names refer to. The
@@ -407,9 +412,10 @@ def metareg(
     * HE: ``(y'(I - H)y - tr((I - H)V)) / (k - p)``, ``H`` the OLS hat matrix;
     * SJ: ``tau0 * y'P y / (k - p)`` with ``tau0 = sum (y_i - ybar)^2 / k`` and ``P`` at
       ``tau0``;
-    * PM and EB: the root of ``y'P(tau2) y = k - p``;
-    * ML and REML: Fisher scoring from the HE estimate with updates
-      ``(y'PPy - sum w)/sum w^2`` (ML) and ``(y'PPy - tr P)/tr(PP)`` (REML).
+    * PM: the root of ``y'P(tau2) y = k - p``;
+    * ML, REML and EB: Fisher scoring from the HE estimate with updates
+      ``(y'PPy - sum w)/sum w^2`` (ML), ``(y'PPy - tr P)/tr(PP)`` (REML) and
+      ``(y'Py k/(k - p) - k)/sum w`` (EB, whose fixed point is the PM root).
 
     All are truncated at 0. ``QM = b_m' var(b_m)^{-1} b_m`` over the non-intercept terms
     (divided by ``m`` and referred to F(m, k - p) for Knapp-Hartung).  Residual I² and H²

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from evidence.errors import ArgumentError
+from evidence.vocabulary import TRANSFORMS as _TRANSFORM_NAMES
 
 __all__ = ["TRANSFORMS", "TRANSFORMED_COLUMNS", "back_transform"]
 
@@ -22,14 +23,20 @@ def _expit(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-#: Named back-transformations: log ratio -> ratio ("exp"), Fisher z -> r ("tanh"),
-#: logit -> proportion ("expit"), and no change ("identity").
-TRANSFORMS: dict[str, Callable] = {
-    "identity": lambda x: x,
+def _identity(x):
+    return x
+
+
+_FUNCTIONS: dict[str, Callable] = {
+    "identity": _identity,
     "exp": np.exp,
     "tanh": np.tanh,
     "expit": _expit,
 }
+#: Named back-transformations: log ratio -> ratio ("exp"), Fisher z -> r ("tanh"),
+#: logit -> proportion ("expit"), and no change ("identity"); keyed (and ordered) by
+#: :data:`evidence.vocabulary.TRANSFORMS`.
+TRANSFORMS: dict[str, Callable] = {name: _FUNCTIONS[name] for name in _TRANSFORM_NAMES}
 
 #: Columns / fields that are transformed: point estimates and interval bounds.
 TRANSFORMED_COLUMNS = ("estimate", "ci_low", "ci_high", "pi_low", "pi_high", "yi")
