@@ -53,7 +53,9 @@ from .synthesis import (
     load_rules,
     pool_by_group,
 )
-from .update import diff_reviews, scaffold_record
+from .records.scaffold import scaffold_record
+from .results import ReviewOptions, ReviewResults, Table, run_review
+from .diff import ReviewDiff, diff_reviews
 from . import plots
 
 __version__ = "0.1.0"
@@ -73,7 +75,8 @@ __all__ = [
     # records to results: completeness, planned analyses, mixed-methods synthesis, updates
     "completeness", "outcome_status", "run_analyses", "run_analysis", "AnalysisResult",
     "clinical_effects", "pool_by_group", "load_rules", "levels_of_evidence", "expert_matrix",
-    "conclusions", "check_stated_findings", "scaffold_record", "diff_reviews", "plots",
+    "conclusions", "check_stated_findings", "scaffold_record", "diff_reviews", "ReviewDiff",
+    "run_review", "ReviewResults", "ReviewOptions", "Table", "plots",
     # errors
     "EvidenceError", "RecordError", "ArgumentError", "ConvergenceError", "EvidenceWarning",
     "ConvergenceWarning",

@@ -95,6 +95,7 @@ def report(directory: Path = typer.Argument(DEFAULT_DIR, help="review directory;
     import jinja2
 
     from .report import find_reviews, render_report, write_files
+    from .results import run_review
 
     if not directory.is_dir():
         _fail(RecordError(f"{directory}: no such directory"), 1)
@@ -106,7 +107,7 @@ def report(directory: Path = typer.Argument(DEFAULT_DIR, help="review directory;
         for d, rv in loaded:
             target = out_dir / d.relative_to(directory)
             with err.status(f"rendering {rv.review.id} ..."):
-                rendered.append((target, render_report(rv, fmts, templates)))
+                rendered.append((target, render_report(run_review(rv), fmts, templates)))
     except jinja2.TemplateError as exc:
         _fail(RuntimeError(f"template error ({type(exc).__name__}): {exc}; nothing was "
                            "written"), 2)
@@ -134,7 +135,7 @@ def add_study(directory: Path = typer.Argument(DEFAULT_DIR, help="review directo
     in; `evidence validate DIR` then names every field still to fill.
     """
     from .errors import ArgumentError
-    from .update import scaffold_record
+    from .records.scaffold import scaffold_record
 
     if not (directory / "review.yaml").exists():
         _fail(RecordError(f"{directory}: no review.yaml in this directory"), 1)
@@ -168,13 +169,14 @@ def diff(old: Path = typer.Argument(..., help="the earlier review directory"),
          new: Path = typer.Argument(..., help="the updated review directory")) -> None:
     """Show what changed between two versions of a review: records, fields, pooled
     estimates, levels of evidence and conclusions."""
-    from .update import diff_reviews
+    from .diff import diff_reviews
+    from .results import run_review
 
     for d in (old, new):
         if not d.is_dir():
             _fail(RecordError(f"{d}: no such directory"), 1)
     try:
-        result = diff_reviews(old, new)
+        result = diff_reviews(run_review(_load(old)), run_review(_load(new)))
     except RecordError as exc:
         _fail(exc, 1)
     except EvidenceError as exc:

@@ -96,14 +96,14 @@ def outcome_status(frames: Frames) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-def completeness(frames: Frames) -> pd.DataFrame:
+def completeness(frames: Frames, status: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every missing value that blocks an analysis, and what it blocks.
 
     One row per gap: study, label, outcome, name, timepoint ('all' where the gap holds at
     every time point), missing (what is absent), blocks (its consequence), severity
     ('blocks effect size', 'needs assumption', 'limits reporting').
     """
-    status = outcome_status(frames)
+    status = outcome_status(frames) if status is None else status
     wide = wide_measurements(frames.measurements)
     tps = frames.timepoints
     rows: list[dict] = []
@@ -167,11 +167,12 @@ def completeness(frames: Frames) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-def completeness_summary(frames: Frames) -> dict[str, int | str | None]:
+def completeness_summary(frames: Frames, status: pd.DataFrame | None = None,
+                         gaps: pd.DataFrame | None = None) -> dict[str, int | str | None]:
     """Counts for the completeness report header (``lead_*``: outcomes of the review's first
     outcome kind, when review.yaml names its outcome kinds)."""
-    status = outcome_status(frames)
-    gaps = completeness(frames)
+    status = outcome_status(frames) if status is None else status
+    gaps = completeness(frames) if gaps is None else gaps
     studies = frames.studies
     # the review's first outcome kind (review.yaml synthesis.outcome_kinds), if it names one
     kinds = frames.outcome_kinds.sort_values("order")["kind"]

@@ -153,6 +153,8 @@ class ReviewResults:
         The review's metadata (citation, question, design, vocabulary labels).
     directory : str
         The records directory, as given.
+    records : Table
+        Every field of every record, flattened (what :func:`evidence.diff_reviews` compares).
     frames : mapping of name -> Table
         The tidy frames of the records (:func:`evidence.model.build_frames`) and
         ``measurements_wide`` (one row per study × outcome × arm × time point).
@@ -181,6 +183,7 @@ class ReviewResults:
     review: Mapping[str, Any]
     directory: str
     frames: Mapping[str, Table]
+    records: Table
     completeness: Table
     completeness_summary: Mapping[str, int]
     outcome_status: Table
@@ -267,6 +270,36 @@ class ReviewResults:
                 f"synthesis={'yes' if self.has_synthesis else 'no'})")
 
 
+def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    elif isinstance(obj, list):
+        if not obj:
+            out[prefix] = []
+        for i, v in enumerate(obj):
+            out.update(_flatten(v, f"{prefix}[{i}]"))
+    else:
+        out[prefix] = obj
+    return out
+
+
+def _records_table(loaded) -> Table:
+    """Every field of every record, flattened: record, kind, file, field (dotted), value."""
+    rows = []
+    items = [("review", "review.yaml", loaded.review, f"review:{loaded.review.id}")]
+    for kind, recs in (("clinical", loaded.studies), ("expert", loaded.experts),
+                       ("biomechanics", loaded.biomechanics)):
+        items += [(kind, loaded.files.get(r.id), r, r.id) for r in recs]
+    for kind, file, rec, rid in items:
+        for k, v in _flatten(rec.model_dump(by_alias=True)).items():
+            rows.append({"record": rid, "kind": kind, "file": file, "field": k, "value": v})
+    return _table("records", pd.DataFrame(rows, columns=["record", "kind", "file", "field",
+                                                          "value"]),
+                  "every field of every record (flattened)")
+
+
 def _rules_table(rules) -> Table:
     rows = [{"id": r.id, "label": r.label, "explanation": r.explanation,
              "when": dict(r.model_dump(exclude_none=True).get("when", {}))}
@@ -305,8 +338,8 @@ def run_review(review: LoadedReview | str | Path,
     frames = {name: _table(name, df) for name, df in fr.items()}
     frames["measurements_wide"] = _table("measurements_wide", wide_measurements(fr.measurements),
                                          "one row per study × outcome × arm × time point")
-    gaps = completeness(fr)
     status = outcome_status(fr)
+    gaps = completeness(fr, status)
 
     eff = sens = pooled = pooled_sens = levels = matrix = concl = check = rules_t = None
     notes: list[str] = []
@@ -339,8 +372,9 @@ def run_review(review: LoadedReview | str | Path,
     return ReviewResults(
         review_id=str(rv["id"]), title=str(rv["title"]), review=MappingProxyType(rv),
         directory=str(loaded.path), frames=MappingProxyType(frames),
+        records=_records_table(loaded),
         completeness=_table("completeness", gaps, "every gap and what it blocks"),
-        completeness_summary=MappingProxyType(dict(completeness_summary(fr))),
+        completeness_summary=MappingProxyType(dict(completeness_summary(fr, status, gaps))),
         outcome_status=_table("outcome_status", status, "per outcome: what is reported"),
         effects=eff, effects_sensitivity=sens, pooled=pooled, pooled_sensitivity=pooled_sens,
         levels=levels, matrix=matrix, conclusions=concl, stated_check=check, rules=rules_t,

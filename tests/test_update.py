@@ -17,7 +17,8 @@ import yaml
 import evidence as ev
 from evidence.effects import escalc
 from evidence.errors import ArgumentError, RecordError
-from evidence.update import SOURCE_PLACEHOLDER, diff_reviews, scaffold_record
+from evidence.diff import diff_reviews
+from evidence.records.scaffold import SOURCE_PLACEHOLDER, scaffold_record
 
 STUDIES = Path(__file__).resolve().parent.parent / "studies"
 SYNTH_SOURCE = "SYNTHETIC-TEST"
@@ -140,7 +141,8 @@ def test_diff_reports_added_study_and_new_estimate(tmp_path):
     assert "Synthetic 2099" in row["statement_new"] and "3 case series" in row["statement_new"]
     text = d.to_text()
     assert "added" in text and "synthetic-test-study" in text
-    assert set(d.to_frames()) == {"records", "fields", "pooled", "levels", "conclusions"}
+    assert set(d.to_frames()) == {"records", "fields", "pooled", "levels", "conclusions",
+                                  "analyses"}
 
 
 def test_diff_reports_a_changed_level(tmp_path):

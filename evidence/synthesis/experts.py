@@ -147,8 +147,8 @@ def expert_matrix(frames: Frames, rules: LevelRules, effects: ClinicalEffects | 
     m = m.merge(bio, on="strategy", how="left")
     # Where the review ties statements to an injury (the biomechanical rationale column of
     # its expert tables), a strategy's support for that injury is what that rationale cites
-    # for the strategy: e.g. step rate's "strong" patellofemoral-stress evidence supports
-    # patellofemoral pain, not anterior exertional lower leg pain. Injuries without any
+    # for the strategy: strong evidence that a strategy changes a load linked to one injury
+    # supports that injury, not every injury the strategy is used for. Injuries without any
     # linked rationale keep the strategy-level support, marked as such.
     linked = _rationale_by_strategy(frames, rules)
     has_rationale = m["injury"].isin(set(linked["injury"]))
