@@ -53,7 +53,7 @@ def render_cached():
             old = os.getcwd()
             os.chdir(ROOT)
             try:
-                _RENDERED[rel] = render_report(ev.load_review(rel))
+                _RENDERED[rel] = render_report(ev.run_review(rel))
             finally:
                 os.chdir(old)
         return _RENDERED[rel]

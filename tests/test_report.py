@@ -40,7 +40,7 @@ def test_rendering_is_reproducible(render_cached, monkeypatch):
 
     monkeypatch.chdir(ROOT)
     a = render_cached("studies")
-    b = render_report(ev.load_review("studies"), ["html", "md"])
+    b = render_report(ev.run_review("studies"), ["html", "md"])
     assert b["index.html"] == a["index.html"]
     assert b["supplement.md"] == a["supplement.md"]
     assert all(b[k] == a[k] for k in b if k.endswith(".svg") or k.endswith(".png"))
@@ -51,14 +51,14 @@ def test_templates_autoescape(review_copy):
     d = yaml.safe_load(p.read_text())
     d["sample"]["population"] = "<script>alert(1)</script> & runners"
     p.write_text(yaml.safe_dump(d, sort_keys=False))
-    html = render_report(ev.load_review(review_copy), ["html"])["index.html"]
+    html = render_report(ev.run_review(review_copy), ["html"])["index.html"]
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; runners" in html
 
 
 def test_user_templates_override(barton, tmp_path):
     (tmp_path / "supplement.md").write_text("Custom: {{ review.title }}\n")
-    md = render_report(barton, ["md"], template_dir=tmp_path)["supplement.md"]
+    md = render_report(ev.run_review(barton), ["md"], template_dir=tmp_path)["supplement.md"]
     assert md.startswith("Custom: Running retraining")
 
 

@@ -43,7 +43,7 @@ def test_rendering_twice_is_byte_identical(render_cached):
     old = os.getcwd()
     os.chdir(ROOT)
     try:
-        second = render_report(ev.load_review("studies/bcg"))
+        second = render_report(ev.run_review("studies/bcg"))
     finally:
         os.chdir(old)
     assert sorted(first) == sorted(second)

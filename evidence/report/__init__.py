@@ -52,10 +52,12 @@ def find_reviews(directory: str | Path) -> list[Path]:
 
 
 def _as_results(review):
-    """A ReviewResults as it is, or one computed from a loaded review or a directory."""
-    from ..results import ReviewResults, run_review
-
-    return review if isinstance(review, ReviewResults) else run_review(review)
+    """The ReviewResults to render; rendering computes nothing, so anything else is an error."""
+    if not all(hasattr(review, a) for a in ("parts", "frames", "analyses", "options")):
+        raise TypeError(f"render_report renders a ReviewResults (from evidence.run_review), "
+                        f"got {type(review).__name__}; compute it first: "
+                        "render_report(ev.run_review(review))")
+    return review
 
 
 def analyses_extra(results) -> dict[str, Any]:
@@ -95,8 +97,7 @@ def render_report(review, formats: Iterable[str] = FORMATS,
                   extra: dict[str, Any] | None = None) -> dict[str, str | bytes]:
     """Render the supplement of a review in memory: relative file name -> content.
 
-    ``review`` is a :class:`evidence.results.ReviewResults` (rendered as it is) or, for
-    convenience, a loaded review or directory (computed once with ``run_review`` first).
+    ``review`` is a :class:`evidence.results.ReviewResults` (``ev.run_review(...)``).
     Nothing here computes a statistic or reads a record.
     """
     results = _as_results(review)
