@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .formatting import count, is_missing, number
 from .results import ReviewResults, run_review
 
 __all__ = ["diff_reviews", "ReviewDiff"]
@@ -111,8 +112,8 @@ class ReviewDiff:
         out.append("")
         out.append(f"Planned analyses ({len(self.analyses)} changed)")
         for r in self.analyses.to_dict("records"):
-            out.append(f"  {r['analysis']}: k={_num(r['k_old'])} {_num(r['estimate_old'])} "
-                       f"-> k={_num(r['k_new'])} {_num(r['estimate_new'])} (analysis scale); "
+            out.append(f"  {r['analysis']}: k={count(r['k_old'], 'plain')} {_num(r['estimate_old'])} "
+                       f"-> k={count(r['k_new'], 'plain')} {_num(r['estimate_new'])} (analysis scale); "
                        f"tau2 {_num(r['tau2_old'])} -> {_num(r['tau2_new'])}")
         for n in self.notes:
             out.append(f"Note: {n}")
@@ -120,10 +121,7 @@ class ReviewDiff:
 
 
 def _num(x: Any) -> str:
-    try:
-        return "no estimate" if x is None or np.isnan(x) else f"{x:.3f}"
-    except TypeError:
-        return str(x)
+    return "no estimate" if is_missing(x) else number(x, 3, "plain")
 
 
 _POOL_KEYS = ["injury", "strategy", "outcome_kind"]

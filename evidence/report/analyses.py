@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import contextvars
 import io
-import math
 from typing import Any
 
 import pandas as pd
 
 AnalysisResult = Any  # duck-typed: evidence.analysis.AnalysisResult, read only
+from ..formatting import number, pvalue
 from ..meta.transform import back_transform
 
 __all__ = ["analysis_context", "figure_entry", "methods_text", "REFERENCES", "FIGURE_FORMATS"]
@@ -53,27 +53,11 @@ _METHOD_NAMES = {"FE": "fixed-effect (inverse variance)", "EE": "equal-effects",
 
 
 def _f(x: Any, d: int = 2) -> str:
-    if x is None:
-        return "—"
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return str(x)
-    if math.isnan(v):
-        return "—"
-    if math.isinf(v):
-        return "∞" if v > 0 else "−∞"
-    return f"{v:.{d}f}".replace("-", "−")
+    return number(x, d)
 
 
 def _p(p: Any) -> str:
-    try:
-        v = float(p)
-    except (TypeError, ValueError):
-        return "—"
-    if math.isnan(v):
-        return "—"
-    return "<0.0001" if v < 1e-4 else f"{v:.4f}"
+    return pvalue(p)
 
 
 def _bt(values: dict[str, float], transform: str | None) -> dict[str, float]:

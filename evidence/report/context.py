@@ -14,6 +14,8 @@ import pandas as pd
 
 from types import SimpleNamespace
 
+from ..formatting import count, number
+
 __all__ = ["review_context", "fmt_value"]
 
 
@@ -26,10 +28,9 @@ def fmt_value(v: Any, digits: int | None = None) -> str:
     """A reported number as text, without inventing precision; missing -> 'not reported'."""
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "not reported"
-    f = float(v)
     if digits is not None:
-        return f"{f:.{digits}f}"
-    return f"{int(f)}" if f == int(f) and abs(f) >= 10 else f"{f:g}"
+        return number(v, digits)
+    return count(v)
 
 
 def _none(v: Any) -> Any:
