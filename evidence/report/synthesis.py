@@ -187,6 +187,7 @@ def synthesis_extra(results) -> dict[str, Any]:
         "sensitivity_r": r_cols,
         "sensitivity": sens_rows,
         "stated_check": results.stated_check.records(),
+        "measure": o.measure,
         "rules": [{**r, "when": ", ".join(f"{k}: {v}" for k, v in r["when"].items())}
                   for r in results.rules.records()],
         "rules_path": rules_file,
