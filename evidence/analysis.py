@@ -16,6 +16,7 @@ import pandas as pd
 from scipy import stats
 
 from .effects import escalc
+from .effects._frozen import copied_on_read
 from .meta.bias import EggerResult, TrimFillResult, egger_test, trimfill
 from .meta.fit import meta
 from .meta.metareg import MetaRegResult, metareg
@@ -33,7 +34,9 @@ CONTINUOUS_MEASURES = ("MD", "SMD", "SMDH", "ROM")
 SENSITIVITY_METHODS = ("FE", "DL", "REML", "ML", "PM", "HE", "SJ", "HS", "EB")
 
 
-@dataclass(frozen=True)
+@copied_on_read("effects", "estimators", "leave_one_out", "influence", "cumulative",
+                "subgroups")
+@dataclass(frozen=True, slots=True)
 class AnalysisResult:
     """Everything one planned analysis produced.
 
@@ -43,7 +46,8 @@ class AnalysisResult:
     characteristic -> SubgroupResult; ``metaregs``: one MetaRegResult per moderator set;
     ``estimators``: the pooled estimate under every τ² estimator and both tests;
     ``leave_one_out``, ``influence``, ``cumulative``: frames; ``egger``, ``trimfill``: results
-    (None where k is too small); ``notes``: what was skipped and why.
+    (None where k is too small); ``notes``: what was skipped and why. Frames (and the
+    subgroups mapping) are handed out as copies: changing one leaves the result unchanged.
     """
 
     spec: PlannedAnalysis
@@ -124,7 +128,7 @@ def two_arm_effects(frames: Frames, spec: PlannedAnalysis) -> pd.DataFrame:
     out["computable"] = ok & (out["inclusion"] == "confirmed")
     out.loc[ok & (out["inclusion"] != "confirmed"), "reason"] = "inclusion not confirmed"
     out.loc[~ok & out["reason"].isna(), "reason"] = "effect size not computable"
-    crit = stats.norm.ppf(1 - (1 - _level(spec.level)) / 2)
+    crit = stats.norm.ppf(1 - (1 - parse_level(spec.level)) / 2)
     se = np.sqrt(out["vi"])
     out["ci_low"] = out["yi"] - crit * se
     out["ci_high"] = out["yi"] + crit * se
@@ -138,10 +142,6 @@ def two_arm_effects(frames: Frames, spec: PlannedAnalysis) -> pd.DataFrame:
         # numbers stay numbers (continuous moderators); anything else is a category
         out[name] = numeric if numeric.notna().sum() == vals.notna().sum() else vals
     return out.reset_index()
-
-
-def _level(level: float) -> float:
-    return parse_level(level)
 
 
 def run_analysis(frames: Frames, spec: PlannedAnalysis) -> AnalysisResult:

@@ -248,3 +248,14 @@ def test_diff_compares_the_planned_analyses(tmp_path):
     assert "Planned analyses (1 changed)" in d.to_text()
     same = ev.diff_reviews(ev.run_review(old), ev.run_review(old))
     assert same.empty
+
+
+def test_planned_analyses_are_immutable(bcg):
+    a = bcg.analyses[0]
+    eff = a.effects
+    eff.loc[0, "yi"] = 99.0
+    assert a.effects.loc[0, "yi"] != 99.0
+    with pytest.raises(ValueError):
+        a.pooled.weights[0] = 9.0
+    with pytest.raises(AttributeError):
+        a.notes = ()

@@ -14,6 +14,7 @@ import pandas as pd
 
 AnalysisResult = Any  # duck-typed: evidence.analysis.AnalysisResult, read only
 from ..formatting import number, pvalue
+from ..vocabulary import level_percent, parse_level
 from ..meta.transform import back_transform
 
 __all__ = ["analysis_context", "figure_entry", "methods_text", "REFERENCES", "FIGURE_FORMATS"]
@@ -98,7 +99,7 @@ def figure_entry(fig_id: str, title: str, caption: str, fig) -> dict[str, Any]:
 
 def methods_text(res: AnalysisResult) -> str:
     s = res.spec
-    level = s.level * 100 if s.level <= 1 else s.level
+    level = parse_level(s.level) * 100
     parts = [
         f"Effect sizes were computed as {s.effect_label or s.measure} ({s.measure}, "
         f"{s.arms[0]} vs {s.arms[1]}) with evidence's escalc, which follows metafor's "
@@ -257,7 +258,7 @@ def analysis_figures(res: AnalysisResult) -> list[dict[str, Any]]:
                      extra_columns={"n": "n"}, not_poolable=not_poolable, favours=favours,
                      title=s.title)
         figs.append(figure_entry(f"{s.id}-forest", f"Forest plot: {s.title}",
-                                 f"{label} per study with {res.pooled.level * 100 if res.pooled.level <= 1 else res.pooled.level:g}% CI; "
+                                 f"{label} per study with {level_percent(res.pooled.level)} CI; "
                                  f"squares sized by weight; diamond: pooled estimate "
                                  f"({s.method}); line under it: prediction interval.", fig))
         for name, sg in res.subgroups.items():
