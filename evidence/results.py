@@ -14,7 +14,7 @@ can't be changed after it was computed and two outputs can't disagree about it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from importlib import metadata
 from pathlib import Path
 from types import MappingProxyType
@@ -381,7 +381,3 @@ def run_review(review: LoadedReview | str | Path,
         analyses=analyses, options=opts, software=MappingProxyType(software_versions()),
         notes=tuple(notes))
 
-
-def with_options(results: ReviewResults, **changes: Any) -> ReviewOptions:
-    """The options of ``results`` with some changed (to re-run a sensitivity analysis)."""
-    return replace(results.options, **changes)
