@@ -3,20 +3,23 @@
 Every problem in the directory is collected and raised at once as one
 :class:`~evidence.errors.RecordError`, each message naming the file, the record id and the
 field, e.g. ``studies/clinical/willy-2012.yaml: willy-2012: outcomes[0].measurements[1].sd:
-must be > 0, got -1.2``. YAML is read with ``yaml.safe_load`` only.
+must be > 0, got -1.2``. YAML is read by :mod:`evidence.records.safeyaml` (no aliases, tags or duplicate keys;
+YAML 1.2 core scalars; size, depth and length limits).
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from ..errors import RecordError
 from ..vocabulary import MEASURES, METHODS, TESTS, TRANSFORMS
+from .safeyaml import YamlError, read_yaml_file
 from .schema import (
     BiomechanicalEvidence,
     ClinicalStudy,
@@ -31,7 +34,7 @@ __all__ = ["RecordSet", "load_records", "REVIEW_FILE", "RULES_FILE"]
 REVIEW_FILE = "review.yaml"
 RULES_FILE = "rules.yaml"  # levels-of-evidence rules (evidence.synthesis), not a record
 _RECORD_ADAPTER: TypeAdapter = TypeAdapter(Record)
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_UNREADABLE = object()  # a file whose problem is already listed
 _RECORD_TYPES = ("clinical", "expert", "biomechanics")
 
 
@@ -105,6 +108,21 @@ def _pydantic_problems(prefix: str, err: ValidationError, drop_first: bool) -> l
     return problems
 
 
+def _short(v: Any, limit: int = 60) -> str:
+    text = repr(v)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _rid(data: dict) -> str:
+    """The record id to name in messages (the id field may itself be wrong)."""
+    rid = data.get("id")
+    if rid is None:
+        return "(no id)"
+    if isinstance(rid, str) and 0 < len(rid) <= 80 and rid.isprintable():
+        return rid
+    return f"(id {_short(rid, 40)})"
+
+
 def _rel(path: Path, root: Path) -> str:
     try:
         return str(path.relative_to(root.parent))
@@ -112,36 +130,72 @@ def _rel(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _record_files(root: Path) -> list[Path]:
-    """YAML files below ``root``, skipping nested reviews (folders with their own review.yaml)."""
+def _record_files(root: Path, problems: list[str] | None = None) -> list[Path]:
+    """YAML files below ``root``, skipping nested reviews (folders with their own review.yaml).
+
+    Symbolic links are followed only when they stay inside the review directory; a link that
+    leads out of it, a dangling link and anything that is not a regular file (a FIFO, a
+    device) are reported in ``problems`` and never opened. Files whose name starts with ``_``
+    are skipped.
+    """
     files: list[Path] = []
-    for p in sorted(root.rglob("*")):
-        if p.suffix.lower() not in (".yaml", ".yml") or not p.is_file():
-            continue
-        if p.parent == root and p.name in (REVIEW_FILE, RULES_FILE):
-            continue
-        rel_parts = p.relative_to(root).parts[:-1]
-        nested = any((root.joinpath(*rel_parts[: i + 1]) / REVIEW_FILE).exists()
-                     for i in range(len(rel_parts)))
-        if nested or p.name.startswith("_"):
-            continue
-        files.append(p)
-    return files
+    real_root = root.resolve()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        d = Path(dirpath)
+        keep = []
+        for name in sorted(dirnames):
+            sub = d / name
+            if sub.is_symlink():
+                if problems is not None:
+                    problems.append(f"{_rel(sub, root)}: a symbolic link to a folder; records "
+                                    "must be regular files inside the review directory")
+                continue
+            if (sub / REVIEW_FILE).exists():
+                continue  # a nested review: loaded on its own
+            keep.append(name)
+        dirnames[:] = keep
+        for name in sorted(filenames):
+            p = d / name
+            if p.suffix.lower() not in (".yaml", ".yml") or name.startswith("_"):
+                continue
+            if d == root and name in (REVIEW_FILE, RULES_FILE):
+                continue
+            problem = _unsafe_file(p, real_root)
+            if problem:
+                if problems is not None:
+                    problems.append(f"{_rel(p, root)}: {problem}")
+                continue
+            files.append(p)
+    return sorted(files)
+
+
+def _unsafe_file(p: Path, real_root: Path) -> str | None:
+    """Why ``p`` must not be opened as a YAML file of the review, or None."""
+    if p.is_symlink():
+        try:
+            target = p.resolve(strict=True)
+        except (OSError, RuntimeError):
+            return "a symbolic link that leads nowhere"
+        if not target.is_relative_to(real_root):
+            return ("a symbolic link out of the review directory; records must be files "
+                    "inside it")
+    try:
+        mode = p.stat().st_mode
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror or exc}"
+    if not stat.S_ISREG(mode):
+        return "not a regular file"
+    return None
 
 
 def _read_yaml(path: Path, label: str, problems: list[str]) -> Any:
+    """The file's content (:func:`~evidence.records.safeyaml.read_yaml_file`), or
+    ``_UNREADABLE`` with its problem appended. An empty file gives None."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(f"{label}: cannot be read: {exc}")
-        return None
-    try:
-        return yaml.load(text, Loader=_SAFE_LOADER)  # safe loader only (C version if built)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problems.append(f"{label}: not valid YAML{where}: {getattr(exc, 'problem', exc)}")
-        return None
+        return read_yaml_file(path, label)
+    except YamlError as exc:
+        problems.extend(exc.problems)
+        return _UNREADABLE
 
 
 def _walk_sources(obj: Any, path: str) -> Iterator[tuple[str, str]]:
@@ -269,9 +323,18 @@ def load_records(path: str | Path) -> RecordSet:
 
     problems: list[str] = []
     review_label = _rel(review_path, root)
-    raw = _read_yaml(review_path, review_label, problems)
+    real_root = root.resolve()
+    unsafe = _unsafe_file(review_path, real_root)
+    raw = None
+    if unsafe:
+        problems.append(f"{review_label}: {unsafe}")
+    else:
+        raw = _read_yaml(review_path, review_label, problems)
+        if raw is None:
+            problems.append(f"{review_label}: the file is empty; it must describe the review "
+                            "(id, title, citation, question, injuries, sources)")
     review: Review | None = None
-    if raw is not None:
+    if raw is not None and raw is not _UNREADABLE:
         if not isinstance(raw, dict):
             problems.append(f"{review_label}: expected a mapping at the top level, "
                             f"got {type(raw).__name__}")
@@ -279,26 +342,27 @@ def load_records(path: str | Path) -> RecordSet:
             try:
                 review = Review.model_validate(raw)
             except ValidationError as exc:
-                rid = raw.get("id", "(no id)")
-                problems += _pydantic_problems(f"{review_label}: {rid}", exc, drop_first=False)
+                problems += _pydantic_problems(f"{review_label}: {_rid(raw)}", exc,
+                                               drop_first=False)
 
     records: list[tuple[str, Any]] = []
-    for f in _record_files(root):
+    for f in _record_files(root, problems):
         label = _rel(f, root)
         data = _read_yaml(f, label, problems)
+        if data is _UNREADABLE:
+            continue
         if data is None:
-            if f.stat().st_size == 0 or not problems or not problems[-1].startswith(label):
-                problems.append(f"{label}: the file is empty")
+            problems.append(f"{label}: the file is empty")
             continue
         if not isinstance(data, dict):
             problems.append(f"{label}: expected one record (a mapping) at the top level, "
                             f"got {type(data).__name__}")
             continue
-        rid = data.get("id", "(no id)")
+        rid = _rid(data)
         rtype = data.get("type")
         if rtype not in _RECORD_TYPES:
             problems.append(f"{label}: {rid}: type: must be one of "
-                            f"{', '.join(_RECORD_TYPES)}, got {rtype!r}")
+                            f"{', '.join(_RECORD_TYPES)}, got {_short(rtype)}")
             continue
         try:
             rec = _RECORD_ADAPTER.validate_python(data)
@@ -309,11 +373,18 @@ def load_records(path: str | Path) -> RecordSet:
 
     rules, rules_file = None, None
     rules_path = root / RULES_FILE
-    if rules_path.is_file():
+    if rules_path.exists() or rules_path.is_symlink():
         rules_file = _rel(rules_path, root)
-        rules = _read_yaml(rules_path, rules_file, problems)
-        if rules is None and (not problems or not problems[-1].startswith(rules_file)):
-            problems.append(f"{rules_file}: the file is empty")
+        unsafe = _unsafe_file(rules_path, real_root)
+        if unsafe:
+            problems.append(f"{rules_file}: {unsafe}")
+        else:
+            rules = _read_yaml(rules_path, rules_file, problems)
+            if rules is None:
+                problems.append(f"{rules_file}: the file is empty; delete it (the rules file is "
+                                "optional) or give the levels-of-evidence rules")
+            elif rules is _UNREADABLE:
+                rules = None
 
     if review is not None:
         problems += _cross_check(review, review_label, records)
