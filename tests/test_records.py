@@ -226,3 +226,140 @@ def test_error_message_format(review_copy):
     assert text.startswith("1 problem in the study records:")
     assert "studies/clinical/willy-2012.yaml: willy-2012: outcomes[0].measurements[1].sd: " \
            "must be > 0, got -1.2" in text
+
+
+# ------------------------------------------------------------------ semantic rules of the schema
+# Each rule gets one record that breaks it (an edited copy of a bundled record, in tmp_path).
+
+STUDIES_DIR = Path(__file__).resolve().parent.parent / "studies"
+BCG = STUDIES_DIR / "bcg"
+
+
+@pytest.fixture()
+def bcg_copy(tmp_path: Path) -> Path:
+    import shutil
+
+    dst = tmp_path / "bcg"
+    shutil.copytree(BCG, dst, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    return dst
+
+
+def _m0(d):
+    return d["outcomes"][0]["measurements"][0]
+
+
+TRIAL = "trials/01-aronson-1948.yaml"  # vaccinated: 4 events, 119 non-events
+
+SEMANTIC_BCG = [
+    ("events + nonevents = total", TRIAL, lambda d: _m0(d).update(total=130),
+     ["aronson-1948: outcomes[0].measurements[0].total", "events (4) + nonevents (119) = 123",
+      "total is 130"]),
+    ("events <= total", TRIAL, lambda d: (_m0(d).pop("nonevents"), _m0(d).update(total=3)),
+     ["aronson-1948: outcomes[0].measurements[0].events", "4 events exceed total 3"]),
+    ("events <= n", TRIAL, lambda d: _m0(d).update(n=2),
+     ["aronson-1948: outcomes[0].measurements[0].events", "4 events exceed n 2"]),
+    ("plausible count", TRIAL, lambda d: _m0(d).update(events=1e308),
+     ["aronson-1948: outcomes[0].measurements[0].events", "not plausible"]),
+    ("whole count", TRIAL, lambda d: _m0(d).update(events=4.5),
+     ["aronson-1948: outcomes[0].measurements[0].events", "whole number"]),
+    ("percent in [0, 100]", TRIAL, lambda d: _m0(d).update(percent=150),
+     ["aronson-1948: outcomes[0].measurements[0].percent", "between 0 and 100, got 150"]),
+    ("finite value", TRIAL, lambda d: _m0(d).update(events=float("inf")),
+     ["aronson-1948: outcomes[0].measurements[0].events", "finite"]),
+    ("year not in the future", TRIAL, lambda d: d["citation"].update(year=2999),
+     ["aronson-1948: citation.year", "between 1000 and this year, got 2999"]),
+    ("measurement arm exists", TRIAL, lambda d: _m0(d).update(arm="placebo"),
+     ["aronson-1948: outcomes[0].measurements[0].arm", "unknown arm 'placebo'"]),
+    ("arms unique", TRIAL, lambda d: d.update(arms=["control", "control"]),
+     ["aronson-1948: arms", "duplicate arm 'control'"]),
+    ("analysis arms exist", "review.yaml", lambda d: d["analyses"][0].update(arms=["vaccinated",
+                                                                                  "placebo"]),
+     ["review.yaml: bcg: analyses[0].arms[1]", "no study with outcome 'tb' has an arm 'placebo'"]),
+    ("analysis arms differ", "review.yaml",
+     lambda d: d["analyses"][0].update(arms=["control", "control"]),
+     ["review.yaml: bcg: analyses[0].arms", "must differ"]),
+    ("analysis characteristics exist", "review.yaml",
+     lambda d: d["analyses"][0].update(subgroups=["altitude"]),
+     ["review.yaml: bcg: analyses[0].subgroups[0]", "no study has a characteristic 'altitude'"]),
+    ("analysis moderators exist", "review.yaml",
+     lambda d: d["analyses"][0].update(moderators=[["ablat", "decade"]]),
+     ["analyses[0].moderators[0][1]", "'decade'"]),
+    ("id safe as a file name", TRIAL, lambda d: d.update(id="con"),
+     ["con: id", "reserved file name"]),
+    ("id without ..", TRIAL, lambda d: d.update(id="a..b"), ["a..b: id", "'..'"]),
+    ("id not too long", TRIAL, lambda d: d.update(id="a" * 81), ["id", "at most 80 characters"]),
+    ("id pattern", TRIAL, lambda d: d.update(id="../../etc"), ["id", "lower-case id"]),
+    ("review count plausible", "review.yaml",
+     lambda d: d.setdefault("counts", {}).update(trials={"value": 10**11, "source": "METADAT"}),
+     ["review.yaml: bcg: counts.trials.value", "less than or equal"]),
+]
+
+
+@pytest.mark.parametrize("rule,file,edit,expected", SEMANTIC_BCG, ids=[c[0] for c in SEMANTIC_BCG])
+def test_semantic_rule_bcg(bcg_copy, rule, file, edit, expected):
+    _edit(bcg_copy / file, edit)
+    problems = _problems(bcg_copy)
+    assert any(all(frag in p for frag in expected) for p in problems), "\n".join(problems)
+
+
+SEMANTIC_BARTON = [
+    ("female + male <= n", "clinical/noehren-2011.yaml",
+     lambda d: d["sample"].update(male=2),
+     ["noehren-2011: sample.male", "female (10) + male (2) = 12 exceed n 10"]),
+    ("female <= n", "clinical/noehren-2011.yaml",
+     lambda d: d["sample"].update(female=11, male=None),
+     ["noehren-2011: sample.female", "11 female participants exceed n 10"]),
+    ("ci_low <= ci_high", "clinical/noehren-2011.yaml",
+     lambda d: _pain(d)["measurements"][0].update(mean=None, ci_low=5, ci_high=4),
+     ["noehren-2011: outcomes[0].measurements[0].ci_low", "ci_low (5) is above ci_high (4)"]),
+    ("mean within the CI", "clinical/noehren-2011.yaml",
+     lambda d: _pain(d)["measurements"][0].update(ci_low=6, ci_high=7),
+     ["noehren-2011: outcomes[0].measurements[0].ci_low", "the mean (5) is below ci_low (6)"]),
+    ("mean within the CI (above)", "clinical/noehren-2011.yaml",
+     lambda d: _pain(d)["measurements"][0].update(ci_low=1, ci_high=2),
+     ["outcomes[0].measurements[0].ci_high", "the mean (5) is above ci_high (2)"]),
+    ("quartiles ordered", "clinical/noehren-2011.yaml",
+     lambda d: _pain(d)["measurements"][0].update(q1=4, median=3),
+     ["outcomes[0].measurements[0].median", "median (3) is below q1 (4)"]),
+    ("mean within the range", "clinical/noehren-2011.yaml",
+     lambda d: _pain(d)["measurements"][0].update(min=6, max=9),
+     ["outcomes[0].measurements[0].mean", "the mean (5) is below min (6)"]),
+    ("value within the declared scale", "clinical/noehren-2011.yaml",
+     lambda d: _pain(d)["measurements"][0].update(median=11),
+     ["noehren-2011: outcomes[0].measurements[0].median",
+      "11 is outside the declared scale [0, 10]"]),
+    ("scale with one open end", "clinical/noehren-2011.yaml",
+     lambda d: (_pain(d)["scale"].update(max=None), _pain(d)["measurements"][0].update(mean=-1)),
+     ["outcomes[0].measurements[0].mean", "-1 is outside the declared scale [0, ∞]"]),
+    ("finite timepoint weeks", "clinical/noehren-2011.yaml",
+     lambda d: d["timepoints"][0].update(weeks=float("inf")),
+     ["noehren-2011: timepoints[0].weeks", "finite"]),
+    ("epub date not in the future", "review.yaml",
+     lambda d: d["citation"].update(epub="2999-01-01"),
+     ["review.yaml: barton2016: citation.epub", "in the future"]),
+    ("epub a real date", "review.yaml",
+     lambda d: d["citation"].update(epub="2016-02-30"),
+     ["citation.epub", "not a valid date"]),
+    ("time point referenced exists", "clinical/noehren-2011.yaml",
+     lambda d: _pain(d)["reported_changes"][0].update(to="week-99"),
+     ["noehren-2011: outcomes[0].reported_changes[0].to", "unknown timepoint 'week-99'"]),
+    ("source key referenced exists", "clinical/noehren-2011.yaml",
+     lambda d: d["sample"].update(source="S999"),
+     ["noehren-2011: sample.source", "unknown source key 'S999'"]),
+    ("ids unique across files", "experts/pfp.yaml",
+     lambda d: d.update(id="noehren-2011"),
+     ["noehren-2011: id", "duplicate record id 'noehren-2011'"]),
+]
+
+
+@pytest.mark.parametrize("rule,file,edit,expected", SEMANTIC_BARTON,
+                         ids=[c[0] for c in SEMANTIC_BARTON])
+def test_semantic_rule_barton(review_copy, rule, file, edit, expected):
+    _edit(review_copy / file, edit)
+    problems = _problems(review_copy)
+    assert any(all(frag in p for frag in expected) for p in problems), "\n".join(problems)
+
+
+def test_bundled_records_pass_every_rule():
+    for d in (STUDIES_DIR, BCG):
+        ev.load_review(d)  # raises on any rule broken

@@ -40,8 +40,8 @@ def _copy(tmp_path: Path, name: str, synthetic_source: bool = True) -> Path:
 
 def _synthetic_study(pre=(6.0, 1.5), post=(3.0, 1.8), n=12) -> dict:
     return {
-        "type": "clinical", "id": "synthetic-test-study", "label": "Synthetic 2099",
-        "citation": {"authors": ["Synthetic A"], "year": 2099, "source": SYNTH_SOURCE},
+        "type": "clinical", "id": "synthetic-test-study", "label": "Synthetic 2001",
+        "citation": {"authors": ["Synthetic A"], "year": 2001, "source": SYNTH_SOURCE},
         "inclusion": {"status": "confirmed", "source": SYNTH_SOURCE},
         "design": "case series", "injury": "pfp",
         "sample": {"n": n, "female": n, "male": 0, "source": SYNTH_SOURCE},
@@ -96,7 +96,7 @@ def test_filled_scaffold_validates(tmp_path):
         return obj
 
     data = fill(data)
-    data.update(id="synthetic-test-study", label="Synthetic 2099", design="case series",
+    data.update(id="synthetic-test-study", label="Synthetic 2001", design="case series",
                 injury="pfp", timepoints=[], outcomes=[], disagreements=[])
     data["citation"]["authors"] = ["Synthetic A"]
     data["inclusion"]["status"] = "confirmed"
@@ -138,7 +138,7 @@ def test_diff_reports_added_study_and_new_estimate(tmp_path):
     c = d.conclusions.set_index(["injury", "strategy"])
     row = c.loc[("pfp", "hip-adduction-reduction")]
     assert row["change"] == "reworded" and row["level_old"] == row["level_new"] == "limited"
-    assert "Synthetic 2099" in row["statement_new"] and "3 case series" in row["statement_new"]
+    assert "Synthetic 2001" in row["statement_new"] and "3 case series" in row["statement_new"]
     text = d.to_text()
     assert "added" in text and "synthetic-test-study" in text
     assert set(d.to_frames()) == {"records", "fields", "pooled", "levels", "conclusions",

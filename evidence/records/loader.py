@@ -92,6 +92,9 @@ def _pydantic_problems(prefix: str, err: ValidationError, drop_first: bool) -> l
         msg = e["msg"]
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, "):]
+        if msg.startswith("@") and ": " in msg:  # a model rule that names its field
+            sub, msg = msg[1:].split(": ", 1)
+            loc = (*loc, sub)
         got = e.get("input")
         if e["type"] == "extra_forbidden":
             msg = "unknown field (not part of the record format)"
@@ -99,9 +102,10 @@ def _pydantic_problems(prefix: str, err: ValidationError, drop_first: bool) -> l
             msg = "required field is missing"
         elif got is None and (e["type"].endswith("_type") or e["type"] == "literal_error"):
             msg = f"a value is required, got null ({msg[0].lower() + msg[1:]})"
-        elif e["type"] in ("literal_error", "string_pattern_mismatch") or e["type"].endswith(
-            "_parsing") or e["type"].endswith("_type"):
-            msg = f"{msg}, got {got!r}"
+        elif e["type"] in ("literal_error", "string_pattern_mismatch", "finite_number",
+                           "string_too_long", "less_than_equal", "greater_than_equal") or \
+                e["type"].endswith("_parsing") or e["type"].endswith("_type"):
+            msg = f"{msg}, got {_short(got)}"
         line = f"{prefix}: {_fmt_loc(loc)}: {msg}"
         if line not in problems:  # union branches repeat the same complaint
             problems.append(line)
@@ -238,6 +242,8 @@ def _check_study(st: ClinicalStudy, review: Review, prefix: str) -> list[str]:
     for name, s in st.characteristics.items():
         if s is not None and s.value is not None and not s.source:
             probs.append(f"{prefix}: characteristics.{name}: the value {s.value!r} has no source")
+    for dup in sorted({a for a in st.arms if st.arms.count(a) > 1}):
+        probs.append(f"{prefix}: arms: duplicate arm '{dup}'")
     tps = {t.id for t in st.timepoints}
     seen_tp: set[str] = set()
     for t in st.timepoints:
@@ -267,22 +273,6 @@ def _check_study(st: ClinicalStudy, review: Review, prefix: str) -> list[str]:
             cells.add((m.timepoint, m.arm))
             for line in _unsourced_numbers(m, f"{mp}.", m.source, STATISTICS):
                 probs.append(f"{prefix}: {line}")
-            sc = out.scale
-            if sc is not None:
-                for stat in ("mean", "median", "q1", "q3", "min", "max"):
-                    s = getattr(m, stat)
-                    if s is None or s.value is None:
-                        continue
-                    lo = sc.min if sc.min is not None else float("-inf")
-                    hi = sc.max if sc.max is not None else float("inf")
-                    if not lo <= s.value <= hi:
-                        probs.append(f"{prefix}: {mp}.{stat}: {s.value:g} is outside the "
-                                     f"declared scale [{sc.min:g}, {sc.max:g}]"
-                                     f"{' ' + sc.unit if sc.unit else ''}")
-            if (m.events is not None and m.events.value is not None and m.total is not None
-                    and m.total.value is not None and m.events.value > m.total.value):
-                probs.append(f"{prefix}: {mp}.events: {m.events.value:g} events exceed "
-                             f"total {m.total.value:g}")
         for ci, ch in enumerate(out.reported_changes):
             for which, tp in (("from", ch.from_timepoint), ("to", ch.to_timepoint)):
                 if tp is not None and tp not in tps:
@@ -473,6 +463,24 @@ def _cross_check(review: Review, review_label: str, records: list[tuple[str, Any
                          f"{', '.join(TRANSFORMS)}")
         if a.outcome not in outcome_ids:
             probs.append(f"{loc}.outcome: no study has an outcome '{a.outcome}'")
+        else:
+            arms = {arm for _, r in records if isinstance(r, ClinicalStudy)
+                    if any(o.id == a.outcome for o in r.outcomes) for arm in r.arms}
+            for j, arm in enumerate(a.arms):
+                if arm not in arms:
+                    probs.append(f"{loc}.arms[{j}]: no study with outcome '{a.outcome}' has "
+                                 f"an arm '{arm}'; arms: {', '.join(sorted(arms))}")
+        chars = {c for _, r in records if isinstance(r, ClinicalStudy)
+                 for c in r.characteristics}
+        refs = [(f"subgroups[{j}]", c) for j, c in enumerate(a.subgroups)]
+        refs += [(f"moderators[{j}][{m}]", c) for j, mod in enumerate(a.moderators)
+                 for m, c in enumerate(mod)]
+        if a.cumulative_order is not None:
+            refs.append(("cumulative_order", a.cumulative_order))
+        for where, c in refs:
+            if c not in chars:
+                probs.append(f"{loc}.{where}: no study has a characteristic '{c}'; known: "
+                             f"{', '.join(sorted(chars)) or '(none)'}")
     for i, f in enumerate(review.stated_findings):
         if f.injury not in injuries:
             probs.append(f"{review_label}: {review.id}: stated_findings[{i}].injury: unknown "

@@ -18,10 +18,13 @@ declared scale) are checked by :mod:`evidence.records.loader`, which knows the w
 
 from __future__ import annotations
 
+import datetime
 import math
+import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, \
+    model_validator
 
 __all__ = [
     "Sourced",
@@ -56,11 +59,42 @@ __all__ = [
 ]
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
-Id = Annotated[str, Field(pattern=ID_PATTERN, description="lower-case id: letters, digits, . _ -")]
+"""Record, outcome, time point ... ids: lower case, safe as a file name on every system."""
+ID_MAX_LENGTH = 80
+MAX_COUNT = 1e10
+"""Largest count accepted (n, events, totals): above the world's population, a typing error;
+also well inside the range where a float holds every whole number exactly (2**53)."""
+_RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$")
+
+
+def check_id(v: str) -> str:
+    """An id safe as a file name: :data:`ID_PATTERN`, at most :data:`ID_MAX_LENGTH`
+    characters, no '..' and not a name Windows reserves (con, nul, com1 ...)."""
+    if not isinstance(v, str) or not re.fullmatch(ID_PATTERN, v):
+        raise ValueError(f"must be a lower-case id (letters, digits, '.', '_', '-', starting "
+                         f"with a letter or digit), got {v!r}")
+    if len(v) > ID_MAX_LENGTH:
+        raise ValueError(f"must be at most {ID_MAX_LENGTH} characters, got {len(v)}")
+    if ".." in v or v.endswith("."):
+        raise ValueError(f"must not contain '..' or end with '.', got {v!r}")
+    if _RESERVED.match(v):
+        raise ValueError(f"{v!r} is a reserved file name on Windows; choose another id")
+    return v
+
+
+Id = Annotated[str, Field(description="lower-case id: letters, digits, . _ -",
+                          json_schema_extra={"pattern": ID_PATTERN}), AfterValidator(check_id)]
+
+
+def _at(field: str, msg: str) -> ValueError:
+    """An error of a model validator that belongs to one field (``@field: msg``; the loader
+    puts the field into the path it prints)."""
+    return ValueError(f"@{field}: {msg}")
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True,
+                              allow_inf_nan=False)
 
 
 class SourceRef(_Model):
@@ -108,7 +142,7 @@ class Characteristic(_Model):
 
 
 class Source(_Model):
-    key: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    key: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=80)
     kind: Literal["primary", "secondary", "tertiary"]
     description: str
     url: str | None = None
@@ -130,6 +164,25 @@ class Citation(_Model):
     source: str | None = Field(None, description="source key for these bibliographic facts")
     note: str | None = None
 
+    @field_validator("year")
+    @classmethod
+    def _past_year(cls, v: int | None) -> int | None:
+        if v is not None and not 1000 <= v <= datetime.date.today().year:
+            raise ValueError(f"must be a year between 1000 and this year, got {v}")
+        return v
+
+    @field_validator("epub")
+    @classmethod
+    def _past_date(cls, v: str | None) -> str | None:
+        if v is not None and re.fullmatch(r"\d{4}-\d{2}-\d{2}", v):
+            try:
+                d = datetime.date.fromisoformat(v)
+            except ValueError:
+                raise ValueError(f"not a valid date (YYYY-MM-DD), got {v!r}") from None
+            if d > datetime.date.today():
+                raise ValueError(f"the date {v} is in the future")
+        return v
+
 
 class Injury(_Model):
     id: Id
@@ -148,7 +201,7 @@ class Strategy(_Model):
 
 
 class Count(_Model):
-    value: int | None = Field(None, ge=0)
+    value: int | None = Field(None, ge=0, le=MAX_COUNT)
     source: str | None = None
     note: str | None = None
 
@@ -189,6 +242,13 @@ class AnalysisSpec(_Model):
                                         description="meta-regression models (characteristics)")
     cumulative_order: str | None = Field(None, description="characteristic ordering "
                                                            "the cumulative meta-analysis")
+
+    @field_validator("arms")
+    @classmethod
+    def _two_arms(cls, v: list[str]) -> list[str]:
+        if len(v) == 2 and v[0] == v[1]:
+            raise ValueError(f"the two arms must differ, got {v[0]!r} twice")
+        return v
 
 
 class SynthesisPlan(_Model):
@@ -318,6 +378,7 @@ class Measurement(_Model):
                 raise ValueError(f"must be > 0, got {v.value:g}")
             if v.value != int(v.value):
                 raise ValueError(f"must be a whole number, got {v.value:g}")
+            _not_huge(v.value)
         return v
 
     @field_validator("events", "nonevents")
@@ -326,7 +387,46 @@ class Measurement(_Model):
         if v is not None and v.value is not None:
             if v.value < 0 or v.value != int(v.value):
                 raise ValueError(f"must be a whole number >= 0, got {v.value:g}")
+            _not_huge(v.value)
         return v
+
+    @field_validator("percent")
+    @classmethod
+    def _percentage(cls, v: Sourced | None) -> Sourced | None:
+        if v is not None and v.value is not None and not 0 <= v.value <= 100:
+            raise ValueError(f"a percentage must be between 0 and 100, got {v.value:g}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Measurement":
+        """Counts add up, parts are not larger than the whole, bounds are ordered."""
+        v = {k: s.value for k, s in self.values().items()}
+        ev, ne, tot = v.get("events"), v.get("nonevents"), v.get("total")
+        if ev is not None and ne is not None and tot is not None and ev + ne != tot:
+            raise _at("total", f"events ({ev:g}) + nonevents ({ne:g}) = {ev + ne:g}, but "
+                               f"total is {tot:g}")
+        for part in ("events", "nonevents"):
+            if v.get(part) is not None and tot is not None and v[part] > tot:
+                raise _at(part, f"{v[part]:g} {part} exceed total {tot:g}")
+            if v.get(part) is not None and v.get("n") is not None and v[part] > v["n"]:
+                raise _at(part, f"{v[part]:g} {part} exceed n {v['n']:g}")
+        lo, hi, mean = v.get("ci_low"), v.get("ci_high"), v.get("mean")
+        if lo is not None and hi is not None and lo > hi:
+            raise _at("ci_low", f"ci_low ({lo:g}) is above ci_high ({hi:g})")
+        if mean is not None and lo is not None and mean < lo:
+            raise _at("ci_low", f"the mean ({mean:g}) is below ci_low ({lo:g})")
+        if mean is not None and hi is not None and mean > hi:
+            raise _at("ci_high", f"the mean ({mean:g}) is above ci_high ({hi:g})")
+        order = [k for k in ("min", "q1", "median", "q3", "max") if v.get(k) is not None]
+        for a, b in zip(order, order[1:]):
+            if v[a] > v[b]:
+                raise _at(b, f"{b} ({v[b]:g}) is below {a} ({v[a]:g})")
+        if mean is not None:
+            if v.get("min") is not None and mean < v["min"]:
+                raise _at("mean", f"the mean ({mean:g}) is below min ({v['min']:g})")
+            if v.get("max") is not None and mean > v["max"]:
+                raise _at("mean", f"the mean ({mean:g}) is above max ({v['max']:g})")
+        return self
 
     def values(self) -> dict[str, Sourced]:
         """The statistics present (value not null), by name."""
@@ -340,6 +440,11 @@ class Measurement(_Model):
     def source_of(self, stat: str) -> str | None:
         s = getattr(self, stat)
         return (s.source if s is not None and s.source else None) or self.source
+
+
+def _not_huge(x: float) -> None:
+    if x > MAX_COUNT:
+        raise ValueError(f"a count of {x:g} is not plausible (above {MAX_COUNT:g})")
 
 
 class ReportedChange(_Model):
@@ -374,6 +479,24 @@ class Outcome(_Model):
         description="effect sizes as a source printed them (e.g. a range), kept as text")
     note: str | None = None
 
+    @model_validator(mode="after")
+    def _within_scale(self) -> "Outcome":
+        """Means, medians, quartiles and ranges lie within the outcome's declared scale."""
+        sc = self.scale
+        if sc is None or (sc.min is None and sc.max is None):
+            return self
+        lo = sc.min if sc.min is not None else -math.inf
+        hi = sc.max if sc.max is not None else math.inf
+        shown = (f"[{'−∞' if sc.min is None else f'{sc.min:g}'}, "
+                 f"{'∞' if sc.max is None else f'{sc.max:g}'}]{' ' + sc.unit if sc.unit else ''}")
+        for mi, m in enumerate(self.measurements):
+            for stat in ("mean", "median", "q1", "q3", "min", "max"):
+                s = getattr(m, stat)
+                if s is not None and s.value is not None and not lo <= s.value <= hi:
+                    raise _at(f"measurements[{mi}].{stat}",
+                              f"{s.value:g} is outside the declared scale {shown}")
+        return self
+
 
 class Sample(_Model):
     n: _SourcedField
@@ -396,6 +519,28 @@ class Sample(_Model):
         if v is not None and v.value is not None and v.value <= 0:
             raise ValueError(f"must be > 0, got {v.value:g}")
         return v
+
+    @field_validator("n", "female", "male")
+    @classmethod
+    def _whole(cls, v: Sourced | None) -> Sourced | None:
+        if v is not None and v.value is not None:
+            if v.value < 0 or v.value != int(v.value):
+                raise ValueError(f"must be a whole number >= 0, got {v.value:g}")
+            _not_huge(v.value)
+        return v
+
+    @model_validator(mode="after")
+    def _parts(self) -> "Sample":
+        n = self.n.value if self.n is not None else None
+        f = self.female.value if self.female is not None else None
+        m = self.male.value if self.male is not None else None
+        if n is not None:
+            for name, part in (("female", f), ("male", m)):
+                if part is not None and part > n:
+                    raise _at(name, f"{part:g} {name} participants exceed n {n:g}")
+            if f is not None and m is not None and f + m > n:
+                raise _at("male", f"female ({f:g}) + male ({m:g}) = {f + m:g} exceed n {n:g}")
+        return self
 
 
 class Intervention(_Model):
