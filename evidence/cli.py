@@ -43,39 +43,91 @@ def _load(directory: Path):
         _fail(exc, 1)
 
 
+# Exit codes of validate, diff and add-study (documented in the README's CLI section)
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_WRITE = 0, 1, 2, 3
+
+
+def _problems_of(exc: Exception) -> list[str]:
+    return list(exc.problems) if isinstance(exc, RecordError) else [str(exc)]
+
+
+def _die(problems: list[str], code: int = EXIT_INVALID) -> None:
+    """One ``error:`` line per problem (each names what to fix), then exit ``code``."""
+    for p in problems:
+        err.print(f"error: {p}", markup=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _review_dirs(directory: Path) -> list[Path]:
+    """The reviews `report` renders from ``directory``: the same list, so the two agree."""
+    from .report import find_reviews
+
+    if not directory.is_dir():
+        _die([f"{directory}: no such directory" if not directory.exists() else
+              f"{directory}: not a directory (give the folder that holds review.yaml)"])
+    return find_reviews(directory) or [directory]
+
+
+def _compute(directory: Path):
+    """Load and compute one review as `report` does; (results, problems)."""
+    from .model import load_review
+    from .results import run_review
+
+    try:
+        loaded = load_review(directory)
+        return loaded, run_review(loaded), []
+    except (EvidenceError, ValueError) as exc:
+        return None, None, _problems_of(exc)
+
+
 @app.command()
-def validate(directory: Path = typer.Argument(DEFAULT_DIR, help="review directory"),
+def validate(directory: Path = typer.Argument(DEFAULT_DIR, help="review directory; reviews "
+                                              "nested below it are validated too"),
              all_gaps: bool = typer.Option(True, "--all/--blocking",
                                            help="list every gap, or only those that block "
                                                 "an effect size")) -> None:
-    """Validate the records and print the completeness table (exit 1 on invalid records)."""
+    """Validate everything `report` reads (review.yaml, rules.yaml, analyses, every record of
+    every nested review) and print the completeness tables. Exit 1 on any problem."""
     from .completeness import completeness, completeness_summary
 
-    loaded = _load(directory)
-    frames = loaded.frames()
-    gaps = completeness(frames)
-    if not all_gaps:
-        gaps = gaps[gaps["severity"] == "blocks effect size"]
-    summary = completeness_summary(frames)
-    out.print(f"[bold]{loaded.review.title}[/] ({loaded.review.id}): records valid.")
-    out.print(f"{summary['studies']} clinical studies ({summary['studies_unconfirmed']} "
-              f"unconfirmed), {len(loaded.experts)} expert-opinion entries, "
-              f"{sum(len(b.statements) for b in loaded.biomechanics)} biomechanical "
-              f"statements, {len(loaded.review.sources)} sources.")
-    table = Table(title="Completeness: missing values and what they block", show_lines=False,
-                  header_style="bold")
-    for col in ("Study", "Outcome", "Time point", "Missing", "Blocks"):
-        table.add_column(col, overflow="fold")
-    for _, g in gaps.iterrows():
-        label = g["label"] + ("" if g["inclusion"] == "confirmed" else f" ({g['inclusion']})")
-        table.add_row(label, g["name"], g["timepoint"], g["missing"], g["blocks"])
-    out.print(table)
-    lead = (f" ({summary['lead_outcomes_computable']} of {summary['lead_outcomes']} "
-            f"{summary['lead_kind']} outcomes)" if summary["lead_kind"] else "")
-    out.print(f"{summary['values_reported']} values reported, {summary['values_missing']} "
-              f"declared but missing; {summary['outcomes_computable']} of {summary['outcomes']}"
-              f" outcomes allow an effect size{lead}; {summary['gaps']} gaps, "
-              f"{summary['gaps_blocking']} blocking.")
+    problems: list[str] = []
+    valid = []
+    for d in _review_dirs(directory):
+        loaded, _, probs = _compute(d)
+        if probs:
+            problems += probs
+        else:
+            valid.append(loaded)
+    if problems:
+        _die(problems)
+    for loaded in valid:
+        frames = loaded.frames()
+        gaps = completeness(frames)
+        if not all_gaps:
+            gaps = gaps[gaps["severity"] == "blocks effect size"]
+        summary = completeness_summary(frames)
+        out.print(f"[bold]{loaded.review.title}[/] ({loaded.review.id}, {loaded.path}): "
+                  "records valid.")
+        out.print(f"{summary['studies']} clinical studies ({summary['studies_unconfirmed']} "
+                  f"unconfirmed), {len(loaded.experts)} expert-opinion entries, "
+                  f"{sum(len(b.statements) for b in loaded.biomechanics)} biomechanical "
+                  f"statements, {len(loaded.review.sources)} sources"
+                  f"{', rules ' + loaded.rules_file if loaded.rules_file else ''}.")
+        table = Table(title="Completeness: missing values and what they block",
+                      show_lines=False, header_style="bold")
+        for col in ("Study", "Outcome", "Time point", "Missing", "Blocks"):
+            table.add_column(col, overflow="fold")
+        for _, g in gaps.iterrows():
+            label = g["label"] + ("" if g["inclusion"] == "confirmed"
+                                  else f" ({g['inclusion']})")
+            table.add_row(label, g["name"], g["timepoint"], g["missing"], g["blocks"])
+        out.print(table)
+        lead = (f" ({summary['lead_outcomes_computable']} of {summary['lead_outcomes']} "
+                f"{summary['lead_kind']} outcomes)" if summary["lead_kind"] else "")
+        out.print(f"{summary['values_reported']} values reported, {summary['values_missing']} "
+                  f"declared but missing; {summary['outcomes_computable']} of "
+                  f"{summary['outcomes']} outcomes allow an effect size{lead}; "
+                  f"{summary['gaps']} gaps, {summary['gaps_blocking']} blocking.")
 
 
 @app.command()
@@ -124,7 +176,8 @@ def add_study(directory: Path = typer.Argument(DEFAULT_DIR, help="review directo
                                            help="clinical or expert"),
               record_id: Optional[str] = typer.Option(None, "--id",
                                                       help="id of the new record, e.g. "
-                                                           "smith-2027"),
+                                                           "smith-2027 (lower case, digits, "
+                                                           ". _ -)"),
               stdout: bool = typer.Option(False, "--stdout",
                                           help="print the scaffold instead of writing it")
               ) -> None:
@@ -134,32 +187,45 @@ def add_study(directory: Path = typer.Argument(DEFAULT_DIR, help="review directo
     never overwritten. The scaffold does not validate until its values and sources are filled
     in; `evidence validate DIR` then names every field still to fill.
     """
-    from .errors import ArgumentError
-    from .records.scaffold import scaffold_record
+    from .records.scaffold import TEMPLATES, scaffold_record
+    from .records.schema import check_id
 
-    if not (directory / "review.yaml").exists():
-        _fail(RecordError(f"{directory}: no review.yaml in this directory"), 1)
+    if template not in TEMPLATES:
+        _die([f"--template: {template!r} is not one of {', '.join(TEMPLATES)}"], EXIT_USAGE)
+    if record_id is not None:
+        try:
+            check_id(record_id)
+        except ValueError as exc:
+            _die([f"--id: {exc}"], EXIT_USAGE)
+    if not directory.is_dir():
+        _die([f"{directory}: no such directory"])
+    if not (directory / "review.yaml").is_file():
+        _die([f"{directory}: no review.yaml in this directory"])
     folder = directory / ("clinical" if template == "clinical" else "experts")
     target = folder / f"{record_id or f'new-{template}-record'}.yaml"
-    if not stdout and target.exists():
-        _fail(RuntimeError(f"{target} exists already; choose another --id"), 2)
+    root = directory.resolve()
+    if not target.resolve().is_relative_to(root):  # e.g. clinical/ a link out of the review
+        _die([f"{target}: leads out of the review directory {directory}; refusing to write"],
+             EXIT_WRITE)
+    if not stdout and (target.exists() or target.is_symlink()):
+        _die([f"{target} exists already; choose another --id"], EXIT_WRITE)
     try:
-        try:
-            text = scaffold_record(template, review=directory, record_id=record_id)
-        except RecordError:
-            # the records do not validate (e.g. an earlier scaffold not yet filled in): the
-            # scaffold then goes without the review's vocabulary in its comments
-            err.print("note: the review's records do not validate; the scaffold's comments "
-                      "omit its injury and strategy ids", markup=False)
-            text = scaffold_record(template, review=None, record_id=record_id)
-    except ArgumentError as exc:
-        _fail(exc, 2)
+        text = scaffold_record(template, review=directory, record_id=record_id)
+    except RecordError:
+        # the records do not validate (e.g. an earlier scaffold not yet filled in): the
+        # scaffold then goes without the review's vocabulary in its comments
+        err.print("note: the review's records do not validate; the scaffold's comments "
+                  "omit its injury and strategy ids", markup=False)
+        text = scaffold_record(template, review=None, record_id=record_id)
     if stdout:
         sys.stdout.write(text)
         return
     from .report import write_atomic
 
-    write_atomic(target, text)
+    try:
+        write_atomic(target, text)
+    except OSError as exc:
+        _die([f"{target}: cannot be written: {exc.strerror or exc}"], EXIT_WRITE)
     out.print(f"wrote {target}: fill in the values and their sources, then run "
               f"`evidence validate {directory}`")
 
@@ -167,21 +233,35 @@ def add_study(directory: Path = typer.Argument(DEFAULT_DIR, help="review directo
 @app.command()
 def diff(old: Path = typer.Argument(..., help="the earlier review directory"),
          new: Path = typer.Argument(..., help="the updated review directory")) -> None:
-    """Show what changed between two versions of a review: records, fields, pooled
-    estimates, levels of evidence and conclusions."""
+    """Show what changed between two versions of a review and of every review nested in it:
+    records, fields, pooled estimates, levels of evidence and conclusions."""
     from .diff import diff_reviews
-    from .results import run_review
 
+    sides = []
     for d in (old, new):
-        if not d.is_dir():
-            _fail(RecordError(f"{d}: no such directory"), 1)
-    try:
-        result = diff_reviews(run_review(_load(old)), run_review(_load(new)))
-    except RecordError as exc:
-        _fail(exc, 1)
-    except EvidenceError as exc:
-        _fail(exc, 2)
-    out.print(result.to_text(), markup=False)
+        dirs = _review_dirs(d)
+        sides.append({str(x.relative_to(d)): x for x in dirs})
+    problems: list[str] = []
+    results: dict[tuple[int, str], object] = {}
+    for i, side in enumerate(sides):
+        for rel, d in side.items():
+            _, res, probs = _compute(d)
+            problems += probs
+            results[(i, rel)] = res
+    if problems:
+        _die(problems)
+    texts = []
+    for rel in sorted(set(sides[0]) | set(sides[1]), key=lambda r: (r != ".", r)):
+        if rel not in sides[0]:
+            texts.append(f"Review added: {sides[1][rel]}\n")
+        elif rel not in sides[1]:
+            texts.append(f"Review removed: {sides[0][rel]}\n")
+        else:
+            try:
+                texts.append(diff_reviews(results[(0, rel)], results[(1, rel)]).to_text())
+            except (EvidenceError, ValueError) as exc:
+                _die(_problems_of(exc))
+    out.print("\n".join(texts), markup=False, end="")
 
 
 def main() -> None:  # pragma: no cover - console entry point

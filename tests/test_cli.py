@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -111,7 +112,7 @@ def test_add_study_scaffolds_and_never_overwrites(review_copy):
     assert res.exit_code == 1
     assert "smith-2027.yaml: smith-2027: label" in res.output
     res = runner.invoke(app, ["add-study", str(review_copy), "--id", "smith-2027"])
-    assert res.exit_code == 2 and "exists already" in res.output
+    assert res.exit_code == 3 and "error: " in res.output and "exists already" in res.output
 
 
 def test_diff_shows_an_edited_value(review_copy, studies_dir):
@@ -125,3 +126,96 @@ def test_diff_shows_an_edited_value(review_copy, studies_dir):
     assert "diebal-2012" in res.output and "90.4 -> 80.4" in res.output
     res = runner.invoke(app, ["diff", str(studies_dir), "/nonexistent"])
     assert res.exit_code == 1
+
+
+# ------------------------------------------------------------- validate / diff / add-study hygiene
+
+
+def _full_copy(tmp_path: Path, name: str = "studies") -> Path:
+    import shutil
+
+    dst = tmp_path / name
+    shutil.copytree(Path(__file__).resolve().parent.parent / "studies", dst,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    return dst
+
+
+def _error_lines(output: str) -> list[str]:
+    return [ln for ln in output.splitlines() if ln.startswith("error: ")]
+
+
+def test_validate_checks_nested_reviews(tmp_path):
+    d = _full_copy(tmp_path)
+    p = d / "bcg" / "trials" / "01-aronson-1948.yaml"
+    p.write_text(p.read_text().replace("events: 4, nonevents: 119",
+                                       "events: 4, nonevents: 119, total: 130"))
+    res = runner.invoke(app, ["validate", str(d)])
+    assert res.exit_code == 1, res.output
+    assert "records valid" not in res.output
+    lines = _error_lines(res.output)
+    assert any("bcg/trials/01-aronson-1948.yaml: aronson-1948: outcomes[0].measurements[0]"
+               ".total" in ln for ln in lines), res.output
+    assert "Traceback" not in res.output
+
+
+def test_validate_reports_every_review_it_checked(tmp_path):
+    d = _full_copy(tmp_path)
+    res = runner.invoke(app, ["validate", str(d), "--blocking"])
+    assert res.exit_code == 0, res.output
+    assert "(barton2016" in res.output and "(bcg" in res.output
+
+
+@pytest.mark.parametrize("bad_id", ["../../x", "Bad Id", "a/b", "..", "con", "x" * 81, ""])
+def test_add_study_id_validated_like_record_ids(review_copy, tmp_path, bad_id):
+    before = sorted(p for p in tmp_path.rglob("*"))
+    res = runner.invoke(app, ["add-study", str(review_copy), "--id", bad_id])
+    assert res.exit_code == 2, res.output
+    lines = _error_lines(res.output)
+    assert len(lines) == 1 and lines[0].startswith("error: --id: "), res.output
+    assert sorted(p for p in tmp_path.rglob("*")) == before  # nothing written anywhere
+
+
+def test_add_study_unknown_template_and_missing_review(review_copy, tmp_path):
+    res = runner.invoke(app, ["add-study", str(review_copy), "--template", "trial"])
+    assert res.exit_code == 2 and _error_lines(res.output) == [
+        "error: --template: 'trial' is not one of clinical, expert"]
+    res = runner.invoke(app, ["add-study", str(tmp_path / "none"), "--id", "smith-2027"])
+    assert res.exit_code == 1 and "no such directory" in res.output
+
+
+def test_add_study_refuses_a_folder_that_leads_out(review_copy, tmp_path):
+    import shutil
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.rmtree(review_copy / "clinical")
+    (review_copy / "clinical").symlink_to(outside)
+    res = runner.invoke(app, ["add-study", str(review_copy), "--id", "smith-2027"])
+    assert res.exit_code == 3 and "leads out of the review directory" in res.output
+    assert not list(outside.iterdir())
+
+
+def test_diff_of_bcg_without_rules_file():
+    bcg = Path(__file__).resolve().parent.parent / "studies" / "bcg"
+    res = runner.invoke(app, ["diff", str(bcg), str(bcg)])
+    assert res.exit_code == 0, res.output
+    assert "none." in res.output
+
+
+def test_diff_compares_nested_reviews(tmp_path):
+    old, new = _full_copy(tmp_path, "old"), _full_copy(tmp_path, "new")
+    p = new / "bcg" / "trials" / "01-aronson-1948.yaml"
+    p.write_text(p.read_text().replace("events: 4, nonevents: 119", "events: 6, nonevents: 117"))
+    res = runner.invoke(app, ["diff", str(old), str(new)])
+    assert res.exit_code == 0, res.output
+    assert f"Changes from {old / 'bcg'} to {new / 'bcg'}" in res.output
+    assert "bcg-tb-rr" in res.output  # the planned analysis' pooled RR changed
+    assert f"Changes from {old} to {new}: none." in res.output
+
+
+def test_diff_of_an_invalid_review_is_error_lines(tmp_path):
+    old, new = _full_copy(tmp_path, "old"), _full_copy(tmp_path, "new")
+    (new / "bcg" / "review.yaml").write_text("")
+    res = runner.invoke(app, ["diff", str(old), str(new)])
+    assert res.exit_code == 1
+    assert any("bcg/review.yaml: the file is empty" in ln for ln in _error_lines(res.output))
