@@ -90,9 +90,15 @@ def validate(directory: Path = typer.Argument(DEFAULT_DIR, help="review director
     every nested review) and print the completeness tables. Exit 1 on any problem."""
     from .completeness import completeness, completeness_summary
 
+    from .records.loader import REVIEW_FILE, _record_files
+
     problems: list[str] = []
     valid = []
-    for d in _review_dirs(directory):
+    dirs = _review_dirs(directory)
+    if directory not in dirs and _record_files(directory):
+        problems.append(f"{directory}: holds record files but no {REVIEW_FILE}; restore it (the "
+                        "records in this folder would not be validated or rendered)")
+    for d in dirs:
         loaded, _, probs = _compute(d)
         if probs:
             problems += probs

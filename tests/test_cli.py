@@ -219,3 +219,11 @@ def test_diff_of_an_invalid_review_is_error_lines(tmp_path):
     res = runner.invoke(app, ["diff", str(old), str(new)])
     assert res.exit_code == 1
     assert any("bcg/review.yaml: the file is empty" in ln for ln in _error_lines(res.output))
+
+
+def test_validate_records_without_review_yaml(tmp_path):
+    d = _full_copy(tmp_path)
+    (d / "review.yaml").unlink()
+    res = runner.invoke(app, ["validate", str(d)])
+    assert res.exit_code == 1
+    assert "holds record files but no review.yaml" in res.output
