@@ -142,32 +142,7 @@ def test_funnel_with_contours_and_filled_studies(bcg):
         funnel(yi, vi, contours=(1.5,))
 
 
-def test_prisma_says_not_reported_for_missing_counts():
-    fig = prisma({"records_identified": None, "records_screened": 120,
-                  "full_texts_assessed": None, "studies_included": 13})
-    texts = _texts(fig)
-    joined = "\n".join(texts)
-    assert joined.count(f"({NOT_REPORTED})") == 2
-    assert "(n = 120)" in joined and "(n = 13)" in joined
-    ident = [t for t in texts if t.startswith("Records identified")][0]
-    assert NOT_REPORTED in ident and not any(ch.isdigit() for ch in ident)
-    with pytest.raises(ArgumentError, match="records_screened"):
-        prisma({"records_screened": -1})
-
-
-def test_evidence_matrix_draws_two_marks_per_cell_and_a_legend():
-    frame = pd.DataFrame({"injury": ["pfp", "pfp", "itbs"],
-                          "strategy": ["step-rate", "hip-adduction", "step-rate"],
-                          "level": ["limited", None, "none"],
-                          "stance": ["recommended", "strongly advocated", "poor agreement"]})
-    fig = evidence_matrix(frame)
-    gids = _gids(fig)
-    assert {"level-pfp-step-rate", "stance-pfp-step-rate", "stance-pfp-hip-adduction",
-            "level-itbs-step-rate"} <= set(gids)
-    assert "level-pfp-hip-adduction" not in gids  # missing level: nothing drawn
-    assert len(fig.axes[0].get_legend().get_texts()) >= 5
-    with pytest.raises(ArgumentError, match="more than one row"):
-        evidence_matrix(pd.concat([frame, frame]))
+# PRISMA and evidence-matrix tests: tests/test_matrix_prisma.py
 
 
 def _render(make, fmt):

@@ -309,6 +309,45 @@ def test_expert_matrix_flags(frames, rules, effects):
     assert not m["marked_without_evidence"].any()
 
 
+def test_poor_agreement_is_not_support_so_never_ahead_of_the_evidence(frames, rules, effects):
+    m = expert_matrix(frames, rules, effects)
+    # the experts showed poor agreement on plantar fasciopathy (S1) and the clinical level is
+    # "none": poor agreement outranks "none" on the stance scale, but it is not support
+    pf = m[m["injury"] == "plantar-fasciopathy"]
+    assert len(pf) > 0 and set(pf["expert_stance"]) == {"poor agreement"}
+    assert set(pf["clinical_level"]) == {"none"}
+    assert (pf["expert_rank"] > pf["level_rank"]).all()  # the old comparison would say yes
+    assert not pf["expert_ahead_of_evidence"].any()
+    assert pf["gap_explanation"].str.contains("is not support").all()
+    # a strategy the experts strongly advocate, with only limited clinical evidence, still is
+    pfp = m[(m["injury"] == "pfp") & (m["strategy"] == "hip-adduction-reduction")].iloc[0]
+    assert bool(pfp["expert_ahead_of_evidence"])
+    assert pfp["gap_explanation"] == ("The experts' support (strongly advocated) goes beyond "
+                                      "the clinical evidence (level: limited).")
+    # explanations are words, never rank numbers or rule-file keys
+    for text in m["gap_explanation"]:
+        assert "rank" not in text and "_" not in text and not any(c.isdigit() for c in text)
+
+
+def test_which_stances_count_as_support_is_the_rules_choice(frames, rules, effects):
+    assert rules.expert_support_stances == ["strongly advocated", "recommended"]
+    # a rules file that counts only "strongly advocated" as support: "recommended" injuries
+    # (e.g. iliotibial band syndrome, level none) are then no longer ahead
+    strict = rules.model_copy(update={"expert_support_stances": ["strongly advocated"]})
+    m = expert_matrix(frames, strict, effects).set_index(["injury", "scope"])
+    assert m.loc[("itbs", "injury"), "expert_stance"] == "recommended"
+    assert not bool(m.loc[("itbs", "injury"), "expert_ahead_of_evidence"])
+    assert bool(m.loc[("pfp", "injury"), "expert_ahead_of_evidence"])
+    # absent from the file: the loader's default, support = strongly advocated or recommended
+    assert parse_rules(_minimal_rules()).expert_support_stances == [
+        "strongly advocated", "recommended"]
+    with pytest.raises(RecordError, match="'not reported' cannot count as support"):
+        parse_rules(_minimal_rules(expert_support_stances=["not reported"]))
+    with pytest.raises(RecordError, match="no rank in expert_support_rank"):
+        parse_rules(_minimal_rules(expert_support_rank={"recommended": 1},
+                                   expert_support_stances=["strongly advocated"]))
+
+
 # --------------------------------------------------------------------------- conclusions
 
 

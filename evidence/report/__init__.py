@@ -73,7 +73,12 @@ def analyses_extra(results) -> dict[str, Any]:
     if counts:
         fig = figure_entry("prisma", "PRISMA 2020 flow diagram",
                            "Counts from review.yaml; boxes whose count no source reports say "
-                           "'not reported'.", prisma(counts))
+                           "'not reported'.", prisma(
+                               counts, n_unconfirmed=results.completeness_summary.get(
+                                   "studies_unconfirmed"),
+                               n_study_records=results.completeness_summary.get("studies"),
+                               unconfirmed_studies=[r["label"] for r in results.frames[
+                                   "studies"].records() if r["inclusion"] == "unconfirmed"]))
         extra["figures_prisma"] = fig
         extra["figures"].append(fig)
         extra["extra_sections"].append({"id": "prisma", "title": "Study flow (PRISMA)"})

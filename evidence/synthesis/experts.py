@@ -4,8 +4,10 @@ One row per injury × strategy the experts considered or a study targeted, plus 
 injury-level row per injury. Each row shows the experts' stance on the injury, whether they
 listed the strategy for it, the level of clinical evidence (with the rule that gave it) and the
 biomechanical support for the strategy, and flags where expert support runs ahead of the
-clinical evidence (``expert_ahead_of_evidence``) by comparing the two ranks the rules file
-declares (``expert_support_rank``, ``level_rank``).
+clinical evidence (``expert_ahead_of_evidence``): the experts support the strategy (their
+stance is one of the rules' ``expert_support_stances``) and that stance ranks above the
+clinical level (``expert_support_rank`` against ``level_rank``). Poor agreement or a
+recommendation against is not support, so it is never "ahead".
 """
 
 from __future__ import annotations
@@ -110,8 +112,9 @@ def expert_matrix(frames: Frames, rules: LevelRules, effects: ClinicalEffects | 
         :data:`MATRIX_COLUMNS`. ``expert_considered`` is True when the experts listed the
         strategy for the injury, False when they listed others but not this one, and None when
         their list could not be read. ``expert_rank`` is the stance's rank, or 0 when the
-        strategy was not considered; ``expert_ahead_of_evidence`` is
-        ``expert_rank > level_rank``. ``marked_without_evidence`` flags strategies the review's
+        strategy was not considered; ``expert_ahead_of_evidence`` is True when the stance
+        is one of ``rules.expert_support_stances`` and ``expert_rank > level_rank``;
+        ``gap_explanation`` says why, in words. ``marked_without_evidence`` flags strategies the review's
         table marks as backed by clinical studies while the rules find no clinical evidence.
 
     Examples
@@ -175,23 +178,30 @@ def expert_matrix(frames: Frames, rules: LevelRules, effects: ClinicalEffects | 
     m = m.drop(columns=["rationale_support", "rationale_statements", "n_strategies"])
 
     stance_rank = m["expert_stance"].map(rules.expert_support_rank).astype(float)
-    m["expert_rank"] = np.where(m["expert_considered"].astype(object) == False,  # noqa: E712
-                                0.0, stance_rank)
+    not_listed = (m["expert_considered"].astype(object) == False).to_numpy()  # noqa: E712
+    m["expert_rank"] = np.where(not_listed, 0.0, stance_rank)
     m["level_rank"] = m["clinical_level"].map(rules.level_rank).astype(float)
-    ahead = (m["expert_rank"] > m["level_rank"]).to_numpy()
+    supports = m["expert_stance"].isin(rules.expert_support_stances).to_numpy() & ~not_listed
+    ahead = supports & (m["expert_rank"] > m["level_rank"]).to_numpy()
     m["expert_ahead_of_evidence"] = ahead
-    not_listed = m["expert_considered"].astype(object) == False  # noqa: E712
+    stance, level = m["expert_stance"].astype(str), m["clinical_level"].astype(str)
     m["gap_explanation"] = np.select(
         [not_listed,
-         m["expert_rank"].isna() | m["level_rank"].isna(),
+         (m["expert_stance"] == "not reported").to_numpy(),
+         ~m["expert_stance"].isin(rules.expert_support_stances).to_numpy(),
+         (m["expert_rank"].isna() | m["level_rank"].isna()).to_numpy(),
          ahead],
-        ["experts did not list this strategy for this injury",
-         "no rank for the stance or the level (see rules: expert_support_rank, level_rank)",
-         "expert support (" + m["expert_stance"] + ", rank " + m["expert_rank"].map(
-             lambda v: f"{v:g}") + ") exceeds the clinical evidence (" + m["clinical_level"]
-         + ", rank " + m["level_rank"].map(lambda v: f"{v:g}") + ")"],
-        "clinical evidence (" + m["clinical_level"].astype(str) + ") matches or exceeds "
-        "expert support (" + m["expert_stance"] + ")")
+        ["The experts did not list this strategy for this injury.",
+         "The experts' stance is not reported, so it cannot be compared with the clinical "
+         "evidence.",
+         "The experts' stance (" + stance + ") is not support, so they are not ahead of the "
+         "clinical evidence (level: " + level + ").",
+         "Not compared: the rules do not order the experts' stance (" + stance + ") against "
+         "the clinical evidence (level: " + level + ").",
+         "The experts' support (" + stance + ") goes beyond the clinical evidence (level: "
+         + level + ")."],
+        "The clinical evidence (level: " + level + ") is as strong as the experts' support ("
+        + stance + ") or stronger.")
     m["expert_view"] = np.select(
         [is_injury, not_listed, m["expert_considered"].astype(object) == True],  # noqa: E712
         [m["expert_stance"],

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 from ..errors import ArgumentError, RecordError
 
 __all__ = [
-    "LEVELS", "RULES_FILES", "Between", "DesignCategory", "Rule", "LevelRules",
+    "LEVELS", "RULES_FILES", "DEFAULT_SUPPORT_STANCES", "Between", "DesignCategory", "Rule", "LevelRules",
     "load_rules", "parse_rules", "features_available", "apply_rules", "classify_designs",
 ]
 
@@ -45,6 +45,9 @@ RULES_FILES = ("rules.yaml",)
 Label = Literal["strong", "moderate", "limited", "very limited", "conflicting", "none"]
 Stance = Literal["strongly advocated", "recommended", "poor agreement", "not recommended",
                  "not reported"]
+DEFAULT_SUPPORT_STANCES = ("strongly advocated", "recommended")
+"""Expert stances that count as support when a rules file does not say
+(``expert_support_stances``): poor agreement or a recommendation against is not support."""
 
 # feature -> kind ("count", "number", "bool", or a tuple of allowed categories)
 _BASE_FEATURES: dict[str, Any] = {
@@ -138,6 +141,10 @@ class LevelRules(_M):
     statements: dict[str, str] = Field(default_factory=dict)
     level_rank: dict[Label, int] = Field(default_factory=dict)
     expert_support_rank: dict[Stance, int] = Field(default_factory=dict)
+    expert_support_stances: list[Stance] = Field(
+        default_factory=lambda: list(DEFAULT_SUPPORT_STANCES),
+        description="the expert stances that count as support for a strategy; only these can "
+                    "put the experts ahead of the clinical evidence")
     path: str | None = Field(None, description="the file it was read from (set by load_rules)")
 
     def feature_kinds(self) -> dict[str, Any]:
@@ -243,6 +250,11 @@ def _semantic_problems(r: LevelRules) -> list[str]:
     for lab in LEVELS:
         if r.level_rank and lab not in r.level_rank:
             probs.append(f"level_rank: no rank for level '{lab}'")
+    for st in r.expert_support_stances:
+        if st == "not reported":
+            probs.append("expert_support_stances: 'not reported' cannot count as support")
+        elif r.expert_support_rank and st not in r.expert_support_rank:
+            probs.append(f"expert_support_stances: '{st}' has no rank in expert_support_rank")
     return probs
 
 
