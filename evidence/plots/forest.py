@@ -464,8 +464,10 @@ def _draw(display, transform, xlim, xticks, measure, favours, title, fontsize, w
         elif d["kind"] == "spacer":
             d["lines"] = [""]
         else:
-            d["lines"] = _wrap(d["label"], label_w, fontsize,
-                               lambda t_, s_: tw(t_, s_, wt))
+            # rows without per-arm cells may run over those columns
+            room = label_w if d["kind"] in ("study", "not_poolable") \
+                else label_w + sum(x_cols) + gap * len(x_cols)
+            d["lines"] = _wrap(d["label"], room, fontsize, lambda t_, s_: tw(t_, s_, wt))
             if d["kind"] == "not_poolable":
                 d["reason_lines"] = _wrap(d["text"], reason_w, fontsize, tw)
                 d["nlines"] = max(len(d["lines"]), len(d["reason_lines"]))
