@@ -107,6 +107,7 @@ def two_arm_effects(frames: Frames, spec: PlannedAnalysis) -> pd.DataFrame:
         out[f"{a2}_events"], out[f"{a2}_nonevents"] = g2["events"], g2["nonevents"]
         n1 = g1["events"] + g1["nonevents"]
         n2 = g2["events"] + g2["nonevents"]
+        out[f"{a1}_total"], out[f"{a2}_total"] = n1, n2  # arm sizes, for the forest columns
     elif spec.measure in CONTINUOUS_MEASURES:
         cols = ("mean", "sd", "n")
         g1, g2 = _arm_columns(wide, a1, cols).reindex(ids), _arm_columns(wide, a2, cols).reindex(ids)

@@ -366,6 +366,11 @@ class PlannedAnalysis:
     subgroups: tuple[str, ...] = ()
     moderators: tuple[tuple[str, ...], ...] = ()
     cumulative_order: str | None = None
+    labels: tuple[tuple[str, str], ...] = ()  # (characteristic, reader's name) pairs
+
+    def label_of(self, name: str) -> str:
+        """The reader's name of a characteristic, or the characteristic itself."""
+        return dict(self.labels).get(name, name)
 
 
 def planned_analyses(loaded: RecordSet) -> tuple[PlannedAnalysis, ...]:
@@ -378,5 +383,6 @@ def planned_analyses(loaded: RecordSet) -> tuple[PlannedAnalysis, ...]:
             transform=a.transform, effect_label=a.effect_label,
             favours=tuple(a.favours) if a.favours else None,
             subgroups=tuple(a.subgroups), moderators=tuple(tuple(m) for m in a.moderators),
-            cumulative_order=a.cumulative_order))
+            cumulative_order=a.cumulative_order,
+            labels=tuple((getattr(a, "labels", None) or {}).items())))
     return tuple(out)

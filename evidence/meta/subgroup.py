@@ -50,6 +50,10 @@ class SubgroupResult(FrozenResult):
         The settings used.
     model : MetaRegResult or None
         The meta-regression behind ``tau2="common"``.
+    study_weights : numpy.ndarray
+        Weight (percent) of each study, in input order, within its own subgroup's fit:
+        ``1 / (vi + tau2_g)`` normalised to 100 within each subgroup (``tau2_g`` the
+        subgroup's tau2, or the common tau2). Sums to 100 within every subgroup.
     """
 
     groups: pd.DataFrame
@@ -67,6 +71,7 @@ class SubgroupResult(FrozenResult):
     test: str
     level: float
     model: MetaRegResult | None = field(default=None, repr=False)
+    study_weights: np.ndarray | None = field(default=None, repr=False)
 
     def to_frame(self) -> pd.DataFrame:
         """The per-subgroup table (a copy)."""
@@ -103,6 +108,16 @@ def _within_q(y, v, codes, n_groups):
     with np.errstate(invalid="ignore"):
         q_p = np.where(q_df > 0, stats.chi2.sf(q, np.maximum(q_df, 1)), np.nan)
     return k, q, q_df, q_p
+
+
+def _within_weights(v, codes, tau2_by_group):
+    """Percent weight of each study within its subgroup: 1/(vi + tau2_g), summing to 100."""
+    t = np.nan_to_num(np.asarray(tau2_by_group, float)[codes], nan=0.0)
+    w = 1.0 / (v + t)
+    tot = np.bincount(codes, weights=w, minlength=len(tau2_by_group))
+    out = 100.0 * w / tot[codes]
+    out.setflags(write=False)
+    return out
 
 
 def subgroup(yi, vi, groups, method: str = "REML", tau2: str = "separate", test: str = "z",
@@ -201,6 +216,7 @@ def subgroup(yi, vi, groups, method: str = "REML", tau2: str = "separate", test:
             q_between=q_between, q_between_df=q_df, q_between_pvalue=q_p,
             q_between_df2=np.nan, tau2=np.nan, qe=np.nan, qe_df=np.nan, qe_pvalue=np.nan,
             i2=np.nan, tau2_mode=tau2, method=method, test=test, level=level, model=None,
+            study_weights=_within_weights(v, codes, table["tau2"].to_numpy(float)),
         )
 
     # common tau2: one mixed-effects meta-regression on the group factor
@@ -232,4 +248,5 @@ def subgroup(yi, vi, groups, method: str = "REML", tau2: str = "separate", test:
         q_between_df2=model.qm_df2, tau2=model.tau2, qe=model.qe, qe_df=model.qe_df,
         qe_pvalue=model.qe_pvalue, i2=model.i2, tau2_mode=tau2, method=method, test=test,
         level=level, model=model,
+        study_weights=_within_weights(v, codes, np.full(n_groups, model.tau2)),
     )

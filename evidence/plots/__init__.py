@@ -1,10 +1,11 @@
-"""Figures: forest, funnel, PRISMA flow, evidence matrix; deterministic SVG/PNG/PDF output.
+"""Figures: forest, funnel, bubble, PRISMA flow, evidence matrix; deterministic SVG/PNG/PDF output.
 
 Figures draw what result objects and frames contain; they compute no statistic. matplotlib
 is imported inside the functions (Agg backend unless one was chosen), and every function
 returns a :class:`matplotlib.figure.Figure` that pyplot does not keep open.
 """
 
+from .bubble import bubble
 from .export import FORMATS, PNG_DPI, save, to_svg_string
 from .forest import FOREST_COLUMNS, forest
 from .funnel import funnel
@@ -14,6 +15,7 @@ from .prisma import NOT_REPORTED, PRISMA_STAGES, prisma
 __all__ = [
     "forest",
     "funnel",
+    "bubble",
     "prisma",
     "evidence_matrix",
     "save",

@@ -1,11 +1,11 @@
-"""Forest plots: study rows drawn by the ``forestplot`` package, summaries added on its axes.
+"""Forest plots drawn with matplotlib directly (metafor ``forest()`` / RevMan layout).
 
-``forestplot`` (PyPI, 0.4.x) draws the study rows: the label column, the estimate and CI
-text, extra table columns, the weight column, the CI whiskers and the markers. What it lacks
-is drawn here with matplotlib on the same axes: squares sized by weight, the pooled diamond,
-one diamond per subgroup with its heterogeneity line, the prediction interval, the line of no
-effect at 1 for ratio measures, a log axis with back-transformed tick labels, and rows for
-studies that cannot be pooled, which show their reason instead of a CI.
+The ``forestplot`` package was dropped: it sets a monospaced table, pads columns in pixels,
+sizes all markers alike and has no diamonds, prediction intervals or subgroup subtotals, so
+most of the figure was being redrawn over it anyway. Here every column is measured with the
+renderer and given the width its widest text needs; long labels wrap at word boundaries
+(never cut). Text is DejaVu Sans at >= 7 pt on a figure <= 7 in (178 mm) wide, drawn with
+``parse_math=False`` so record text with ``$`` prints literally.
 
 The figure draws what it is given; it computes no statistic. Only the display transform
 (``transform="exp"`` for log ratios) is applied to the numbers.
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ArgumentError
-from ._common import ACCENT, GREY, INK, SUMMARY, fmt, fmt_p, get, is_missing, pyplot
+from ._common import ACCENT, FONT, GREY, INK, SUMMARY, TEXT_KW, fmt, fmt_p, get, is_missing, new_figure
 
 __all__ = ["forest", "FOREST_COLUMNS", "TRANSFORMS"]
 
@@ -32,15 +32,6 @@ FOREST_COLUMNS = ("label", "yi", "ci_low", "ci_high", "weight")
 TRANSFORMS = (None, "identity", "exp", "tanh")
 
 _NOT_POOLABLE = "not poolable"
-_PLACEHOLDER = "\x01{}\x01"  # unique labels of rows whose text is set after layout
-
-
-def _import_forestplot():
-    # forestplot calls warnings.filterwarnings("ignore") when imported, which would silence
-    # every warning of the process; catch_warnings restores the filters afterwards.
-    with warnings.catch_warnings():
-        import forestplot
-    return forestplot
 
 
 def _check_rows(rows: Any) -> pd.DataFrame:
@@ -183,9 +174,12 @@ def forest(
     favours: tuple[str, str] | None = None,
     study_header: str = "Study",
     title: str | None = None,
-    fontsize: float = 9,
-    width: float = 4.0,
-    row_height: float = 0.24,
+    fontsize: float = 7.5,
+    width: float = 7.0,
+    row_height: float = 0.17,
+    overall_test: bool = True,
+    group_title: str | None = None,
+    weights_note: str | None = None,
 ):
     """Draw a forest plot of study rows, with pooled and subgroup summaries.
 
@@ -308,9 +302,11 @@ def forest(
         order = [g for g in table["group"].tolist()]
         order += [g for g in pd.unique(rows[group_col]) if g not in order]
         for g in order:
-            add("group", str(g))
-            for _, r in rows[rows[group_col] == g].iterrows():
+            add("group", f"{group_title}: {g}" if group_title else str(g))
+            in_g = rows[rows[group_col] == g]
+            for _, r in in_g.iterrows():
                 add_study(r)
+            wsum = pd.to_numeric(in_g["weight"], errors="coerce")
             if group_col in npool.columns:
                 for _, r in npool[npool[group_col] == g].iterrows():
                     add_not_poolable(r)
@@ -321,6 +317,7 @@ def forest(
                 label = f"Subtotal, k = {int(k)}" if not is_missing(k) else "Subtotal"
                 add("subtotal", label, t(s["estimate"]), t(s["ci_low"]), t(s["ci_high"]),
                     est_text(s["estimate"], s["ci_low"], s["ci_high"]),
+                    weight=(f"{float(wsum.sum()):.1f}%" if wsum.notna().any() else ""),
                     overlay="subgroup-diamond")
                 pi_lo, pi_hi = s.get("pi_low", np.nan), s.get("pi_high", np.nan)
                 if not (is_missing(pi_lo) or is_missing(pi_hi)):
@@ -357,6 +354,9 @@ def forest(
         het = _het_text(pooled)
         if het:
             add("note", het)
+        ov = _overall_text(pooled) if overall_test else ""
+        if ov:
+            add("note", ov)
     if subgroups is not None:
         between = _between_text(subgroups)
         if between:
@@ -366,34 +366,6 @@ def forest(
     if not display:
         raise ArgumentError("nothing to draw: rows, not_poolable and pooled are all empty")
 
-    # -- the table handed to forestplot (labels must be unique: they are its y categories)
-    seen: dict[str, int] = {}
-    labels = []
-    for i, d in enumerate(display):
-        if d["kind"] in ("note", "spacer"):
-            labels.append(_PLACEHOLDER.format(i))
-            continue
-        lab = d["label"]
-        seen[lab] = seen.get(lab, 0) + 1
-        labels.append(lab if seen[lab] == 1 else f"{lab} ({seen[lab]})")
-    has_weights = any(d["weight"] for d in display)
-    table = pd.DataFrame({
-        "label": labels,
-        "est": [d["est"] if d["kind"] == "study" else np.nan for d in display],
-        "lo": [d["lo"] if d["kind"] == "study" else np.nan for d in display],
-        "hi": [d["hi"] if d["kind"] == "study" else np.nan for d in display],
-        "text": [d["text"] for d in display],
-        "weight": [d["weight"] for d in display],
-    })
-    for c in extra:
-        table[f"x_{c}"] = [d["extras"].get(c, "") for d in display]
-    annote = [f"x_{c}" for c in extra] + ["text"]
-    headers = list(extra.values()) + [f"{measure} [{_level_pct(pooled)} CI]"]
-
-    n = len(display)
-    ys = np.arange(n - 1, -1, -1, dtype=float)  # forestplot puts the first row at the top
-
-    # -- limits in display units
     values = [v for d in display for v in (d["est"], d["lo"], d["hi"]) if not is_missing(v)]
     if transform == "exp":
         values = [v for v in values if v > 0]
@@ -410,146 +382,203 @@ def forest(
         else:
             span = (hi_v - lo_v) or 1.0
             xlim = (lo_v - 0.05 * span, hi_v + 0.05 * span)
-
-    plt = pyplot()
-    forestplot = _import_forestplot()
-    if not values and len(table):
-        # forestplot takes its axis range from the CI columns and fails when all are NaN
-        # (every row not poolable).
-        # forestplot also needs one finite marker: place it far outside the final x range,
-        # where the axes clip it (the limits are set again in _finish)
-        table = table.copy()
-        first = table.index[0]
-        outside = xlim[1] * 1e3 if transform == "exp" else xlim[1] + 1e3 * (xlim[1] - xlim[0])
-        table.loc[first, ["est", "lo", "hi"]] = outside
-    fig = plt.figure(figsize=(width, row_height * (n + 3.5)), facecolor="white")
-    try:
-        ax = fig.add_subplot()
-        kwargs: dict[str, Any] = {}
-        if has_weights:
-            kwargs.update(rightannote=["weight"], right_annoteheaders=["Weight"])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # forestplot's set_yticklabels
-            forestplot.forestplot(
-                table, estimate="est", varlabel="label", ll="lo", hl="hi",
-                form_ci_report=False, ci_report=False, annote=annote, annoteheaders=headers,
-                logscale=(transform == "exp"), xline=1.0 if transform == "exp" else 0.0,
-                xlinestyle="-", xlinecolor=GREY, xlinewidth=0.8, flush=True, ax=ax,
-                variable_header=study_header, fontsize=fontsize, xtick_size=fontsize,
-                xlabel=None, markercolor=ACCENT, markeralpha=1.0, linecolor=INK, lw=1.0,
-                table=False, xlim=xlim, **kwargs)
-        _finish(fig, ax, display, ys, n, transform, xlim, xticks, measure, favours, title,
-                fontsize, has_weights)
-    finally:
-        plt.close(fig)  # the figure lives on; pyplot just stops tracking it
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-        FigureCanvasAgg(fig)  # closing detached the canvas; give it an off-screen one
-    return fig
+    return _draw(display, transform, xlim, xticks, measure, favours, title, fontsize, width,
+                 row_height, list(extra.values()), list(extra), study_header,
+                 f"{measure} [{_level_pct(pooled)} CI]", weights_note)
 
 
-def _finish(fig, ax, display, ys, n, transform, xlim, xticks, measure, favours, title,
-            fontsize, has_weights) -> None:
-    from matplotlib.collections import PathCollection
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Polygon
-    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
-    from matplotlib.transforms import blended_transform_factory
+def _overall_text(pooled: Any) -> str:
+    stat, p = get(pooled, "stat"), get(pooled, "pvalue")
+    if is_missing(stat) or is_missing(p):
+        return ""
+    test = str(get(pooled, "test", "z") or "z")
+    name = "t" if test.lower() in ("t", "knha") else "z"
+    df = get(pooled, "df")
+    dfs = f"({int(df)})" if name == "t" and not is_missing(df) else ""
+    return f"Test for overall effect: {name}{dfs} = {fmt(stat, 2)}, {fmt_p(p)}"
 
-    # squares sized by weight: forestplot's markers all have one size
-    weights = np.array([float(d["weight"].rstrip("%")) if d["weight"] else np.nan
-                        for d in display])
-    squares = [c for c in ax.collections if isinstance(c, PathCollection)]
-    wmax = np.nanmax(weights) if np.isfinite(weights).any() else np.nan
-    for coll in squares:
-        coll.set_gid("study-squares")
-        if np.isfinite(wmax):
-            offsets = np.ma.getdata(coll.get_offsets())
-            # forestplot plots its reversed table plus a header row: match by y
-            size_by_y = {float(y): w for y, w in zip(ys, weights)}
-            sizes = []
-            for y in offsets[:, 1]:
-                w = size_by_y.get(float(y), np.nan)
-                sizes.append(12.0 + 88.0 * (w / wmax) if np.isfinite(w) else 30.0)
-            coll.set_sizes(np.asarray(sizes))
+
+def _wrap(text: str, width_in: float, fontsize: float, measure) -> list[str]:
+    """Split ``text`` at spaces into lines no wider than ``width_in`` (a word is never cut)."""
+    words = text.split(" ")
+    lines, cur = [], ""
+    for w in words:
+        cand = f"{cur} {w}" if cur else w
+        if cur and measure(cand, fontsize) > width_in:
+            lines.append(cur)
+            cur = w
         else:
-            coll.set_sizes([30.0])
+            cur = cand
+    lines.append(cur)
+    return lines
 
-    # diamonds and prediction intervals
-    half = 0.32
-    for d, y in zip(display, ys):
-        if d["overlay"] in ("pooled-diamond", "subgroup-diamond") and not is_missing(d["est"]):
-            color = SUMMARY if d["overlay"] == "pooled-diamond" else GREY
-            poly = Polygon([(d["lo"], y), (d["est"], y + half), (d["hi"], y),
-                            (d["est"], y - half)], closed=True, facecolor=color,
-                           edgecolor=color, linewidth=0.8, zorder=3)
-            poly.set_gid(d["overlay"])
-            ax.add_patch(poly)
-        elif d["overlay"] and d["overlay"].endswith("prediction-interval"):
-            line = Line2D([d["lo"], d["hi"]], [y, y], color=SUMMARY, linewidth=1.2,
-                          solid_capstyle="butt", zorder=3)
-            line.set_gid(d["overlay"])
-            ax.add_line(line)
-            for x in (d["lo"], d["hi"]):
-                cap = Line2D([x, x], [y - 0.15, y + 0.15], color=SUMMARY, linewidth=1.2,
-                             zorder=3)
-                cap.set_gid(d["overlay"] + "-cap")
-                ax.add_line(cap)
 
-    # forestplot pads the label column by its width in pixels where matplotlib expects
-    # points; measure again (before the notes get their text: notes may run across columns)
-    renderer = fig.canvas.get_renderer()
-    widest = max((lab.get_window_extent(renderer=renderer).width
-                  for lab in ax.get_yticklabels() if lab.get_text()), default=0.0)
-    pad = widest * 72.0 / fig.dpi + 4.0
-    ax.yaxis.set_tick_params(pad=pad)
+def _draw(display, transform, xlim, xticks, measure, favours, title, fontsize, width,
+          row_height, extra_headers, extra_keys, study_header, est_header, weights_note):
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Polygon, Rectangle
+    from matplotlib.textpath import TextPath
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-    # label column: row kinds, notes that run across the table, spacers
-    formatter = ax.yaxis.get_major_formatter()
-    seq = list(getattr(formatter, "seq", []))
-    tick_labels = ax.get_yticklabels()
-    for d, y in zip(display, ys):
-        i = int(round(y))
-        if i >= len(seq):
-            continue
+    props = {w: FontProperties(family=FONT, weight=w) for w in ("normal", "bold")}
+
+    def tw(text: str, size: float, weight: str = "normal") -> float:
+        """Width of ``text`` in inches at ``size`` points (font metrics, no renderer)."""
+        if not text:
+            return 0.0
+        widest = 0.0
+        for line in text.split("\n"):
+            if line:
+                ext = TextPath((0, 0), line, size=size, prop=props[weight]).get_extents()
+                widest = max(widest, ext.x1 / 72.0)
+        return widest
+
+    gap = 0.12  # inches between columns
+    has_weights = any(d["weight"] for d in display)
+    bold = lambda d: d["kind"] in ("group", "pooled", "subtotal")  # noqa: E731
+    # widths of the fixed columns, from their widest text
+    x_cols = [max([tw(h, fontsize, "bold") for h in h_.split("\n")]
+                  + [tw(d["extras"].get(k, ""), fontsize) for d in display])
+              for h_, k in zip(extra_headers, extra_keys)]
+    est_w = max([tw(est_header, fontsize, "bold")]
+                + [tw(d["text"], fontsize, "bold" if bold(d) else "normal") for d in display
+                   if d["kind"] != "not_poolable"])
+    w_w = max([tw("Weight", fontsize, "bold")] + [tw(d["weight"], fontsize) for d in display]) \
+        if has_weights else 0.0
+    label_natural = max([tw(study_header, fontsize, "bold")]
+                        + [tw(d["label"], fontsize, "bold" if bold(d) else "normal")
+                           for d in display if d["kind"] not in ("note", "spacer")])
+    plot_min = 1.6
+    fixed = sum(x_cols) + gap * (len(x_cols) + 2) + est_w + (w_w + gap if has_weights else 0)
+    label_w = min(label_natural, max(width - fixed - plot_min, 1.2))
+    plot_w = max(width - fixed - label_w - 0.1, plot_min)
+    total_w = label_w + fixed + plot_w + 0.1
+    # reasons of rows that cannot be pooled run over the plot and estimate columns
+    reason_w = plot_w + gap + est_w
+    # each row's lines
+    for d in display:
+        wt = "bold" if bold(d) else "normal"
         if d["kind"] == "note":
-            seq[i] = d["label"]
+            d["lines"] = _wrap(d["label"], total_w - 0.1, fontsize, tw)
         elif d["kind"] == "spacer":
-            seq[i] = ""
-    if seq:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # categorical locator, fixed labels
-            ax.yaxis.set_major_formatter(type(formatter)(seq))
-    for d, y in zip(display, ys):
-        i = int(round(y))
-        if i < len(tick_labels):
-            lab = tick_labels[i]
-            if d["kind"] in ("group", "pooled", "subtotal"):
-                lab.set_fontweight("bold")
-            elif d["kind"] == "note":
-                lab.set_fontstyle("italic")
-                lab.set_color("#444444")
-            elif d["kind"] == "not_poolable":
-                lab.set_color("#444444")
-
-    # right-hand texts (weights): forestplot places them at data x; pin them to the axes
-    right = blended_transform_factory(ax.transAxes, ax.transData)
-    for text in ax.texts:
-        text.set_transform(right)
-        text.set_x(1.04)
-
-    # the line of no effect, tagged
-    for coll in ax.collections:
-        if not isinstance(coll, PathCollection) and coll.get_gid() is None:
-            segs = coll.get_segments() if hasattr(coll, "get_segments") else []
-            if len(segs) == 1 and np.allclose(segs[0][:, 0], segs[0][0, 0]):
-                coll.set_gid("null-line")
-
-    # axes
+            d["lines"] = [""]
+        else:
+            # rows without per-arm cells may run over those columns
+            room = label_w if d["kind"] in ("study", "not_poolable") \
+                else label_w + sum(x_cols) + gap * len(x_cols)
+            d["lines"] = _wrap(d["label"], room, fontsize, lambda t_, s_: tw(t_, s_, wt))
+            if d["kind"] == "not_poolable":
+                d["reason_lines"] = _wrap(d["text"], reason_w, fontsize, tw)
+                d["nlines"] = max(len(d["lines"]), len(d["reason_lines"]))
+        d.setdefault("nlines", len(d["lines"]))
+        if d["kind"] == "spacer":
+            d["nlines"] = 0.5
+    line_h = fontsize * 1.25 / 72.0
+    rows_h = sum(max(row_height, line_h * d["nlines"] + 0.04) for d in display)
+    top_h = line_h * (2.6 if title else 1.6) + 0.05
+    bottom_h = line_h * (5.2 if favours else 3.4)
+    height = rows_h + top_h + bottom_h
+    fig = new_figure((total_w, height))
+    # the forest's axes: x in display units, y in inches from the top of the rows
+    x0 = 0.05 + label_w + gap + sum(x_cols) + gap * len(x_cols)
+    ax = fig.add_axes((x0 / total_w, bottom_h / height, plot_w / total_w, rows_h / height))
+    ax.set_ylim(rows_h, 0)
     ax.set_xlim(*xlim)
-    ax.set_ylim(-0.7, n + 0.6)
+    if transform == "exp":
+        ax.set_xscale("log")
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    ax.yaxis.set_major_locator(NullLocator())
+    ax.yaxis.set_minor_locator(NullLocator())
+    from matplotlib.transforms import blended_transform_factory
+    tr = blended_transform_factory(fig.dpi_scale_trans, ax.transData)  # x in inches
+
+    def text(x, y, s_, ha="left", weight="normal", style="normal", color=INK, va="center",
+             gid=None):
+        art = fig.text(x, y, s_, transform=tr, ha=ha, va=va, fontsize=fontsize,
+                       fontweight=weight, fontstyle=style, color=color, **TEXT_KW)
+        if gid:
+            art.set_gid(gid)
+        return art
+
+    # column x positions (inches, left edges; numbers right-aligned at the right edge)
+    xs, x = [], 0.05 + label_w + gap
+    for w_ in x_cols:
+        xs.append(x + w_)
+        x += w_ + gap
+    x_est = x0 + plot_w + gap
+    x_w = x_est + est_w + gap + w_w
+    # headers, above the rows
+    yh = -line_h * 0.7
+    text(0.05, yh, study_header, weight="bold", va="bottom")
+    for h_, xr in zip(extra_headers, xs):
+        text(xr, yh, h_, ha="right", weight="bold", va="bottom")
+    text(x_est, yh, est_header, weight="bold", va="bottom")
+    if has_weights:
+        text(x_w, yh, "Weight", ha="right", weight="bold", va="bottom")
+    if title:
+        text(0.05, yh - line_h * 1.3 * (1 + max(h_.count("\n") for h_ in extra_headers or [""])),
+             title, weight="bold", va="bottom").set_fontsize(fontsize + 1)
+
+    weights = [float(d["weight"].rstrip("%")) for d in display
+               if d["kind"] == "study" and d["weight"]]
+    wmax = max(weights) if weights else np.nan
+    pts_per_in = 72.0
+    y = 0.0
+    half_h = min(row_height, line_h) * 0.45
+    for d in display:
+        h = max(row_height, line_h * d["nlines"] + 0.04)
+        yc = y + line_h * 0.5 + 0.02 if d["nlines"] > 1 else y + h / 2
+        kind = d["kind"]
+        if kind == "note":
+            text(0.05, yc, "\n".join(d["lines"]), style="italic", va="top" if d["nlines"] > 1
+                 else "center", gid="forest-note").set_y(y + 0.02 if d["nlines"] > 1 else yc)
+        elif kind != "spacer":
+            lab = text(0.05, y + 0.02 if d["nlines"] > 1 else yc, "\n".join(d["lines"]),
+                       weight="bold" if bold(d) else "normal",
+                       va="top" if d["nlines"] > 1 else "center", gid="forest-label")
+            lab.set_linespacing(1.1)
+            for k_, xr in zip(extra_keys, xs):
+                v = d["extras"].get(k_, "")
+                if v:
+                    text(xr, yc, v, ha="right")
+            if kind == "not_poolable":
+                text(x0, y + 0.02 if d["nlines"] > 1 else yc, "\n".join(d["reason_lines"]),
+                     va="top" if d["nlines"] > 1 else "center", gid="not-poolable-reason")
+            elif d["text"]:
+                text(x_est, yc, d["text"], weight="bold" if bold(d) else "normal")
+            if d["weight"]:
+                text(x_w, yc, d["weight"], ha="right", weight="bold" if bold(d) else "normal")
+            if kind == "study" and not is_missing(d["est"]):
+                ax.add_line(Line2D([d["lo"], d["hi"]], [yc, yc], color=INK, linewidth=0.8,
+                                   zorder=2))
+                w_ = float(d["weight"].rstrip("%")) if d["weight"] else np.nan
+                side = (0.04 + 0.08 * np.sqrt(w_ / wmax)) if np.isfinite(w_) and np.isfinite(wmax) \
+                    else 0.05  # inches; area proportional to the weight
+                ax.plot([d["est"]], [yc], marker="s", markersize=side * pts_per_in,
+                        color=ACCENT, linestyle="none", zorder=3, gid="study-square")
+            elif d["overlay"] in ("pooled-diamond", "subgroup-diamond") \
+                    and not is_missing(d["est"]):
+                color = SUMMARY if d["overlay"] == "pooled-diamond" else ACCENT
+                poly = Polygon([(d["lo"], yc), (d["est"], yc - half_h), (d["hi"], yc),
+                                (d["est"], yc + half_h)], closed=True, facecolor=color,
+                               edgecolor=color, linewidth=0.8, zorder=3)
+                poly.set_gid(d["overlay"])
+                ax.add_patch(poly)
+            elif d["overlay"] and d["overlay"].endswith("prediction-interval"):
+                line = Line2D([d["lo"], d["hi"]], [yc, yc], color=SUMMARY, linewidth=1.2,
+                              solid_capstyle="butt", zorder=3)
+                line.set_gid(d["overlay"])
+                ax.add_line(line)
+                for xe in (d["lo"], d["hi"]):
+                    ax.add_line(Line2D([xe, xe], [yc - 0.04, yc + 0.04], color=SUMMARY,
+                                       linewidth=1.2, zorder=3))
+        y += h
+    null = 1.0 if transform == "exp" else 0.0
+    if xlim[0] < null < xlim[1]:
+        ax.axvline(null, color=INK, linewidth=0.7, zorder=1, gid="null-line")
     ax.xaxis.set_minor_locator(NullLocator())
-    ax.xaxis.set_minor_formatter(NullFormatter())
     if transform == "exp":
         ticks = list(xticks) if xticks is not None else _nice_log_ticks(*xlim)
         ax.xaxis.set_major_locator(FixedLocator(ticks))
@@ -559,21 +588,19 @@ def _finish(fig, ax, display, ys, n, transform, xlim, xticks, measure, favours, 
         if xticks is not None:
             ax.xaxis.set_major_locator(FixedLocator(list(xticks)))
         xlabel = measure
-    ax.tick_params(axis="x", labelsize=fontsize)
+    ax.tick_params(axis="x", labelsize=fontsize, colors=INK)
     for lab in ax.get_xticklabels():
-        lab.set_fontfamily("sans-serif")
-    ax.set_xlabel(xlabel, fontsize=fontsize)
+        lab.set_fontfamily(FONT)
+    ax.set_xlabel(xlabel, fontsize=fontsize, fontfamily=FONT, color=INK, parse_math=False)
     if favours:
-        null = 1.0 if transform == "exp" else 0.0
         trans = blended_transform_factory(ax.transData, ax.transAxes)
-        drop = -(fontsize * 1.9 + 6)  # below the tick labels, in points
-        for side, text, ha in ((-1, f"\u2190 {favours[0]}", "right"),
-                               (1, f"{favours[1]} \u2192", "left")):
-            ax.annotate(text, xy=(null, 0), xycoords=trans, xytext=(side * 4, drop),
-                        textcoords="offset points", ha=ha, va="top",
-                        fontsize=fontsize * 0.9, color=GREY)
-        ax.xaxis.labelpad = fontsize * 1.6 + 4
-    if title:
-        ax.annotate(title, xy=(0, 1), xycoords="axes fraction", xytext=(-pad, fontsize * 1.2),
-                    textcoords="offset points", ha="left", va="bottom",
-                    fontsize=fontsize + 1, fontweight="bold")
+        drop = -(fontsize * 3.4 + 6)
+        for side, txt, ha in ((-1, f"\u2190 {favours[0]}", "right"),
+                              (1, f"{favours[1]} \u2192", "left")):
+            ax.annotate(txt, xy=(null, 0), xycoords=trans, xytext=(side * 4, drop),
+                        textcoords="offset points", ha=ha, va="top", fontsize=fontsize,
+                        color=INK, gid="favours-label", **TEXT_KW)
+    if weights_note:
+        fig.text(0.05 / total_w, 0.02, weights_note, fontsize=fontsize, color=INK,
+                 ha="left", va="bottom", **TEXT_KW)
+    return fig

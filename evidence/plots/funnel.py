@@ -37,8 +37,9 @@ def funnel(
     measure: str = "Effect size",
     level: float = 0.95,
     title: str | None = None,
-    figsize: tuple[float, float] = (5.5, 4.2),
-    fontsize: float = 9,
+    figsize: tuple[float, float] = (6.5, 3.8),
+    fontsize: float = 8,
+    transform: str | None = None,
 ):
     """Draw a contour-enhanced funnel plot (effect size against standard error).
 
@@ -60,6 +61,10 @@ def funnel(
         The effect of no difference in analysis scale (0 for differences and log ratios).
     measure, title, figsize, fontsize :
         Axis label, title and layout.
+    transform : {None, "exp"}
+        ``"exp"``: ``yi`` are log ratios; the axis stays in log units but its ticks sit at
+        natural-scale ratios (0.1, 0.2, 0.5, 1, 2, ...) labelled as such, and the label reads
+        "<measure> (log scale)". Otherwise the ticks and the label are in ``measure`` units.
 
     Returns
     -------
@@ -160,13 +165,26 @@ def funnel(
 
     ax.set_xlim(xlo, xhi)
     ax.set_ylim(se_max, 0)
-    ax.set_xlabel(measure, fontsize=fontsize)
+    if transform == "exp":
+        from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+        from .forest import _nice_log_ticks
+
+        ticks = _nice_log_ticks(float(np.exp(xlo)), float(np.exp(xhi)))
+        ax.xaxis.set_major_locator(FixedLocator(np.log(ticks)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{np.exp(v):.3g}"))
+        ax.xaxis.set_minor_locator(NullLocator())
+        xlabel = f"{measure} (log scale)"
+    else:
+        xlabel = measure
+    ax.set_xlabel(xlabel, fontsize=fontsize, parse_math=False)
     ax.set_ylabel("Standard error", fontsize=fontsize)
     ax.tick_params(labelsize=fontsize)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    ax.legend(handles=handles, fontsize=fontsize * 0.85, frameon=False,
+    ax.legend(handles=handles, fontsize=fontsize, frameon=False,
               loc="upper left", bbox_to_anchor=(1.01, 1.0))
     if title:
-        ax.set_title(title, fontsize=fontsize + 1, fontweight="bold", loc="left")
+        ax.set_title(title, fontsize=fontsize + 1, fontweight="bold", loc="left",
+                     parse_math=False)
     return fig

@@ -242,6 +242,10 @@ class AnalysisSpec(_Model):
                                         description="meta-regression models (characteristics)")
     cumulative_order: str | None = Field(None, description="characteristic ordering "
                                                            "the cumulative meta-analysis")
+    labels: dict[str, str] = Field(default_factory=dict,
+                                   description="readers' names of the characteristics used "
+                                               "(subgroups, moderators), e.g. alloc: method "
+                                               "of treatment allocation")
 
     @field_validator("arms")
     @classmethod

@@ -242,41 +242,88 @@ def analysis_context(res: AnalysisResult) -> dict[str, Any]:
     return ctx
 
 
+def _arm_columns(res: AnalysisResult) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Per-arm cells of the forest (events/total, or mean, SD, n), as the effects frame has them."""
+    eff = res.effects
+    a1, a2 = res.spec.arms
+    cells, headers = pd.DataFrame(index=eff.index), {}
+
+    def cell(x, d=None):
+        return "" if pd.isna(x) else (number(x, d) if d is not None else f"{int(x)}")
+
+    for arm in (a1, a2):
+        name = arm.replace("_", " ").capitalize()
+        if f"{arm}_events" in eff and f"{arm}_total" in eff:
+            cells[f"_{arm}"] = [f"{cell(e)}/{cell(t)}" if not (pd.isna(e) or pd.isna(t)) else ""
+                                for e, t in zip(eff[f"{arm}_events"], eff[f"{arm}_total"])]
+            headers[f"_{arm}"] = f"{name}\nevents/total"
+        elif f"{arm}_mean" in eff:
+            for c, h, d in (("mean", "mean", 2), ("sd", "SD", 2), ("n", "n", None)):
+                cells[f"_{arm}_{c}"] = [cell(x, d) for x in eff[f"{arm}_{c}"]]
+                headers[f"_{arm}_{c}"] = f"{name}\n{h}"
+    if not headers:
+        cells["_n"] = [cell(x) for x in eff["n"]]
+        headers["_n"] = "n"
+    return cells, headers
+
+
 def analysis_figures(res: AnalysisResult) -> list[dict[str, Any]]:
-    """Forest plot (overall and by subgroup) and funnel plot of one analysis."""
-    from ..plots import forest, funnel
+    """Forest plot (overall and by subgroup), funnel plot and bubble plots of one analysis."""
+    import numpy as np
+
+    from ..plots import bubble, forest, funnel
 
     s = res.spec
     figs = []
     eff = res.effects
-    rows = eff[eff["computable"]][["label", "yi", "ci_low", "ci_high", "weight", "n"]]
-    not_poolable = eff[~eff["computable"]][["label", "reason"]]
+    cells, headers = _arm_columns(res)
+    full = pd.concat([eff, cells], axis=1)
+    comp = full["computable"].astype(bool)
+    rows = full[comp][["label", "yi", "ci_low", "ci_high", "weight", *headers]]
+    not_poolable = full[~comp][["label", "reason", *headers]]
     label = s.effect_label or s.measure
     favours = tuple(s.favours) if s.favours else None
-    if res.pooled is not None:
-        fig = forest(rows, res.pooled, measure=label, transform=s.transform,
-                     extra_columns={"n": "n"}, not_poolable=not_poolable, favours=favours,
-                     title=s.title)
-        figs.append(figure_entry(f"{s.id}-forest", f"Forest plot: {s.title}",
-                                 f"{label} per study with {level_percent(res.pooled.level)} CI; "
-                                 f"squares sized by weight; diamond: pooled estimate "
-                                 f"({s.method}); line under it: prediction interval.", fig))
-        for name, sg in res.subgroups.items():
-            r2 = rows.copy()
-            r2["group"] = eff.loc[eff["computable"], name].astype(str).to_numpy()
-            fig = forest(r2, res.pooled, sg, measure=label, transform=s.transform,
-                         extra_columns={"n": "n"}, favours=favours,
-                         title=f"{s.title}, by {name}")
-            figs.append(figure_entry(f"{s.id}-forest-{name}", f"Forest plot by {name}",
-                                     f"Studies grouped by {name}; one diamond per subgroup "
-                                     "(separate τ²) with its heterogeneity and the test of "
-                                     "subgroup differences.", fig))
-        used = eff[eff["computable"]]
-        filled = res.trimfill.filled if res.trimfill is not None else None
-        fig = funnel(used["yi"].to_numpy(), used["vi"].to_numpy(), res.pooled,
-                     filled=filled, measure=f"{label} ({'log scale' if s.transform == 'exp' else s.measure})")
-        figs.append(figure_entry(f"{s.id}-funnel", "Contour-enhanced funnel plot",
-                                 "Shaded regions: p < 0.10, 0.05, 0.01; open points: studies "
-                                 "imputed by trim-and-fill." if filled is not None and len(filled)
-                                 else "Shaded regions: p < 0.10, 0.05, 0.01.", fig))
+    if res.pooled is None:
+        return figs
+    lvl = level_percent(res.pooled.level)
+    fig = forest(rows, res.pooled, measure=label, transform=s.transform,
+                 extra_columns=headers, not_poolable=not_poolable, favours=favours)
+    figs.append(figure_entry(f"{s.id}-forest", f"Forest plot: {s.title}",
+                             f"{label} per study with {lvl} CI; squares sized by weight "
+                             f"(percent of the {s.method} random-effects model); diamond: "
+                             "pooled estimate; bar under it: prediction interval.", fig))
+    for name, sg in res.subgroups.items():
+        human = s.label_of(name)
+        r2 = rows.copy()
+        r2["group"] = eff.loc[comp, name].astype(str).to_numpy()
+        if sg.study_weights is not None:
+            r2["weight"] = np.asarray(sg.study_weights)  # within each subgroup's own fit
+        fig = forest(r2, None, sg, measure=label, transform=s.transform,
+                     extra_columns=headers, favours=favours,
+                     group_title=human[:1].upper() + human[1:])
+        figs.append(figure_entry(f"{s.id}-forest-{name}", f"Forest plot by {human}",
+                                 f"Studies grouped by {human}. Weights are within each "
+                                 "subgroup's own fit (separate τ²) and sum to 100% per "
+                                 "subgroup; one diamond per subgroup with its heterogeneity; "
+                                 "last line: the test for subgroup differences.", fig))
+    used = eff[comp]
+    filled = res.trimfill.filled if res.trimfill is not None else None
+    fig = funnel(used["yi"].to_numpy(), used["vi"].to_numpy(), res.pooled,
+                 filled=filled, measure=label, transform=s.transform)
+    figs.append(figure_entry(f"{s.id}-funnel", "Contour-enhanced funnel plot",
+                             "Shaded regions: p < 0.10, 0.05, 0.01; open points: studies "
+                             "imputed by trim-and-fill." if filled is not None and len(filled)
+                             else "Shaded regions: p < 0.10, 0.05, 0.01.", fig))
+    for j, (mods, mr) in enumerate(zip(s.moderators, res.metaregs)):
+        if mr is None or len(mods) != 1:
+            continue  # a bubble plot shows one moderator against the effect
+        mod = mods[0]
+        fig = bubble(used[mod].to_numpy(float), used["yi"].to_numpy(), mr.weights, mr,
+                     moderator=mod, xlabel=s.label_of(mod), measure=label,
+                     transform=s.transform, labels=used["label"].tolist())
+        figs.append(figure_entry(f"{s.id}-bubble-{mod}",
+                                 f"Bubble plot: {label} against {s.label_of(mod)}",
+                                 f"One bubble per study, area proportional to its weight in the "
+                                 f"meta-regression; line: the fitted meta-regression "
+                                 f"({mr.method}).", fig))
     return figs
