@@ -320,8 +320,6 @@ class Scale(_Model):
     unit: str | None = None
     lower_is_better: bool | None = None
     source: str | None = None
-    assumption: str | None = Field(
-        None, description="what of this scale is assumed rather than reported, and why")
 
     @model_validator(mode="after")
     def _ordered(self) -> "Scale":
