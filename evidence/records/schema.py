@@ -320,6 +320,9 @@ class Scale(_Model):
     unit: str | None = None
     lower_is_better: bool | None = None
     source: str | None = None
+    assumed: bool = Field(False, description="min and max are this project's assumption, "
+                                             "stated by no source (say why in note)")
+    note: str | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> "Scale":
