@@ -100,10 +100,18 @@ def _authors(a: list[str] | str) -> str:
 STUDY_COLUMNS = [
     "study", "label", "label_in_review", "authors", "year", "journal", "volume", "pages", "doi",
     "citation_source", "inclusion", "inclusion_reason", "design", "design_source", "injury",
-    "injury_name", "n", "n_source", "female", "male", "population", "age",
+    "injury_name", "n", "n_source", "female", "female_source", "male", "male_source",
+    "population", "age",
     "inclusion_criteria", "strategies", "intervention", "feedback", "target", "weeks",
-    "sessions", "comparator", "intervention_source", "followup", "arms", "n_outcomes", "file",
+    "weeks_source", "sessions", "sessions_source", "comparator", "intervention_source", "followup", "arms", "n_outcomes", "file",
 ]
+
+
+def _own_source(value, fallback: str | None) -> str | None:
+    """The source key of one sourced value: its own, else the block's (None if no value)."""
+    if value is None or getattr(value, "value", None) is None:
+        return None
+    return getattr(value, "source", None) or fallback
 
 
 def _study_row(st: ClinicalStudy, injury_names: dict[str, str], file: str | None) -> dict:
@@ -129,7 +137,9 @@ def _study_row(st: ClinicalStudy, injury_names: dict[str, str], file: str | None
         "n_source": (st.sample.n.source if st.sample.n and st.sample.n.source
                      else st.sample.source) if st.sample.n else None,
         "female": _value(st.sample.female),
+        "female_source": _own_source(st.sample.female, st.sample.source),
         "male": _value(st.sample.male),
+        "male_source": _own_source(st.sample.male, st.sample.source),
         "population": st.sample.population,
         "age": st.sample.age,
         "inclusion_criteria": "; ".join(st.sample.inclusion_criteria),
@@ -138,7 +148,9 @@ def _study_row(st: ClinicalStudy, injury_names: dict[str, str], file: str | None
         "feedback": st.intervention.feedback,
         "target": st.intervention.target,
         "weeks": _value(st.intervention.weeks),
+        "weeks_source": _own_source(st.intervention.weeks, st.intervention.source),
         "sessions": _value(st.intervention.sessions),
+        "sessions_source": _own_source(st.intervention.sessions, st.intervention.source),
         "comparator": st.intervention.comparator,
         "intervention_source": st.intervention.source,
         "followup": st.followup,
@@ -188,6 +200,9 @@ def build_frames(loaded: RecordSet) -> Frames:
                 "scale_max": np.nan if sc is None or sc.max is None else sc.max,
                 "unit": sc.unit if sc else None,
                 "lower_is_better": sc.lower_is_better if sc else None,
+                "scale_source": sc.source if sc else None,
+                "scale_assumed": bool(sc.assumed) if sc else False,
+                "scale_note": sc.note if sc else None,
                 "n_measurements": len(out.measurements),
                 "n_reported_changes": len(out.reported_changes),
                 "source": out.source, "note": out.note,
@@ -288,6 +303,7 @@ def build_frames(loaded: RecordSet) -> Frames:
         studies=_frame(studies, STUDY_COLUMNS),
         outcomes=_frame(outcomes, ["study", "outcome", "name", "kind", "primary", "instrument",
                                    "scale_min", "scale_max", "unit", "lower_is_better",
+                                   "scale_source", "scale_assumed", "scale_note",
                                    "n_measurements", "n_reported_changes", "source", "note"]),
         timepoints=_frame(timepoints, ["study", "timepoint", "label", "weeks", "order",
                                        "source"]),
