@@ -476,7 +476,10 @@ def _draw(display, transform, xlim, xticks, measure, favours, title, fontsize, w
             d["nlines"] = 0.5
     line_h = fontsize * 1.25 / 72.0
     rows_h = sum(max(row_height, line_h * d["nlines"] + 0.04) for d in display)
-    top_h = line_h * (2.6 if title else 1.6) + 0.05
+    n_title = len(_wrap(title, total_w - 0.1, fontsize + 1,
+                        lambda t_, s_: tw(t_, s_, "bold"))) if title else 0
+    n_head = 1 + max([h_.count("\n") for h_ in extra_headers] or [0])
+    top_h = line_h * (0.6 + 1.1 * n_head + 1.3 * n_title) + 0.05
     bottom_h = line_h * (5.2 if favours else 3.4)
     height = rows_h + top_h + bottom_h
     fig = new_figure((total_w, height))
@@ -518,8 +521,9 @@ def _draw(display, transform, xlim, xticks, measure, favours, title, fontsize, w
     if has_weights:
         text(x_w, yh, "Weight", ha="right", weight="bold", va="bottom")
     if title:
+        t_lines = _wrap(title, total_w - 0.1, fontsize + 1, lambda t_, s_: tw(t_, s_, "bold"))
         text(0.05, yh - line_h * 1.3 * (1 + max(h_.count("\n") for h_ in extra_headers or [""])),
-             title, weight="bold", va="bottom").set_fontsize(fontsize + 1)
+             "\n".join(t_lines), weight="bold", va="bottom").set_fontsize(fontsize + 1)
 
     weights = [float(d["weight"].rstrip("%")) for d in display
                if d["kind"] == "study" and d["weight"]]
@@ -545,7 +549,8 @@ def _draw(display, transform, xlim, xticks, measure, favours, title, fontsize, w
                     text(xr, yc, v, ha="right")
             if kind == "not_poolable":
                 text(x0, y + 0.02 if d["nlines"] > 1 else yc, "\n".join(d["reason_lines"]),
-                     va="top" if d["nlines"] > 1 else "center", gid="not-poolable-reason")
+                     va="top" if d["nlines"] > 1 else "center", gid="not-poolable-reason"
+                     ).set_bbox({"facecolor": "white", "edgecolor": "none", "pad": 0.5})
             elif d["text"]:
                 text(x_est, yc, d["text"], weight="bold" if bold(d) else "normal")
             if d["weight"]:
