@@ -530,6 +530,7 @@ def _draw(display, transform, xlim, xticks, measure, favours, title, fontsize, w
     wmax = max(weights) if weights else np.nan
     pts_per_in = 72.0
     y = 0.0
+    sq_x, sq_y, sq_s = [], [], []
     half_h = min(row_height, line_h) * 0.45
     for d in display:
         h = max(row_height, line_h * d["nlines"] + 0.04)
@@ -559,10 +560,11 @@ def _draw(display, transform, xlim, xticks, measure, favours, title, fontsize, w
                 ax.add_line(Line2D([d["lo"], d["hi"]], [yc, yc], color=INK, linewidth=0.8,
                                    zorder=2))
                 w_ = float(d["weight"].rstrip("%")) if d["weight"] else np.nan
-                side = (0.04 + 0.08 * np.sqrt(w_ / wmax)) if np.isfinite(w_) and np.isfinite(wmax) \
-                    else 0.05  # inches; area proportional to the weight
-                ax.plot([d["est"]], [yc], marker="s", markersize=side * pts_per_in,
-                        color=ACCENT, linestyle="none", zorder=3, gid="study-square")
+                side = (0.12 * np.sqrt(w_ / wmax)) if np.isfinite(w_) and np.isfinite(wmax) \
+                    else 0.06  # inches; the square's area is proportional to the weight
+                sq_x.append(d["est"])
+                sq_y.append(yc)
+                sq_s.append((side * pts_per_in) ** 2)
             elif d["overlay"] in ("pooled-diamond", "subgroup-diamond") \
                     and not is_missing(d["est"]):
                 color = SUMMARY if d["overlay"] == "pooled-diamond" else ACCENT
@@ -580,6 +582,9 @@ def _draw(display, transform, xlim, xticks, measure, favours, title, fontsize, w
                     ax.add_line(Line2D([xe, xe], [yc - 0.04, yc + 0.04], color=SUMMARY,
                                        linewidth=1.2, zorder=3))
         y += h
+    if sq_x:
+        ax.scatter(sq_x, sq_y, s=sq_s, marker="s", color=ACCENT, zorder=3, linewidths=0,
+                   gid="study-squares")
     null = 1.0 if transform == "exp" else 0.0
     if xlim[0] < null < xlim[1]:
         ax.axvline(null, color=INK, linewidth=0.7, zorder=1, gid="null-line")
