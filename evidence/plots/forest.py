@@ -441,6 +441,10 @@ def _draw(display, transform, xlim, xticks, measure, favours, title, fontsize, w
     x_cols = [max([tw(h, fontsize, "bold") for h in h_.split("\n")]
                   + [tw(d["extras"].get(k, ""), fontsize) for d in display])
               for h_, k in zip(extra_headers, extra_keys)]
+    if tw(est_header, fontsize, "bold") > 1.5:  # a long measure name: CI level under it
+        est_header = "\n".join(est_header.rsplit(" [", 1)[0:1]
+                               + ["[" + est_header.rsplit(" [", 1)[1]]) \
+            if " [" in est_header else est_header
     est_w = max([tw(est_header, fontsize, "bold")]
                 + [tw(d["text"], fontsize, "bold" if bold(d) else "normal") for d in display
                    if d["kind"] != "not_poolable"])
@@ -451,8 +455,10 @@ def _draw(display, transform, xlim, xticks, measure, favours, title, fontsize, w
                            for d in display if d["kind"] not in ("note", "spacer")])
     plot_min = 1.6
     fixed = sum(x_cols) + gap * (len(x_cols) + 2) + est_w + (w_w + gap if has_weights else 0)
-    label_w = min(label_natural, max(width - fixed - plot_min, 1.2))
+    label_w = min(label_natural, max(width - fixed - plot_min - 0.1, 1.2))
     plot_w = max(width - fixed - label_w - 0.1, plot_min)
+    if label_w + fixed + plot_w + 0.1 > width:  # very wide text columns: the plot yields
+        plot_w = max(width - label_w - fixed - 0.1, 0.8)
     total_w = label_w + fixed + plot_w + 0.1
     # reasons of rows that cannot be pooled run over the plot and estimate columns
     reason_w = plot_w + gap + est_w
@@ -478,7 +484,7 @@ def _draw(display, transform, xlim, xticks, measure, favours, title, fontsize, w
     rows_h = sum(max(row_height, line_h * d["nlines"] + 0.04) for d in display)
     n_title = len(_wrap(title, total_w - 0.1, fontsize + 1,
                         lambda t_, s_: tw(t_, s_, "bold"))) if title else 0
-    n_head = 1 + max([h_.count("\n") for h_ in extra_headers] or [0])
+    n_head = 1 + max([h_.count("\n") for h_ in [*extra_headers, est_header]])
     top_h = line_h * (0.6 + 1.1 * n_head + 1.3 * n_title) + 0.05
     bottom_h = line_h * (5.2 if favours else 3.4)
     height = rows_h + top_h + bottom_h
@@ -522,7 +528,7 @@ def _draw(display, transform, xlim, xticks, measure, favours, title, fontsize, w
         text(x_w, yh, "Weight", ha="right", weight="bold", va="bottom")
     if title:
         t_lines = _wrap(title, total_w - 0.1, fontsize + 1, lambda t_, s_: tw(t_, s_, "bold"))
-        text(0.05, yh - line_h * 1.3 * (1 + max(h_.count("\n") for h_ in extra_headers or [""])),
+        text(0.05, yh - line_h * 1.15 * n_head,
              "\n".join(t_lines), weight="bold", va="bottom").set_fontsize(fontsize + 1)
 
     weights = [float(d["weight"].rstrip("%")) for d in display
