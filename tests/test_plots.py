@@ -85,10 +85,10 @@ def test_forest_not_poolable_rows_show_their_reason(bcg):
                           "reason": ["no SD reported", "not poolable: no counts reported"]})
     fig = forest(rows, res, transform="exp", not_poolable=npool)
     texts = _texts(fig)
-    sd_row = [t for t in texts if t.startswith("Study without SD")]
-    assert sd_row and "not poolable: no SD reported" in sd_row[0]
-    counts_row = [t for t in texts if t.startswith("Study without counts")]
-    assert counts_row and "not poolable: no counts reported" in counts_row[0]
+    assert "Study without SD" in texts and "Study without counts" in texts
+    reasons = [t.get_text() for t in fig.findobj(matplotlib.text.Text)
+               if t.get_gid() == "not-poolable-reason"]
+    assert reasons == ["not poolable: no SD reported", "not poolable: no counts reported"]
     assert "not poolable: not poolable" not in " ".join(texts)
     squares = [c for c in fig.axes[0].collections if c.get_gid() == "study-squares"][0]
     assert len(np.ma.compress_rows(np.ma.asarray(squares.get_offsets()))) == 13
@@ -190,10 +190,256 @@ def test_matplotlib_renders_with_agg(bcg):
     assert plt.get_fignums() == []  # figures are not left open in pyplot
 
 
-def test_importing_forestplot_leaves_warning_filters_alone(bcg):
+def test_drawing_a_forest_leaves_warning_filters_alone(bcg):
     import warnings
 
     _, _, res, rows = bcg
     before = list(warnings.filters)
     forest(rows, res)
     assert warnings.filters == before
+
+
+# -- print standard (issue 10): sizes, labels, axes, weights, contrast, figures per analysis
+
+MAX_WIDTH_IN = 180 / 25.4  # an A4 page's text width (180 mm), the widest a figure may print
+MIN_PT = 7.0  # smallest text size at the printed size (figures print at 100%)
+NATURAL_TICKS = {0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100}
+
+
+@pytest.fixture(scope="module")
+def bcg_review():
+    import evidence as ev
+
+    return ev.run_review(Path(__file__).parent.parent / "studies" / "bcg")
+
+
+@pytest.fixture(scope="module")
+def bcg_figures(bcg_review):
+    from evidence.report import analyses as A
+
+    token = A.FIGURE_FORMATS.set(("svg",))
+    try:
+        yield {f["id"]: f for f in _figures_of(bcg_review)}
+    finally:
+        A.FIGURE_FORMATS.reset(token)
+
+
+def _figures_of(review):
+    """analysis_figures with the drawn Figure kept (figure_entry closes only pyplot's copy)."""
+    from evidence.report import analyses as A
+
+    out = []
+    orig = A.figure_entry
+
+    def keep(fig_id, title, caption, fig):
+        entry = orig(fig_id, title, caption, fig)
+        entry["fig"] = fig
+        return entry
+
+    A.figure_entry = keep
+    try:
+        for res in review.analyses:
+            out += A.analysis_figures(res)
+    finally:
+        A.figure_entry = orig
+    return out
+
+
+@pytest.fixture(scope="module")
+def running_forests():
+    import evidence as ev
+    from evidence.report import analyses as A
+    from evidence.report import synthesis as S
+
+    review = ev.run_review(Path(__file__).parent.parent / "studies")
+    kept = []
+    orig = S.figure_entry
+
+    def keep(fig_id, title, caption, fig):
+        entry = orig(fig_id, title, caption, fig)
+        entry["fig"] = fig
+        kept.append(entry)
+        return entry
+
+    token = A.FIGURE_FORMATS.set(("svg",))
+    S.figure_entry = keep
+    try:
+        S.synthesis_extra(review)
+    finally:
+        S.figure_entry = orig
+        A.FIGURE_FORMATS.reset(token)
+    kinds = list(S.record_frames(review).outcome_kinds.sort_values("order")["kind"])
+    return review, [f for f in kept if f["id"].startswith("forest-")], kinds
+
+
+def _visible_texts(fig):
+    fig.canvas.draw()
+    return [t for t in fig.findobj(matplotlib.text.Text) if t.get_visible() and t.get_text()]
+
+
+def _all_figs(bcg_figures, running_forests):
+    return [f["fig"] for f in bcg_figures.values()] + [f["fig"] for f in running_forests[1]]
+
+
+def test_figures_fit_a_page_and_print_text_at_7pt_or_more(bcg_figures, running_forests):
+    figs = _all_figs(bcg_figures, running_forests)
+    assert len(figs) >= 5
+    for fig in figs:
+        w, h = fig.get_size_inches()
+        assert w <= MAX_WIDTH_IN + 1e-9
+        assert 0.2 < h / w < 2.5  # a sane aspect, not a 4:1 strip
+        for t in _visible_texts(fig):
+            assert t.get_fontsize() >= MIN_PT, (t.get_text(), t.get_fontsize())
+            assert t.get_fontname() == "DejaVu Sans", t.get_text()
+
+
+def test_forest_labels_wrap_at_words_and_are_never_cut(bcg):
+    _, _, res, rows = bcg
+    long = ("Very long study label with many words that cannot fit the label column "
+            "of a page-wide forest plot at seven points")
+    r = rows.copy()
+    r.loc[0, "label"] = long
+    fig = forest(r, res, transform="exp")
+    renderer = fig.canvas.get_renderer()
+    texts = _visible_texts(fig)
+    shown = [t for t in texts if t.get_gid() == "forest-label"]
+    joined = [" ".join(t.get_text().split("\n")) for t in shown]
+    assert long in joined  # every word, in order: wrapped, not cut
+    assert "\n" in shown[joined.index(long)].get_text()
+    for lab in r["label"]:
+        assert lab in joined
+    # a label never runs into the plot: its right edge is left of the forest's axes
+    ax_left = fig.axes[0].get_window_extent(renderer).x0
+    fig_w = fig.bbox.width
+    for t in shown:
+        bb = t.get_window_extent(renderer)
+        assert bb.x1 <= ax_left and bb.x0 >= 0 and bb.x1 <= fig_w
+
+
+def test_log_axes_have_natural_scale_ticks_and_agreeing_labels(bcg_figures):
+    forest_ax = bcg_figures["bcg-tb-rr-forest"]["fig"].axes[0]
+    assert forest_ax.get_xscale() == "log"
+    assert forest_ax.get_xlabel() == "Risk ratio (log scale)"
+    for loc, lab in zip(forest_ax.get_xticks(), forest_ax.get_xticklabels()):
+        if forest_ax.get_xlim()[0] <= loc <= forest_ax.get_xlim()[1]:
+            assert float(lab.get_text()) == pytest.approx(loc) and loc in NATURAL_TICKS
+    # the funnel plots log RR on a linear axis: ticks sit at log(ratio), labelled as ratios
+    fax = bcg_figures["bcg-tb-rr-funnel"]["fig"].axes[0]
+    assert fax.get_xlabel() == "Risk ratio (log scale)"
+    fax.figure.canvas.draw()
+    ticks = [(loc, t.get_text()) for loc, t in zip(fax.get_xticks(), fax.get_xticklabels())]
+    assert len(ticks) >= 3
+    for loc, text in ticks:
+        ratio = float(text)
+        assert ratio in NATURAL_TICKS
+        assert np.exp(loc) == pytest.approx(ratio)  # label and position agree
+
+
+def test_subgroup_weights_are_those_of_each_subgroup_fit(bcg_review, bcg_figures):
+    res = bcg_review.analyses[0]
+    eff = res.effects
+    used = eff[eff["computable"]]
+    sg = res.subgroups["alloc"]
+    # the engine's within-subgroup weights are the weights of a separate fit per subgroup
+    for g in sg.groups["group"]:
+        m = (used["alloc"] == g).to_numpy()
+        fit = meta(used["yi"].to_numpy()[m], used["vi"].to_numpy()[m], method=res.spec.method)
+        np.testing.assert_allclose(np.asarray(sg.study_weights)[m], 100 * fit.weights,
+                                   rtol=1e-10)  # same formula, float rounding only
+    # the figure shows them: per subgroup, study weights as printed add to its subtotal
+    fig = bcg_figures["bcg-tb-rr-forest-alloc"]["fig"]
+    texts = [t.get_text() for t in _visible_texts(fig)]
+    pct = [t for t in texts if t.endswith("%") and t[:-1].replace(".", "").isdigit()]
+    printed = [float(t[:-1]) for t in pct]
+    expected = []
+    for g in sg.groups["group"]:
+        m = (used["alloc"] == g).to_numpy()
+        expected += [round(w, 1) for w in np.asarray(sg.study_weights)[m]] + [100.0]
+    assert printed == pytest.approx(expected, abs=0.051)  # printed with one decimal
+    # human labels, not the characteristic's code
+    assert any(t.startswith("Method of treatment allocation: random") for t in texts)
+    assert not any(t.startswith("by alloc") or t == "alloc" for t in texts)
+    assert "Forest plot by method of treatment allocation" == \
+        bcg_figures["bcg-tb-rr-forest-alloc"]["title"]
+    assert any(t.startswith("Test for subgroup differences") for t in texts)
+    assert sum(t.startswith("Heterogeneity") for t in texts) == 3
+
+
+def _luminance(rgb) -> float:
+    def ch(c):
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (ch(c) for c in rgb[:3])
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def test_favours_labels_come_from_the_spec_in_dark_text(bcg_review, bcg_figures):
+    from matplotlib.colors import to_rgb
+
+    fav = bcg_review.analyses[0].spec.favours
+    fig = bcg_figures["bcg-tb-rr-forest"]["fig"]
+    labels = [t for t in _visible_texts(fig) if t.get_gid() == "favours-label"]
+    assert len(labels) == 2
+    assert fav[0] in labels[0].get_text() and fav[1] in labels[1].get_text()
+    for t in _visible_texts(fig):
+        contrast = (1.0 + 0.05) / (_luminance(to_rgb(t.get_color())) + 0.05)
+        assert contrast >= 4.5, (t.get_text(), t.get_color())  # WCAG AA, on white
+
+
+def test_bubble_plot_for_the_one_moderator_metaregression(bcg_review, bcg_figures):
+    res = bcg_review.analyses[0]
+    assert "bcg-tb-rr-bubble-ablat" in bcg_figures
+    ax = bcg_figures["bcg-tb-rr-bubble-ablat"]["fig"].axes[0]
+    bubbles = [c for c in ax.collections if c.get_gid() == "bubbles"][0]
+    mr = res.metaregs[0]
+    assert len(bubbles.get_offsets()) == mr.k
+    sizes = bubbles.get_sizes()
+    np.testing.assert_allclose(sizes / sizes.max(), mr.weights / mr.weights.max())
+    line = [ln for ln in ax.lines if ln.get_gid() == "metareg-line"][0]
+    b = mr.coefficients["estimate"]
+    x, y = line.get_xdata(), line.get_ydata()
+    np.testing.assert_allclose(y, b["intrcpt"] + b["ablat"] * x)
+    # the two-moderator model has no bubble plot (one moderator per plot)
+    assert not any(k.startswith("bcg-tb-rr-bubble-year") for k in bcg_figures)
+
+
+def test_running_review_forests_one_outcome_kind_each_with_an_estimate(running_forests):
+    review, forests, kinds = running_forests
+    assert forests
+    seen_kinds, row_sets = [], []
+    for f in forests:
+        kind = f["id"].rsplit("-", 1)[1]
+        assert kind in kinds
+        seen_kinds.append(kinds.index(kind))
+        fig = f["fig"]
+        squares = [c for c in fig.axes[0].collections if c.get_gid() == "study-squares"]
+        assert squares and len(squares[0].get_offsets()) >= 1  # never a plot without estimate
+        labels = [t.get_text() for t in _visible_texts(fig) if t.get_gid() == "forest-label"]
+        row_sets.append(tuple(labels))
+        for t in _visible_texts(fig):
+            if t.get_gid() == "forest-label":
+                assert t.get_fontweight() in ("normal", 400)  # study rows are not bold
+        assert not any("wk6" in x or "baseline" in x.split("(")[-1] for x in labels)
+    assert seen_kinds == sorted(seen_kinds)  # the review's order: the lead kind first
+    assert len(set(zip(seen_kinds, row_sets))) == len(forests)  # no duplicate plots
+    # every kind with a computable, confirmed effect has its panel; others have none
+    eff = review.effects.to_frame()
+    with_est = set(eff.loc[eff["computable"].astype(bool) & (eff["inclusion"] == "confirmed"),
+                           "outcome_kind"]) & set(kinds)
+    assert {kinds[i] for i in seen_kinds} == with_est
+
+
+def test_record_text_with_dollars_is_drawn_literally(bcg):
+    _, _, res, rows = bcg
+    label = r"$\frac{1948}{2}$ cost"
+    r = rows.copy()
+    r.loc[0, "label"] = label
+    fig = forest(r, res, transform="exp", title=label, favours=(label, "other $x$"))
+    shown = [t for t in _visible_texts(fig) if "$" in t.get_text()]
+    assert len(shown) >= 4  # label, title, both favours texts
+    for t in shown:
+        assert not t.get_parse_math(), t.get_text()
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        svg = to_svg_string(fig)
+    assert r"$\frac{1948}{2}$ cost" in svg
+    from evidence.plots import bubble  # noqa: F401  (exported)

@@ -9,7 +9,7 @@ import pandas as pd
 from scipy import stats
 
 from evidence.errors import ArgumentError
-from evidence.effects._frozen import FrozenResult, copied_on_read
+from evidence.effects._frozen import FrozenResult, copied_on_read, readonly
 from evidence.meta._validate import check_level, check_method, check_test, check_yi_vi
 from evidence.meta.metareg import MetaRegResult, metareg
 
@@ -72,6 +72,10 @@ class SubgroupResult(FrozenResult):
     level: float
     model: MetaRegResult | None = field(default=None, repr=False)
     study_weights: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self):
+        if self.study_weights is not None:
+            object.__setattr__(self, "study_weights", readonly(self.study_weights, float))
 
     def to_frame(self) -> pd.DataFrame:
         """The per-subgroup table (a copy)."""

@@ -441,6 +441,10 @@ def _draw(display, transform, xlim, xticks, measure, favours, title, fontsize, w
     x_cols = [max([tw(h, fontsize, "bold") for h in h_.split("\n")]
                   + [tw(d["extras"].get(k, ""), fontsize) for d in display])
               for h_, k in zip(extra_headers, extra_keys)]
+    if tw(est_header, fontsize, "bold") > 1.5:  # a long measure name: CI level under it
+        est_header = "\n".join(est_header.rsplit(" [", 1)[0:1]
+                               + ["[" + est_header.rsplit(" [", 1)[1]]) \
+            if " [" in est_header else est_header
     est_w = max([tw(est_header, fontsize, "bold")]
                 + [tw(d["text"], fontsize, "bold" if bold(d) else "normal") for d in display
                    if d["kind"] != "not_poolable"])
@@ -451,8 +455,10 @@ def _draw(display, transform, xlim, xticks, measure, favours, title, fontsize, w
                            for d in display if d["kind"] not in ("note", "spacer")])
     plot_min = 1.6
     fixed = sum(x_cols) + gap * (len(x_cols) + 2) + est_w + (w_w + gap if has_weights else 0)
-    label_w = min(label_natural, max(width - fixed - plot_min, 1.2))
+    label_w = min(label_natural, max(width - fixed - plot_min - 0.1, 1.2))
     plot_w = max(width - fixed - label_w - 0.1, plot_min)
+    if label_w + fixed + plot_w + 0.1 > width:  # very wide text columns: the plot yields
+        plot_w = max(width - label_w - fixed - 0.1, 0.8)
     total_w = label_w + fixed + plot_w + 0.1
     # reasons of rows that cannot be pooled run over the plot and estimate columns
     reason_w = plot_w + gap + est_w
@@ -476,7 +482,10 @@ def _draw(display, transform, xlim, xticks, measure, favours, title, fontsize, w
             d["nlines"] = 0.5
     line_h = fontsize * 1.25 / 72.0
     rows_h = sum(max(row_height, line_h * d["nlines"] + 0.04) for d in display)
-    top_h = line_h * (2.6 if title else 1.6) + 0.05
+    n_title = len(_wrap(title, total_w - 0.1, fontsize + 1,
+                        lambda t_, s_: tw(t_, s_, "bold"))) if title else 0
+    n_head = 1 + max([h_.count("\n") for h_ in [*extra_headers, est_header]])
+    top_h = line_h * (0.6 + 1.1 * n_head + 1.3 * n_title) + 0.05
     bottom_h = line_h * (5.2 if favours else 3.4)
     height = rows_h + top_h + bottom_h
     fig = new_figure((total_w, height))
@@ -518,14 +527,16 @@ def _draw(display, transform, xlim, xticks, measure, favours, title, fontsize, w
     if has_weights:
         text(x_w, yh, "Weight", ha="right", weight="bold", va="bottom")
     if title:
-        text(0.05, yh - line_h * 1.3 * (1 + max(h_.count("\n") for h_ in extra_headers or [""])),
-             title, weight="bold", va="bottom").set_fontsize(fontsize + 1)
+        t_lines = _wrap(title, total_w - 0.1, fontsize + 1, lambda t_, s_: tw(t_, s_, "bold"))
+        text(0.05, yh - line_h * 1.15 * n_head,
+             "\n".join(t_lines), weight="bold", va="bottom").set_fontsize(fontsize + 1)
 
     weights = [float(d["weight"].rstrip("%")) for d in display
                if d["kind"] == "study" and d["weight"]]
     wmax = max(weights) if weights else np.nan
     pts_per_in = 72.0
     y = 0.0
+    sq_x, sq_y, sq_s = [], [], []
     half_h = min(row_height, line_h) * 0.45
     for d in display:
         h = max(row_height, line_h * d["nlines"] + 0.04)
@@ -545,7 +556,8 @@ def _draw(display, transform, xlim, xticks, measure, favours, title, fontsize, w
                     text(xr, yc, v, ha="right")
             if kind == "not_poolable":
                 text(x0, y + 0.02 if d["nlines"] > 1 else yc, "\n".join(d["reason_lines"]),
-                     va="top" if d["nlines"] > 1 else "center", gid="not-poolable-reason")
+                     va="top" if d["nlines"] > 1 else "center", gid="not-poolable-reason"
+                     ).set_bbox({"facecolor": "white", "edgecolor": "none", "pad": 0.5})
             elif d["text"]:
                 text(x_est, yc, d["text"], weight="bold" if bold(d) else "normal")
             if d["weight"]:
@@ -554,10 +566,11 @@ def _draw(display, transform, xlim, xticks, measure, favours, title, fontsize, w
                 ax.add_line(Line2D([d["lo"], d["hi"]], [yc, yc], color=INK, linewidth=0.8,
                                    zorder=2))
                 w_ = float(d["weight"].rstrip("%")) if d["weight"] else np.nan
-                side = (0.04 + 0.08 * np.sqrt(w_ / wmax)) if np.isfinite(w_) and np.isfinite(wmax) \
-                    else 0.05  # inches; area proportional to the weight
-                ax.plot([d["est"]], [yc], marker="s", markersize=side * pts_per_in,
-                        color=ACCENT, linestyle="none", zorder=3, gid="study-square")
+                side = (0.12 * np.sqrt(w_ / wmax)) if np.isfinite(w_) and np.isfinite(wmax) \
+                    else 0.06  # inches; the square's area is proportional to the weight
+                sq_x.append(d["est"])
+                sq_y.append(yc)
+                sq_s.append((side * pts_per_in) ** 2)
             elif d["overlay"] in ("pooled-diamond", "subgroup-diamond") \
                     and not is_missing(d["est"]):
                 color = SUMMARY if d["overlay"] == "pooled-diamond" else ACCENT
@@ -575,6 +588,9 @@ def _draw(display, transform, xlim, xticks, measure, favours, title, fontsize, w
                     ax.add_line(Line2D([xe, xe], [yc - 0.04, yc + 0.04], color=SUMMARY,
                                        linewidth=1.2, zorder=3))
         y += h
+    if sq_x:
+        ax.scatter(sq_x, sq_y, s=sq_s, marker="s", color=ACCENT, zorder=3, linewidths=0,
+                   gid="study-squares")
     null = 1.0 if transform == "exp" else 0.0
     if xlim[0] < null < xlim[1]:
         ax.axvline(null, color=INK, linewidth=0.7, zorder=1, gid="null-line")

@@ -59,7 +59,13 @@ def _sensitivity_rows(sens: pd.DataFrame, eff: pd.DataFrame) -> tuple[list[str],
 
 def _forest_figures(eff: pd.DataFrame, frames, kinds: list[str], r_text: str,
                     pooled: pd.DataFrame) -> list[dict[str, Any]]:
-    """One forest plot per injury × strategy: every study row, computed or with its reason."""
+    """One forest plot per injury × strategy × outcome kind that has an estimate.
+
+    Outcome kinds come in the review's order (``synthesis.outcome_kinds``: the lead kind
+    first); different kinds never share an axis. A panel is drawn only where at least one
+    study has a computable effect; its other studies of that kind show their reason. Where
+    no study of a kind has an estimate, no plot is drawn (the effects table gives why).
+    """
     from ..plots import forest
 
     figs = []
@@ -74,32 +80,48 @@ def _forest_figures(eff: pd.DataFrame, frames, kinds: list[str], r_text: str,
     some = e.groupby("_key")["computable"].transform("any")
     e = e[e["computable"] | ~some].drop_duplicates(["_key", "computable", "pre", "post"])
     e = e[e["computable"] | ~e.duplicated("_key")]
-    e["_kind_order"] = e["outcome_kind"].map({k: i for i, k in enumerate(kinds)})
-    e = e.sort_values(["injury", "strategy", "_kind_order", "label", "outcome"])
-    for (injury, strategy), g in e.groupby(["injury", "strategy"], sort=True):
-        pair = np.where(g["computable"], " (" + g["pre"].fillna("") + "→"
-                        + g["post"].fillna("") + ")", "")
-        lab = pd.Series(g["label"] + " · " + g["outcome_name"].str.slice(0, 40) + pair,
-                        index=g.index)
+    order = {k: i for i, k in enumerate(kinds)}
+    e["_kind_order"] = e["outcome_kind"].map(order)
+    e = e.sort_values(["_kind_order", "injury", "strategy", "label", "outcome"])
+    # studies often test several strategies at once: a panel whose rows are the same under
+    # two strategies is drawn once, naming both
+    panels: dict[tuple, list] = {}
+    for (_, injury, strategy), g in e.groupby(["_kind_order", "injury", "strategy"], sort=True):
+        if not g["computable"].astype(bool).any():
+            continue  # no estimate of this kind: the effects table gives the reasons
+        key = (g["_kind_order"].iloc[0], injury, tuple(sorted(g["study"] + "|" + g["outcome"]
+                                                              + "|" + g["pre"].fillna("")
+                                                              + "|" + g["post"].fillna(""))))
+        panels.setdefault(key, [g, []])[1].append(strategy)
+    for (_, injury, _rows), (g, strategies) in panels.items():
+        strategy = strategies[0]
         comp = g["computable"].astype(bool)
-        # the oriented values of the effects table, as every other output shows them
+        kind = str(g["outcome_kind"].iloc[0])
+        pre = g["pre_label"].fillna(g["pre"]).fillna("")
+        post = g["post_label"].fillna(g["post"]).fillna("")
+        pair = np.where(comp, " (" + pre + " → " + post + ")", "")
+        lab = pd.Series(g["label"] + " · " + g["outcome_name"] + pair, index=g.index)
         rows = pd.DataFrame({"label": lab[comp], "yi": g.loc[comp, "yi_benefit"],
                              "ci_low": g.loc[comp, "ci_low_benefit"],
                              "ci_high": g.loc[comp, "ci_high_benefit"],
                              "weight": float("nan")})
         reasons = g.loc[~comp, "reason"].fillna("not computable").str.split(";").str[0]
         not_poolable = pd.DataFrame({"label": lab[~comp], "reason": reasons})
-        title = f"{injuries.get(injury, injury)} · {names.get(strategy, strategy)}"
+        kind_name = kind[:1].upper() + kind[1:]
+        strat_names = " and ".join(str(names.get(x, x)) for x in strategies)
+        title = f"{injuries.get(injury, injury)} · {strat_names} · {kind_name}"
         fig = forest(rows, None, measure="SMCR (positive = improvement)",
                      not_poolable=not_poolable, title=title,
-                     favours=("worse", "better"))
-        cell = pooled[(pooled["injury"] == injury) & (pooled["strategy"] == strategy)]
-        n_pooled = int((cell["status"] == "pooled").sum())
-        pooled_note = (f" {n_pooled} outcome kind(s) pooled: see the pooled table."
-                       if n_pooled else " No pooled estimate: no outcome kind in this cell "
-                       "has two studies with a computable effect.")
+                     favours=("worse", "better"), overall_test=False)
+        cell = pooled[(pooled["injury"] == injury) & (pooled["strategy"].isin(strategies))
+                      & (pooled["outcome_kind"] == kind)] if "outcome_kind" in pooled else \
+            pooled.iloc[0:0]
+        n_pooled = int((cell["status"] == "pooled").sum()) if "status" in cell else 0
+        pooled_note = (" Pooled: see the pooled table." if n_pooled else
+                       " No pooled estimate: fewer than two studies of this outcome kind "
+                       "have a computable effect.")
         figs.append(figure_entry(
-            f"forest-{injury}-{strategy}", f"Forest plot: {title}",
+            f"forest-{injury}-{'-'.join(strategies)}-{kind}", f"Forest plot: {title}",
             f"Standardised mean change per study and outcome ({r_text}), oriented so that "
             "positive is an improvement; rows that cannot be computed give the reason."
             + pooled_note, fig))
