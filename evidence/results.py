@@ -32,7 +32,7 @@ from .vocabulary import METHODS, PRE_POST_MEASURES, TESTS, parse_level
 
 __all__ = ["Table", "ReviewOptions", "ReviewResults", "run_review", "software_versions"]
 
-_SOFTWARE = ("evidence", "numpy", "scipy", "pandas", "matplotlib", "forestplot", "jinja2",
+_SOFTWARE = ("evidence", "numpy", "scipy", "pandas", "matplotlib", "jinja2",
              "pydantic", "weasyprint")
 
 
