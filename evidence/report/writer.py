@@ -9,6 +9,7 @@ previous reports untouched.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -40,9 +41,53 @@ def _missing(value: Any, text: str = "not reported") -> Any:
     return value
 
 
-def _md_cell(value: Any) -> str:
+class _RawMd(str):
+    """A string that is already Markdown (not escaped again)."""
+
+
+# every ASCII character that can start Markdown/HTML markup inline (CommonMark allows a
+# backslash before any ASCII punctuation); "&" stops entities, "<" raw HTML and autolinks,
+# "[" "]" links and images, "|" table cells, "$" "^" "~" "@" pandoc extensions
+_MD_INLINE = set("\\`*_[]<>|&$^~@{}#!")
+_MD_LINE_START = re.compile(r"^(\s*)([#>+=-]|\d+[.)](?=\s|$))")
+
+
+def _md_text(value: Any) -> str:
+    """Escape text for Markdown so that it renders as the same text and nothing else.
+
+    Newlines become spaces (a value can never start a heading, list or table row), every
+    inline markup character is backslash-escaped, and a leading block marker is escaped.
+    """
+    if isinstance(value, _RawMd):
+        return value
     s = "" if value is None else str(value)
-    return s.replace("|", "\\|").replace("\n", " ")
+    s = " ".join(s.splitlines())
+    s = "".join("\\" + ch if ch in _MD_INLINE else ch for ch in s)
+    return _RawMd(_MD_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), s))
+
+
+def _md_cell(value: Any) -> str:
+    """Text for a Markdown table cell (the same escaping as all other Markdown text)."""
+    return _md_text(value)
+
+
+def _md_code(value: Any) -> str:
+    """Inline code: the text verbatim inside a backtick fence longer than any run in it."""
+    s = " ".join(("" if value is None else str(value)).splitlines())
+    runs = [len(r) for r in re.findall(r"`+", s)]
+    fence = "`" * (max(runs, default=0) + 1)
+    return _RawMd(f"{fence} {s} {fence}" if runs else f"{fence}{s}{fence}")
+
+
+_SAFE_PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def _file_id(value: Any) -> str:
+    """A figure id used in a file path (Markdown or LaTeX): only safe file-name characters."""
+    s = str(value)
+    if not _SAFE_PATH.fullmatch(s):
+        raise ValueError(f"figure id {s!r} is not a safe file name")
+    return _RawPath(s)
 
 
 _LATEX_SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
@@ -50,12 +95,33 @@ _LATEX_SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{
                   "\\": r"\textbackslash{}", "—": "---", "–": "--", "≥": r"$\geq$",
                   "≤": r"$\leq$", "±": r"$\pm$", "→": r"$\rightarrow$", "τ": r"$\tau$",
                   "²": r"\textsuperscript{2}", "×": r"$\times$", "↓": r"$\downarrow$",
-                  "↑": r"$\uparrow$", "χ": r"$\chi$", "−": "--"}
+                  "↑": r"$\uparrow$", "χ": r"$\chi$", "−": r"\textminus{}",
+                  "←": r"$\leftarrow$", "·": r"\textperiodcentered{}", "✓": r"$\checkmark$",
+                  "✗": r"$\times$", "✱": r"$\ast$", "<": r"\textless{}",
+                  ">": r"\textgreater{}", "[": "{[}", "]": "{]}", "\n": " ", "\r": " ",
+                  "\t": " ", "α": r"$\alpha$", "β": r"$\beta$", "μ": r"$\mu$",
+                  "σ": r"$\sigma$", "Δ": r"$\Delta$", "≈": r"$\approx$", "≠": r"$\neq$",
+                  "…": r"\dots{}", "‘": "`", "’": "'", "“": "``", "”": "''", "°": r"\textdegree{}",
+                  "\u00a0": "~", "µ": r"$\mu$", "³": r"\textsuperscript{3}",
+                  "¹": r"\textsuperscript{1}", "½": r"\textonehalf{}"}
+
+
+def _latex_char(ch: str) -> str:
+    if ch in _LATEX_SPECIAL:
+        return _LATEX_SPECIAL[ch]
+    if ord(ch) < 0x20:
+        return " "
+    if ord(ch) < 0x180:  # Latin-1 and Latin Extended-A: T1 fonts + utf8 inputenc have them
+        return ch
+    # anything else stays visible as its code point instead of breaking the compile
+    return rf"{{[}}U+{ord(ch):04X}{{]}}"
 
 
 def _latex(value: Any) -> str:
     s = "" if value is None else str(value)
-    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in s)
+    # "--" typed in text is two hyphens, not an en dash ligature
+    return "".join("-{}" if ch == "-" and s[i + 1:i + 2] == "-" else _latex_char(ch)
+                   for i, ch in enumerate(s))
 
 
 def make_environment(template_dir: str | Path | None = None, *,
@@ -78,7 +144,7 @@ def make_environment(template_dir: str | Path | None = None, *,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
-        finalize=_latex_finalize if latex else None,
+        finalize=_latex_finalize if latex else _by_extension_finalize,
         # LaTeX uses "{#1}" for macro arguments, so TeX templates take another comment marker
         **({"comment_start_string": "((#", "comment_end_string": "#))"} if latex else {}),
     )
@@ -86,6 +152,8 @@ def make_environment(template_dir: str | Path | None = None, *,
     env.filters["missing"] = _missing
     env.filters["md"] = _md_cell
     env.filters["latex"] = _latex
+    env.filters["mdcode"] = _md_code
+    env.filters["fileid"] = _file_id
     return env
 
 
@@ -93,10 +161,23 @@ class _RawLatex(str):
     """A string that is already LaTeX (not escaped again)."""
 
 
+class _RawPath(_RawLatex, _RawMd):
+    """A safe file-name fragment, the same in LaTeX and Markdown."""
+
+
 def _latex_finalize(value: Any) -> str:
     if isinstance(value, _RawLatex):
         return value
     return _latex(value)
+
+
+@jinja2.pass_context
+def _by_extension_finalize(context: Any, value: Any) -> Any:
+    """Markdown templates escape every ``{{ expression }}`` for Markdown (like autoescape)."""
+    name = getattr(context, "name", None) or ""
+    if name.endswith(".md"):
+        return _md_text(value)
+    return value
 
 
 def render(env: jinja2.Environment, template: str, context: Mapping[str, Any]) -> str:
