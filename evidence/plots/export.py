@@ -1,7 +1,8 @@
 """Deterministic figure output: the same figure gives the same bytes, every time.
 
 SVG ids are seeded by a fixed ``svg.hashsalt``, text is written as real, selectable text
-(``svg.fonttype = "none"``, DejaVu Sans with fallbacks named in the file), and the date,
+(``svg.fonttype = "none"``; matplotlib names DejaVu Sans, the font the figures are laid out
+with, and its fallbacks down to ``sans-serif`` in each text style), and the date,
 creator and software metadata that matplotlib would otherwise write are removed. PNG uses a
 fixed resolution.
 
@@ -20,7 +21,7 @@ from typing import IO, Any
 from ..errors import ArgumentError
 
 __all__ = ["save", "export", "svg_accessible", "to_svg_string", "FORMATS", "PNG_DPI",
-           "SVG_HASHSALT", "SVG_FONT_FAMILY"]
+           "SVG_HASHSALT"]
 
 #: Output formats :func:`save` writes.
 FORMATS = ("svg", "png", "pdf")
@@ -28,10 +29,6 @@ FORMATS = ("svg", "png", "pdf")
 PNG_DPI = 150
 #: Seed of the ids matplotlib writes into SVG files.
 SVG_HASHSALT = "evidence"
-#: Font list written into SVG text (the figures are laid out with DejaVu Sans; the others are
-#: metric-close fallbacks for viewers that lack it).
-SVG_FONT_FAMILY = ("'DejaVu Sans', 'Bitstream Vera Sans', Verdana, 'Liberation Sans', Arial, "
-                   "Helvetica, sans-serif")
 #: Padding around the tight bounding box (inches), as ``pad_inches`` of ``savefig``.
 PAD_INCHES = 0.1
 _RC = {"svg.hashsalt": SVG_HASHSALT, "svg.fonttype": "none", "pdf.compression": 6}
@@ -96,18 +93,10 @@ def save(fig: Any, path_or_buffer: str | os.PathLike | IO[bytes], format: str | 
         fig.savefig(buf, format=fmt, dpi=dpi, metadata=_METADATA[fmt],
                     bbox_inches="tight", pad_inches=PAD_INCHES, facecolor="white")
     data = buf.getvalue()
-    if fmt == "svg":
-        data = _svg_fonts(data)
     if isinstance(path_or_buffer, (str, os.PathLike)):
         Path(path_or_buffer).write_bytes(data)
     else:
         path_or_buffer.write(data)
-
-
-def _svg_fonts(data: bytes) -> bytes:
-    """Name the fallback fonts after DejaVu Sans in every text style of an SVG."""
-    return data.replace(b"'DejaVu Sans'", SVG_FONT_FAMILY.encode("ascii")).replace(
-        b"font-family: DejaVu Sans", b"font-family: " + SVG_FONT_FAMILY.encode("ascii"))
 
 
 def svg_accessible(svg: str, element_id: str, title: str, desc: str = "") -> str:
@@ -181,7 +170,6 @@ def export(fig: Any, formats: tuple[str, ...] | list[str] = FORMATS, *, dpi: int
                         facecolor="white")
             data = buf.getvalue()
             if fmt == "svg":
-                data = _svg_fonts(data)
                 if title is not None:
                     data = svg_accessible(data.decode("utf-8"), element_id, title,
                                           desc).encode("utf-8")
