@@ -29,6 +29,12 @@ __all__ = ["build_report", "render_report", "FORMATS", "write_atomic",
 MANIFEST = ".cache/manifest.json"
 _MANIFEST_VERSION = 1
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
+#: Distributions whose version is part of a supplement's fingerprint (they shape its numbers,
+#: figures, templates or PDF). Kept here, not imported from evidence.results, so that the
+#: report layer does not import what the results module imports.
+_FINGERPRINT_SOFTWARE = ("evidence", "numpy", "scipy", "pandas", "matplotlib", "pillow",
+                         "jinja2", "markupsafe", "pydantic", "pyyaml", "weasyprint",
+                         "pydyf", "tinycss2", "fonttools")
 
 FORMATS = ("html", "pdf", "md", "tex")
 _FILES = {"html": "index.html", "pdf": "supplement.pdf", "md": "supplement.md",
@@ -86,8 +92,6 @@ def inputs_fingerprint(review_dir: str | Path, formats: Iterable[str] = FORMATS,
     """
     from importlib import metadata
 
-    from ..results import _SOFTWARE
-
     h = hashlib.sha256()
 
     def add(tag: str, data: bytes) -> None:
@@ -102,7 +106,7 @@ def inputs_fingerprint(review_dir: str | Path, formats: Iterable[str] = FORMATS,
     for tag, base, skip in trees:
         for f in _tree_files(base, skip_reviews=skip):
             add(f"{tag}:{f.relative_to(base).as_posix()}", f.read_bytes())
-    for name in ("evidence", *_SOFTWARE):
+    for name in _FINGERPRINT_SOFTWARE:
         try:
             version = metadata.version(name)
         except metadata.PackageNotFoundError:
