@@ -136,6 +136,45 @@ def validate(directory: Path = typer.Argument(DEFAULT_DIR, help="review director
                   f"{summary['gaps']} gaps, {summary['gaps_blocking']} blocking.")
 
 
+def _render_one(directory: str, formats: list[str], templates: str | None,
+                cache_dir: str) -> tuple[str, object]:
+    """Load, compute and render one review (in a worker process): ("ok", files) or
+    ("template" | "error", message). Errors travel as text, since not every exception
+    class survives pickling."""
+    import jinja2
+
+    from .model import load_review
+    from .report import render_report
+    from .results import run_review
+
+    try:
+        results = run_review(load_review(Path(directory)))
+        return "ok", render_report(results, formats, templates, cache_dir=cache_dir)
+    except jinja2.TemplateError as exc:
+        return "template", f"template error ({type(exc).__name__}): {exc}; nothing was written"
+    except RecordError as exc:
+        return "error", "; ".join(exc.problems)
+    except (EvidenceError, ValueError, OSError) as exc:
+        return "error", str(exc)
+
+
+def _render_all(jobs: list[tuple[str, list[str], str | None, str]]) -> list[tuple[str, object]]:
+    """Render several reviews, in parallel processes when there are several and the machine
+    has more than one core (each review's figures and PDF are independent work)."""
+    import os
+
+    workers = min(len(jobs), os.cpu_count() or 1)
+    if workers < 2:
+        return [_render_one(*job) for job in jobs]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        return list(pool.map(_render_one, *zip(*jobs)))
+
+
 @app.command()
 def report(directory: Path = typer.Argument(DEFAULT_DIR, help="review directory; reviews "
                                             "nested below it are rendered too"),
@@ -148,32 +187,43 @@ def report(directory: Path = typer.Argument(DEFAULT_DIR, help="review directory;
     """Render the supplement of each review into the output directory (atomically).
 
     The review in DIR goes to OUT; a review nested in DIR/sub goes to OUT/sub. Every review
-    is loaded and rendered in memory before anything is written.
+    is loaded and rendered in memory before anything is written. A review whose inputs
+    (records, templates, software versions, formats) are unchanged since the last run into
+    OUT, with every file still as written, is not computed again (OUT/.cache/manifest.json);
+    only files whose content changed are rewritten, and files of the previous supplement
+    that are no longer produced are removed.
     """
-    import jinja2
-
-    from .report import find_reviews, render_report, write_files
-    from .results import run_review
+    from .report import FORMATS, find_reviews, inputs_fingerprint, up_to_date, write_report
 
     if not directory.is_dir():
         _fail(RecordError(f"{directory}: no such directory"), 1)
     review_dirs = find_reviews(directory) or [directory]
-    loaded = [(d, _load(d)) for d in review_dirs]
     fmts = [f.strip() for f in formats.split(",") if f.strip()]
-    rendered = []
-    try:
-        for d, rv in loaded:
-            target = out_dir / d.relative_to(directory)
-            with err.status(f"rendering {rv.review.id} ..."):
-                rendered.append((target, render_report(run_review(rv), fmts, templates)))
-    except jinja2.TemplateError as exc:
-        _fail(RuntimeError(f"template error ({type(exc).__name__}): {exc}; nothing was "
-                           "written"), 2)
-    except (EvidenceError, ValueError, OSError) as exc:
-        _fail(exc, 2)
-    for target, files in rendered:
-        for p in write_files(target, files):
+    bad = [f for f in fmts if f not in FORMATS]
+    if bad:
+        _fail(ValueError(f"format {bad[0]!r} is not one of {', '.join(FORMATS)}"), 2)
+    stale = []
+    for d in review_dirs:
+        target = out_dir / d.relative_to(directory)
+        fingerprint = inputs_fingerprint(d, fmts, templates)
+        if up_to_date(target, fingerprint):
+            out.print(f"up to date: {target}")
+        else:
+            stale.append((d, target, fingerprint))
+    for d, _, _ in stale:
+        _load(d)  # every review is validated before anything is rendered or written
+    with err.status(f"rendering {len(stale)} review{'s' if len(stale) != 1 else ''} ..."):
+        results = _render_all([(str(d), fmts, str(templates) if templates else None,
+                                str(target / ".cache")) for d, target, _ in stale])
+    for status, payload in results:
+        if status != "ok":
+            _fail(RuntimeError(str(payload)), 2)
+    for (_, target, fingerprint), (_, files) in zip(stale, results):
+        written = write_report(target, files, fingerprint)
+        for p in written:
             out.print(f"wrote {p}")
+        if len(written) < len(files):
+            out.print(f"unchanged: {len(files) - len(written)} files in {target}")
 
 
 @app.command("add-study")

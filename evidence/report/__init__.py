@@ -7,6 +7,8 @@ Formats: ``html`` (self-contained ``index.html``, figures inline as SVG), ``pdf`
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -18,7 +20,21 @@ from .writer import make_environment, render, render_pdf, write_atomic, write_fi
 
 __all__ = ["build_report", "render_report", "FORMATS", "write_atomic",
            "write_files",
-           "find_reviews"]
+           "find_reviews", "inputs_fingerprint", "up_to_date", "write_report", "MANIFEST"]
+
+#: The manifest of a rendered supplement, inside its output directory: the fingerprint of the
+#: inputs and the SHA-256 of every file written. The cache lives with the output it describes
+#: (deleting the output deletes the cache; two output directories never share stale entries;
+#: nothing is written outside the output directory the user chose).
+MANIFEST = ".cache/manifest.json"
+_MANIFEST_VERSION = 1
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent
+#: Distributions whose version is part of a supplement's fingerprint (they shape its numbers,
+#: figures, templates or PDF). Kept here, not imported from evidence.results, so that the
+#: report layer does not import what the results module imports.
+_FINGERPRINT_SOFTWARE = ("evidence", "numpy", "scipy", "pandas", "matplotlib", "pillow",
+                         "jinja2", "markupsafe", "pydantic", "pyyaml", "weasyprint",
+                         "pydyf", "tinycss2", "fonttools")
 
 FORMATS = ("html", "pdf", "md", "tex")
 _FILES = {"html": "index.html", "pdf": "supplement.pdf", "md": "supplement.md",
@@ -49,6 +65,124 @@ def find_reviews(directory: str | Path) -> list[Path]:
     found = sorted({p.parent for p in root.rglob("review.yaml")},
                    key=lambda p: (len(p.relative_to(root).parts), str(p)))
     return found
+
+
+def _tree_files(root: Path, *, skip_reviews: bool) -> list[Path]:
+    """Regular files under ``root`` (sorted), without hidden entries or caches, and without
+    nested reviews when ``skip_reviews`` (their own supplement has its own manifest)."""
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
+                             and d != "__pycache__"
+                             and not (skip_reviews and (here / d / "review.yaml").is_file()))
+        found += [here / f for f in sorted(filenames)
+                  if not f.startswith(".") and not f.endswith((".pyc", ".pyo"))]
+    return found
+
+
+def inputs_fingerprint(review_dir: str | Path, formats: Iterable[str] = FORMATS,
+                       template_dir: str | Path | None = None) -> str:
+    """SHA-256 of everything a supplement is made from, computed without loading the review.
+
+    The records and files of the review directory (not nested reviews), the user's template
+    directory, the evidence package itself (code and bundled templates), the versions of the
+    libraries that shape numbers and figures, the formats asked for and the records path as
+    the report prints it. Equal fingerprints give byte-identical output.
+    """
+    from importlib import metadata
+
+    h = hashlib.sha256()
+
+    def add(tag: str, data: bytes) -> None:
+        h.update(tag.encode("utf-8") + b"\0" + len(data).to_bytes(8, "big") + data)
+
+    root = Path(review_dir)
+    add("formats", ",".join(formats).encode())
+    add("records_dir", _records_dir_label(root).encode())
+    trees = [("review", root, True), ("package", _PACKAGE_DIR, False)]
+    if template_dir is not None:
+        trees.append(("templates", Path(template_dir), False))
+    for tag, base, skip in trees:
+        for f in _tree_files(base, skip_reviews=skip):
+            add(f"{tag}:{f.relative_to(base).as_posix()}", f.read_bytes())
+    for name in _FINGERPRINT_SOFTWARE:
+        try:
+            version = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            version = "not installed"
+        add(f"version:{name}", version.encode())
+    return h.hexdigest()
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read_manifest(out_dir: Path) -> dict[str, Any]:
+    try:
+        m = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(m, dict) or m.get("version") != _MANIFEST_VERSION:
+        return {}
+    if not isinstance(m.get("files"), dict):
+        return {}
+    return m
+
+
+def up_to_date(out_dir: str | Path, fingerprint: str) -> bool:
+    """True when ``out_dir`` holds the supplement of exactly these inputs: the manifest has
+    this fingerprint and every file it lists is present with its recorded SHA-256."""
+    out = Path(out_dir)
+    m = _read_manifest(out)
+    if m.get("inputs") != fingerprint:
+        return False
+    for name, digest in m["files"].items():
+        try:
+            if _sha256((out / name).read_bytes()) != digest:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def _inside(out: Path, name: str) -> Path | None:
+    """``out/name`` if it stays inside ``out`` (a manifest is never trusted to point out)."""
+    target = (out / name)
+    try:
+        target.resolve().relative_to(out.resolve())
+    except ValueError:
+        return None
+    return target
+
+
+def write_report(out_dir: str | Path, files: dict[str, str | bytes],
+                 fingerprint: str | None = None) -> list[Path]:
+    """Write a rendered supplement into ``out_dir``; returns the paths actually written.
+
+    Files whose content is unchanged are not rewritten. After every file is in place, files
+    that the previous manifest listed and this supplement no longer has (figures of an
+    analysis that was removed) are deleted; files the manifest never listed (the user's) are
+    never touched. The new manifest records ``fingerprint`` and each file's SHA-256.
+    """
+    out = Path(out_dir)
+    old = _read_manifest(out).get("files", {})
+    written = write_files(out, files)
+    for name in sorted(set(old) - set(files)):
+        target = _inside(out, name)
+        if target is not None and target.is_file() and not target.is_symlink():
+            target.unlink()
+            try:
+                target.parent.rmdir()  # only if now empty (e.g. figures/)
+            except OSError:
+                pass
+    manifest = {"version": _MANIFEST_VERSION, "inputs": fingerprint,
+                "files": {n: _sha256(d if isinstance(d, bytes) else d.encode("utf-8"))
+                          for n, d in sorted(files.items())}}
+    text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
+    write_files(out, {MANIFEST: text})
+    return written
 
 
 def _as_results(review):
@@ -99,11 +233,14 @@ def analyses_extra(results) -> dict[str, Any]:
 
 def render_report(review, formats: Iterable[str] = FORMATS,
                   template_dir: str | Path | None = None,
-                  extra: dict[str, Any] | None = None) -> dict[str, str | bytes]:
+                  extra: dict[str, Any] | None = None,
+                  cache_dir: str | Path | None = None) -> dict[str, str | bytes]:
     """Render the supplement of a review in memory: relative file name -> content.
 
     ``review`` is a :class:`evidence.results.ReviewResults` (``ev.run_review(...)``).
-    Nothing here computes a statistic or reads a record.
+    Nothing here computes a statistic or reads a record. With ``cache_dir``, the PDF is
+    looked up there by the SHA-256 of the page it is typeset from (and the WeasyPrint
+    version) and stored there after typesetting; only the latest PDF is kept.
     """
     results = _as_results(review)
     formats = list(formats)
@@ -134,8 +271,8 @@ def render_report(review, formats: Iterable[str] = FORMATS,
         files["index.html"] = render(env, "index.html", {**ctx, "pdf_mode": False})
     if "pdf" in formats:
         # the same page, with figures as PNG images (fast to typeset) instead of inline SVG
-        files["supplement.pdf"] = render_pdf(render(env, "index.html", {**ctx,
-                                                                        "pdf_mode": True}))
+        files["supplement.pdf"] = _cached_pdf(render(env, "index.html",
+                                                     {**ctx, "pdf_mode": True}), cache_dir)
     if "md" in formats:
         files["supplement.md"] = render(env, "supplement.md", ctx)
     if "tex" in formats:
@@ -144,11 +281,45 @@ def render_report(review, formats: Iterable[str] = FORMATS,
     return files
 
 
+def _cached_pdf(html: str, cache_dir: str | Path | None) -> bytes:
+    if cache_dir is None:
+        return render_pdf(html)
+    from importlib import metadata
+
+    try:
+        version = metadata.version("weasyprint")
+    except metadata.PackageNotFoundError:
+        version = "?"
+    key = _sha256(f"weasyprint {version}\n".encode() + html.encode("utf-8"))[:32]
+    cache = Path(cache_dir)
+    hit = cache / f"pdf-{key}.pdf"
+    try:
+        return hit.read_bytes()
+    except OSError:
+        pass
+    pdf = render_pdf(html)
+    try:
+        for old in cache.glob("pdf-*.pdf"):
+            old.unlink()
+        write_atomic(hit, pdf)
+    except OSError:
+        pass  # a cache that cannot be written is not an error
+    return pdf
+
+
 def build_report(review, out_dir: str | Path, formats: Iterable[str] = FORMATS,
                  template_dir: str | Path | None = None,
                  progress: Callable[[str], None] | None = None) -> list[Path]:
-    """Render everything first, then write each file atomically into ``out_dir``."""
-    files = render_report(review, formats, template_dir)
+    """Render everything first, then write each changed file atomically into ``out_dir``.
+
+    The PDF is reused from the output directory's cache when the page it is made from is
+    unchanged; stale files of the previous supplement are removed (see :func:`write_report`).
+    Returns the paths written.
+    """
+    formats = list(formats)
+    fingerprint = (inputs_fingerprint(review.directory, formats, template_dir)
+                   if getattr(review, "directory", None) else None)
+    files = render_report(review, formats, template_dir, cache_dir=Path(out_dir) / ".cache")
     if progress:
         progress(f"rendered {len(files)} files")
-    return write_files(out_dir, files)
+    return write_report(out_dir, files, fingerprint)

@@ -71,24 +71,24 @@ def _bt(values: dict[str, float], transform: str | None) -> dict[str, float]:
 
 
 def figure_entry(fig_id: str, title: str, caption: str, fig) -> dict[str, Any]:
-    """Render a matplotlib figure once per format (SVG, PNG, PDF).
+    """Export a matplotlib figure from one drawing to the formats of this report.
 
-    ``svg`` is the inline SVG for the HTML page; ``png_data_uri`` the PNG for the PDF (the
-    PDF renderer draws a raster far faster than thousands of SVG glyph paths).
+    ``svg`` is the inline SVG for the HTML page (real text, ``role="img"`` with the title and
+    caption as ``<title>``/``<desc>``); ``png_data_uri`` the PNG for the PDF (the PDF renderer
+    draws a raster far faster than SVG); ``files`` every exported format (bytes).
     """
     import base64
 
     import matplotlib.pyplot as plt
     from markupsafe import Markup
 
-    from ..plots import save
+    from ..plots.export import export
 
-    files: dict[str, bytes] = {}
-    for fmt in FIGURE_FORMATS.get():
-        buf = io.BytesIO()
-        save(fig, buf, fmt)
-        files[fmt] = buf.getvalue()
-    plt.close(fig)
+    try:
+        files = export(fig, FIGURE_FORMATS.get(), title=title, desc=caption,
+                       element_id=f"fig-{fig_id}-svg")
+    finally:
+        plt.close(fig)
     text = files["svg"].decode("utf-8") if "svg" in files else ""
     svg = text[text.find("<svg"):] if text else ""
     uri = ("data:image/png;base64," + base64.b64encode(files["png"]).decode("ascii")

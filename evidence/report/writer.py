@@ -184,13 +184,24 @@ def render(env: jinja2.Environment, template: str, context: Mapping[str, Any]) -
     return env.get_template(template).render(**context)
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: str | Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same directory + rename."""
+    """Write ``data`` to ``path`` via a temporary file in the same directory + rename.
+
+    The file gets the mode a plain ``open()`` would give it (0666 less the umask: 0644 under
+    umask 022), not the 0600 of the temporary file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = "wb" if isinstance(data, bytes) else "w"
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8",
                                                                "newline": "\n"})) as fh:
             fh.write(data)
@@ -203,15 +214,26 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
         raise
 
 
+def _as_bytes(data: str | bytes) -> bytes:
+    return data if isinstance(data, bytes) else data.encode("utf-8")
+
+
 def write_files(out_dir: str | Path, files: Mapping[str, str | bytes]) -> list[Path]:
     """Write every rendered file (relative name -> content) into ``out_dir``.
 
-    Everything is rendered before this is called; each file is written atomically.
+    Everything is rendered before this is called; each file is written atomically, and only
+    if its content differs from the file already there (an unchanged file keeps its inode
+    and mtime). Returns the paths written.
     """
     out = Path(out_dir)
     written = []
     for name, data in files.items():
         target = out / name
+        try:
+            if target.is_file() and target.read_bytes() == _as_bytes(data):
+                continue
+        except OSError:
+            pass
         write_atomic(target, data)
         written.append(target)
     return written
