@@ -244,6 +244,8 @@ def render_pdf(html: str, base_url: str | Path | None = None) -> bytes:
 
     Font subsetting stamps the current time into embedded fonts unless SOURCE_DATE_EPOCH is
     set; it is fixed here for the duration of the call so two runs give identical bytes.
+    The PDF is tagged (WeasyPrint's PDF/UA-1 variant: structure tree, MarkInfo, language and
+    document title from ``<html lang>`` and ``<title>``).
     """
     import weasyprint  # lazy: only the PDF output needs it
 
@@ -251,7 +253,7 @@ def render_pdf(html: str, base_url: str | Path | None = None) -> bytes:
     os.environ["SOURCE_DATE_EPOCH"] = "946684800"  # 2000-01-01, a fixed stamp
     try:
         return weasyprint.HTML(string=html, base_url=str(base_url) if base_url else None
-                               ).write_pdf()
+                               ).write_pdf(pdf_variant="pdf/ua-1")
     finally:
         if old is None:
             os.environ.pop("SOURCE_DATE_EPOCH", None)
