@@ -160,10 +160,12 @@ def _render_one(directory: str, formats: list[str], templates: str | None,
 
 def _render_all(jobs: list[tuple[str, list[str], str | None, str]]) -> list[tuple[str, object]]:
     """Render several reviews, in parallel processes when there are several and the machine
-    has more than one core (each review's figures and PDF are independent work)."""
+    has more than one core (each review's figures and PDF are independent work).
+    ``EVIDENCE_JOBS`` caps the number of processes (``EVIDENCE_JOBS=1``: all in this one)."""
     import os
 
-    workers = min(len(jobs), os.cpu_count() or 1)
+    cap = os.environ.get("EVIDENCE_JOBS", "").strip()
+    workers = min(len(jobs), int(cap) if cap.isdigit() and int(cap) > 0 else os.cpu_count() or 1)
     if workers < 2:
         return [_render_one(*job) for job in jobs]
     import multiprocessing
