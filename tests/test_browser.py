@@ -122,3 +122,19 @@ def test_latex_supplement_compiles(rendered, tmp_path):
                           timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert (tmp_path / "supplement.pdf").stat().st_size > 10_000
+
+
+def test_axe_no_serious_or_critical_violations(rendered):
+    """axe-core in Debian's headless Chromium (never a downloaded browser)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    axe_mod = pytest.importorskip("axe_playwright_python.sync_playwright")
+    exe = _need(CHROMIUM, "chromium")
+    html = Path(rendered) / "index.html"
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
+        pg = browser.new_page()
+        pg.goto(html.resolve().as_uri())
+        results = axe_mod.Axe().run(pg)
+        browser.close()
+    bad = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+    assert not bad, [(v["id"], v["impact"], len(v["nodes"])) for v in bad]
