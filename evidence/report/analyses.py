@@ -236,7 +236,8 @@ def analysis_context(res: AnalysisResult) -> dict[str, Any]:
     if res.trimfill is not None:
         t = res.trimfill
         v = _bt({"estimate": t.estimate, "ci_low": t.ci_low, "ci_high": t.ci_high}, tr)
-        ctx["trimfill"] = {"k0": t.k0, "side": t.side, "estimate": _f(v["estimate"]),
+        ctx["trimfill"] = {"k0": t.k0, "side": t.side,
+                           "imputed": f"{t.k0} {'study' if t.k0 == 1 else 'studies'}", "estimate": _f(v["estimate"]),
                            "ci": f"[{_f(v['ci_low'])}, {_f(v['ci_high'])}]",
                            "tau2": _f(t.tau2, 4)}
     return ctx

@@ -68,6 +68,91 @@ def _citation_text(r: pd.Series) -> str:
     return " ".join(parts)
 
 
+def _sample_sourced(s: dict, arm_totals: list[tuple[str, float]] | None = None) -> str:
+    """The sample as Table 1 prints it, each value with its own source key:
+    "n = 10 [S4] (2 F, 8 M [S14])"; per-arm totals where the study gives no overall n."""
+    def src(key):
+        k = s.get(key)
+        return f" [{k}]" if _none(k) else ""
+
+    if s["n"] is not None:
+        n = f"n = {fmt_value(s['n'])}{src('n_source')}"
+    elif arm_totals:
+        n = ("per arm: " + ", ".join(f"{arm} {fmt_value(v)}" for arm, v in arm_totals)
+             + " (events + non-events)" + src("counts_source"))
+    else:
+        n = "n not reported"
+    sex = []
+    same = s.get("female_source") == s.get("male_source")
+    if s.get("female") is not None:
+        sex.append(f"{fmt_value(s['female'])} F" + ("" if same else src("female_source")))
+    if s.get("male") is not None:
+        sex.append(f"{fmt_value(s['male'])} M" + ("" if same else src("male_source")))
+    if not sex:
+        return n
+    tail = src("female_source" if s.get("female") is not None else "male_source") if same else ""
+    if same and tail == src("n_source") and s["n"] is not None:
+        tail = ""
+    return n + f" ({', '.join(sex)}{tail})"
+
+
+def _arm_totals(results) -> dict[str, list[tuple[str, float]]]:
+    """Per-arm totals per study as the planned analyses hold them (``<arm>_total``)."""
+    out: dict[str, list[tuple[str, float]]] = {}
+    for res in getattr(results, "analyses", ()) or ():
+        eff = res.effects
+        arms = [c[:-len("_total")] for c in eff.columns if c.endswith("_total")]
+        if not arms or "study" not in eff.columns:
+            continue
+        for r in eff.itertuples():
+            vals = [(a, getattr(r, f"{a}_total")) for a in arms]
+            if all(v is not None and v == v for _, v in vals):
+                out.setdefault(r.study, vals)
+    return out
+
+
+def _count_label(key: str, names: dict[str, str]) -> str:
+    """A count's key in words, with ids of the review's injuries or strategies named."""
+    words = key.split("_")
+    for i in range(len(words)):
+        tail = "-".join(words[i:])
+        if tail in names and i:
+            name = names[tail]
+            return " ".join(words[:i]) + ": " + name[:1].lower() + name[1:]
+    return " ".join(words)
+
+
+#: Record fields as a reader names them (disagreements name the field they are about).
+FIELD_LABELS = {
+    "followup": "follow-up", "design": "study design", "sample.n": "sample size (n)",
+    "sample.female": "number of women", "sample.male": "number of men",
+    "sample.age": "age", "citation.year": "publication year", "citation.journal": "journal",
+    "citation.authors": "authors", "citation.pages": "pages", "citation.volume": "volume",
+    "intervention.weeks": "intervention length (weeks)",
+    "intervention.sessions": "number of sessions", "inclusion": "inclusion in the review",
+}
+
+
+def _field_label(field: str, characteristic_labels: dict[str, str]) -> str:
+    """A record field path in words: the schema's labels, a characteristic's own label."""
+    if field in FIELD_LABELS:
+        return FIELD_LABELS[field]
+    head, _, rest = field.partition(".")
+    if head == "characteristics" and rest:
+        return characteristic_labels.get(rest, rest.replace("_", " "))
+    return field.split(".")[-1].replace("_", " ")
+
+
+def _characteristic_labels(results) -> dict[str, dict[str, str]]:
+    """study -> {characteristic key: label} from the records' ``characteristic_labels``."""
+    ch = results.frames["characteristics"]
+    ch = ch.to_frame() if hasattr(ch, "to_frame") else ch
+    out: dict[str, dict[str, str]] = {}
+    for study, key, label in zip(ch["study"], ch["characteristic"], ch["label"]):
+        out.setdefault(study, {})[key] = label
+    return out
+
+
 def _sample_text(s: dict) -> str:
     n = f"n = {fmt_value(s['n'])}" if s["n"] is not None else "n not reported"
     sex = []
@@ -124,14 +209,18 @@ def _primary_outcome_rows(frames, wide: pd.DataFrame) -> dict[str, dict]:
 
 def _changes_text(frames, study: str, kinds: tuple[str, ...]) -> list[str]:
     """Reported directions of change, one line per outcome and direction:
-    '↓ Running-related pain (VAS): post, fu-1m vs baseline (significant) [S4]'."""
+    '↓ Pain (VAS): After 2 weeks, 1 month after vs Baseline (significant) [S4]'."""
     ch = frames.changes[(frames.changes["study"] == study)
                         & frames.changes["outcome_kind"].isin(kinds)].copy()
     if ch.empty:
         return []
     names = frames.outcomes.set_index(["study", "outcome"])["name"]
     arrows = {"decrease": "↓", "increase": "↑", "no change": "↔"}
-    ch["to"] = ch["to"].fillna("time not stated")
+    tp = frames.timepoints[frames.timepoints["study"] == study]
+    label = dict(zip(tp["timepoint"], tp["label"]))
+    ch["to"] = [label.get(x, x) if isinstance(x, str) else "time not stated" for x in ch["to"]]
+    ch["from"] = [label.get(x, x) if isinstance(x, str) else "time not stated"
+                  for x in ch["from"]]
     ch["significant"] = ch["significant"].map({True: " (significant)"}).fillna("")
     lines = []
     keys = ["outcome", "direction", "from", "significant", "source"]
@@ -150,8 +239,13 @@ def review_context(results, extra: dict[str, Any] | None = None) -> dict[str, An
     wide = frames.measurements_wide
     primary = _primary_outcome_rows(frames, wide)
     studies = _records(frames.studies)
+    totals = _arm_totals(results)
+    count_src = (frames.measurements.dropna(subset=["source"]).groupby("study")["source"]
+                 .first().to_dict())
     for s in studies:
+        s["counts_source"] = count_src.get(s["study"])
         s["sample_text"] = _sample_text(s)
+        s["sample_sourced"] = _sample_sourced(s, totals.get(s["study"]))
         s["dose_text"] = _dose_text(s)
         s["primary"] = primary.get(s["study"])
         s["clinical_changes"] = _changes_text(frames, s["study"],
@@ -189,9 +283,18 @@ def review_context(results, extra: dict[str, Any] | None = None) -> dict[str, An
         frames.studies[["study", "label"]], on="study", how="left").merge(
         frames.outcomes[["study", "outcome", "name", "unit"]], on=["study", "outcome"],
         how="left"))
+    tp_label = {(a, b): c for a, b, c in zip(frames.timepoints["study"],
+                                             frames.timepoints["timepoint"],
+                                             frames.timepoints["label"])}
     for r in data_rows:
         r["value_text"] = fmt_value(r["value"])
-    counts = {r["count"]: r for r in _records(frames.counts)}
+        # time points by their label (the id is internal)
+        r["timepoint"] = tp_label.get((r["study"], r["timepoint"]), r["timepoint"])
+    names = {**dict(zip(frames.injuries["injury"], frames.injuries["name"])),
+             **dict(zip(frames.strategies["strategy"], frames.strategies["name"]))}
+    char_labels = _characteristic_labels(results)
+    counts = {r["count"]: {**r, "label": _count_label(r["count"], names)}
+              for r in _records(frames.counts)}
     ctx: dict[str, Any] = {
         "review": {k: _none(v) for k, v in rv.items()},
         "citation_text": _citation_text(rv),
@@ -200,15 +303,21 @@ def review_context(results, extra: dict[str, Any] | None = None) -> dict[str, An
         "biomechanics": _records(frames.biomechanics),
         "data_rows": data_rows,
         "status": results.outcome_status.records(),
-        "gaps": results.completeness.records(),
+        "gaps": [{**g, "timepoint": tp_label.get((g.get("study"), g.get("timepoint")),
+                                                g.get("timepoint"))}
+                 for g in results.completeness.records()],
         "gap_summary": dict(results.completeness_summary),
         "sources": _records(frames.sources),
         "counts": counts,
         "prisma": [r for r in _records(frames.counts) if r["section"] == "prisma"],
-        "disagreements": _records(frames.disagreements.merge(
-            frames.studies[["study", "label"]], on="study", how="left")),
-        "reported_effects": _records(frames.reported_effects.merge(
-            frames.studies[["study", "label"]], on="study", how="left")),
+        "disagreements": [
+            {**d, "field": _field_label(d["field"], char_labels.get(d["study"], {}))}
+            for d in _records(frames.disagreements.merge(
+                frames.studies[["study", "label"]], on="study", how="left"))],
+        "reported_effects": [
+            {**r, "timepoint": tp_label.get((r["study"], r.get("timepoint")), r.get("timepoint"))}
+            for r in _records(frames.reported_effects.merge(
+                frames.studies[["study", "label"]], on="study", how="left"))],
         "stated_findings": _records(frames.stated_findings),
         "injuries": list(injuries.values()),
     }

@@ -6,6 +6,7 @@ The numbers come from :mod:`evidence.synthesis`; this module only formats and dr
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -17,12 +18,115 @@ from .context import _records, record_frames
 __all__ = ["synthesis_extra"]
 
 
+_FEATURES = {
+    "n_studies": "studies counted", "n_comparative": "studies with a comparison group",
+    "n_uncontrolled": "studies without a comparison group",
+    "n_significant": "studies reporting a statistically significant change",
+    "n_improved": "studies showing an improvement", "n_worsened": "studies showing a worsening",
+    "n_no_change": "studies showing no change", "n_mixed": "studies with mixed results",
+    "n_with_direction": "studies reporting a direction of change",
+    "consistency": "the studies' agreement", "direction": "the direction of change",
+    "pooled": "a pooled estimate", "pooled_k": "studies pooled",
+    "pooled_estimate": "the pooled estimate", "pooled_i2": "I² of the pooled estimate (%)",
+    "pooled_pvalue": "the p-value of the pooled estimate",
+    "pooled_significant": "a statistically significant pooled estimate",
+    "total_n": "participants", "population": "the population", "scope": "the scope",
+    "counted": "counted", "studies": "the studies", "design_summary": "their designs",
+    "direction_summary": "the directions of change", "pooled_summary": "the pooled result",
+    "outcome_kinds": "the outcomes the rules read", "not_counted_note": "",
+    "n_rct": "randomised controlled trials",
+}
+
+
+def _feature(name: str) -> str:
+    if name in _FEATURES:
+        return _FEATURES[name]
+    if name.startswith("n_"):
+        return f"studies of the design category '{name[2:].replace('_', ' ')}'"
+    return name.replace("_", " ")
+
+
+def _one(label: str) -> str:
+    """The singular of a count label ("studies with ..." -> "study with ...")."""
+    for plural, single in (("studies", "study"), ("trials", "trial"),
+                           ("participants", "participant")):
+        if label.startswith(plural):
+            return single + label[len(plural):]
+        if label.endswith(plural):
+            return label[: -len(plural)] + single
+    return label
+
+
+def _num(v) -> str:
+    return f"{float(v):g}"
+
+
+def describe_conditions(when: dict | None) -> str | None:
+    """A rule's conditions as a sentence, e.g. ``{"n_rct": {"min": 2}}`` -> "at least 2
+    randomised controlled trials". Display only: the rules are applied in evidence.synthesis."""
+    if not when:
+        return None
+    parts = []
+    for key, v in when.items():
+        label = _feature(key)
+        counted = key.startswith("n_") or key in ("pooled_k", "total_n")
+        if isinstance(v, dict):
+            lo, hi = v.get("min"), v.get("max")
+            if lo is not None and hi is not None:
+                parts.append(f"between {_num(lo)} and {_num(hi)} {label}")
+            elif lo is not None:
+                parts.append(f"at least {_num(lo)} {_one(label) if lo == 1 else label}")
+            elif hi is not None:
+                parts.append(f"at most {_num(hi)} {_one(label) if hi == 1 else label}")
+            else:
+                parts.append(f"{label}: " + ", ".join(f"{k} {x}" for k, x in v.items()))
+        elif isinstance(v, bool):
+            parts.append(label if v else f"no {label}")
+        elif isinstance(v, (int, float)) and counted:
+            parts.append(f"no {_one(label)}" if v == 0 else
+                         f"exactly {_num(v)} {_one(label) if v == 1 else label}")
+        elif isinstance(v, (list, tuple)):
+            parts.append(f"{label} is one of " + ", ".join(map(str, v)))
+        else:
+            parts.append(f"{label} is {v}")
+    text = "; ".join(parts)
+    return text[:1].upper() + text[1:] + "."
+
+
+def describe_template(template: str | None) -> str | None:
+    """A rule's explanation template with each placeholder named in words (‹…›)."""
+    if not template:
+        return template
+    def name(m):
+        label = _feature(m.group(1))
+        return f"‹{label}›" if label else ""
+    return re.sub(r"\{(\w+)\}", name, template).replace(" .", ".")
+
+
+def _kind_names(frames) -> dict[str, str]:
+    """Outcome kinds as the review labels them (falls back to the kind itself)."""
+    ok = frames.outcome_kinds
+    if ok is None or not len(ok) or "label" not in ok.columns:
+        return {}
+    return {k: v for k, v in zip(ok["kind"], ok["label"]) if v is not None and v == v}
+
+
+def _pair(pre, post) -> str:
+    """Two time points as "pre → post"; one missing end is said in words."""
+    have = [x for x in (pre, post) if x is not None and x == x and str(x).strip()]
+    if len(have) == 2:
+        return f"{pre} → {post}"
+    if have:
+        return f"{have[0]} (no second time point)"
+    return "time points not reported"
+
+
 def _effects_rows(eff: pd.DataFrame) -> list[dict]:
     rows = []
     for r in _records(eff):
         rows.append({
             "label": r["label"], "inclusion": r["inclusion"], "outcome": r["outcome_name"],
-            "kind": r["outcome_kind"], "pair": f"{r['pre_label']} → {r['post_label']}",
+            "kind": r["outcome_kind"], "pair": _pair(r["pre_label"], r["post_label"]),
             "m_pre": _f(r["m_pre"], 2) if r["m_pre"] is not None else "n.r.",
             "sd_pre": _f(r["sd_pre"], 2) if r["sd_pre"] is not None else "n.r.",
             "m_post": _f(r["m_post"], 2) if r["m_post"] is not None else "n.r.",
@@ -52,7 +156,7 @@ def _sensitivity_rows(sens: pd.DataFrame, eff: pd.DataFrame) -> tuple[list[str],
                              f"{_f(x.ci_high_benefit)}]"
                  for r, x in zip(g["ri"], g.itertuples())}
         out.append({"label": n["label"], "outcome": n["outcome_name"],
-                    "pair": f"{n['pre_label']} → {n['post_label']}",
+                    "pair": _pair(n["pre_label"], n["post_label"]),
                     "cells": [cells.get(f"{r:.1f}", "—") for r in rs]})
     return [f"{r:.1f}" for r in rs], out
 
@@ -195,12 +299,21 @@ def synthesis_extra(results) -> dict[str, Any]:
     figs += _forest_figures(eff, frames, kinds, r_text, pooled)
 
     pool_rows = []
+    inj_names = dict(zip(frames.injuries["injury"], frames.injuries["name"]))
+    strat_names = dict(zip(frames.strategies["strategy"], frames.strategies["name"]))
+    kind_names = _kind_names(frames)
     for r in _records(pooled):
+        r = {**r, "injury": inj_names.get(r["injury"], r["injury"]),
+             "strategy": strat_names.get(r["strategy"], r["strategy"])}
+        if "outcome_kind" in r:
+            r["outcome_kind"] = kind_names.get(r["outcome_kind"], r["outcome_kind"])
         pool_rows.append({**r, "estimate_text": _f(r["estimate"]),
                           "ci": (f"[{_f(r['ci_low'])}, {_f(r['ci_high'])}]"
                                  if r["estimate"] is not None else None),
                           "i2_text": _f(r["i2"], 1), "p": _p(r["pvalue"])})
     r_cols, sens_rows = _sensitivity_rows(sens, eff)
+    injuries = dict(zip(frames.injuries["injury"], frames.injuries["name"]))
+    strategies = dict(zip(frames.strategies["strategy"], frames.strategies["name"]))
     ctx = {
         "conclusions": results.conclusions.records(),
         "matrix": results.matrix.records(),
@@ -208,9 +321,13 @@ def synthesis_extra(results) -> dict[str, Any]:
         "pooled": pool_rows,
         "sensitivity_r": r_cols,
         "sensitivity": sens_rows,
-        "stated_check": results.stated_check.records(),
+        "stated_check": [{**c, "injury": injuries.get(c["injury"], c["injury"]),
+                          "strategy": (strategies.get(c["strategy"], c["strategy"])
+                                       if c["strategy"] not in (None, "any") else None)}
+                         for c in results.stated_check.records()],
         "measure": o.measure,
-        "rules": [{**r, "when": ", ".join(f"{k}: {v}" for k, v in r["when"].items())}
+        "rules": [{**r, "when": describe_conditions(r["when"]),
+                   "explanation": describe_template(r["explanation"])}
                   for r in results.rules.records()],
         "rules_path": rules_file,
         "methods": _methods_text(results, rules_file),

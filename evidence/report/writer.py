@@ -93,7 +93,7 @@ def _file_id(value: Any) -> str:
 _LATEX_SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
                   "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
                   "\\": r"\textbackslash{}", "—": "---", "–": "--", "≥": r"$\geq$",
-                  "≤": r"$\leq$", "±": r"$\pm$", "→": r"$\rightarrow$", "τ": r"$\tau$",
+                  "≤": r"$\leq$", "±": r"$\pm$", "→": r"$\rightarrow$", "‹": r"\guilsinglleft{}", "›": r"\guilsinglright{}", "τ": r"$\tau$",
                   "²": r"\textsuperscript{2}", "×": r"$\times$", "↓": r"$\downarrow$",
                   "↑": r"$\uparrow$", "χ": r"$\chi$", "−": r"\textminus{}",
                   "←": r"$\leftarrow$", "·": r"\textperiodcentered{}", "✓": r"$\checkmark$",

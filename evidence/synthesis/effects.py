@@ -359,8 +359,11 @@ def _reasons(frames: Frames, eff: pd.DataFrame, measure: str) -> pd.DataFrame:
     eff = eff.merge(status, on=["study", "outcome"], how="left")
     no_means = eff["data"].isin(["nothing", "direction only", "summary figures only", "events",
                                  "percent only"])
-    pre_s = eff["pre"].astype(str)
-    post_s = eff["post"].astype(object).where(eff["post"].notna(), "follow-up").astype(str)
+    # reasons name the time points as the records label them (the ids are internal)
+    pre_s = eff["pre_label"].astype(object).where(eff["pre_label"].notna(),
+                                                  eff["pre"]).astype(str)
+    post_s = (eff["post_label"].astype(object).where(eff["post_label"].notna(), eff["post"])
+              .where(eff["post"].notna(), "follow-up").astype(str))
     n_missing = eff["n_pre"].isna() | eff["n_post"].isna()
     no_sd = ~sd_ok
     sd_text = pd.Series("no SD reported", index=eff.index)

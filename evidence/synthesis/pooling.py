@@ -161,11 +161,15 @@ def pool_by_group(effects: ClinicalEffects | pd.DataFrame,
     first_reason = (per_study[~per_study["_pool"]]
                     .assign(_prim=~per_study["primary"].astype(bool))
                     .sort_values(keys + ["study", "_prim", "post_order"], kind="stable")
-                    .drop_duplicates(keys + ["study"])[keys + ["study", "outcome", "reason"]])
+                    .drop_duplicates(keys + ["study"])[keys + ["study", "outcome", "reason"]
+                                                       + (["outcome_name"] if "outcome_name"
+                                                          in per_study.columns else [])])
     st = st.merge(first_reason, on=keys + ["study"], how="left")
     notpool = st[st["inc"] & ~st["pool"]]
     excl = st[~st["inc"]]
-    txt_np = notpool["label"] + " (" + notpool["outcome"].fillna("?") + "): " + \
+    outcome_text = (notpool["outcome_name"].fillna(notpool["outcome"])
+                    if "outcome_name" in notpool.columns else notpool["outcome"])
+    txt_np = notpool["label"] + " (" + outcome_text.fillna("outcome not stated") + "): " + \
         notpool["reason"].fillna("no computable effect size")
     tbl = groups.set_index(keys)
     tbl["k_studies"] = st[st["inc"]].groupby(keys, sort=False)["study"].nunique()

@@ -45,7 +45,7 @@ citation:
   source: METADAT
   note: author and publication year as dat.bcg gives them (columns author, year)
 inclusion: {{status: confirmed, source: METADAT}}
-design: controlled trial (allocation {row["alloc"]}; see characteristics.alloc)
+design: controlled trial (allocation {row["alloc"]})
 design_source: METADAT
 injury: tuberculosis
 sample: {{n: null}}
