@@ -403,6 +403,6 @@ def _reasons(frames: Frames, eff: pd.DataFrame, measure: str) -> pd.DataFrame:
     joined = long.groupby("index", sort=False)["src"].agg(", ".join)
     eff["sources"] = joined.reindex(eff.index).astype(object)
     eff["effect_id"] = (eff["study"] + ":" + eff["outcome"] + ":" + eff["arm"] + ":"
-                        + pre_s + "->" + eff["post"].astype(object).where(
+                        + eff["pre"].astype(str) + "->" + eff["post"].astype(object).where(
                             eff["post"].notna(), "?").astype(str))
     return eff
