@@ -233,7 +233,14 @@ def test_load_rules_errors(tmp_path):
     with pytest.raises(RecordError, match="no rules file"):
         load_rules(tmp_path)
     (tmp_path / "rules.yaml").write_text("name: [unclosed\n")
-    with pytest.raises(RecordError, match="rules.yaml: not valid YAML"):
+    with pytest.raises(RecordError, match="rules.yaml: line 2: not valid YAML"):
+        load_rules(tmp_path)
+    # the records' safe reader: no anchors, no YAML 1.1 surprises
+    (tmp_path / "rules.yaml").write_text("name: &x a\nother: *x\n")
+    with pytest.raises(RecordError, match="rules.yaml: line 1: anchor '&x'"):
+        load_rules(tmp_path)
+    (tmp_path / "rules.yaml").write_text("name: yes\n")
+    with pytest.raises(RecordError, match="'yes' is ambiguous"):
         load_rules(tmp_path)
 
 

@@ -26,6 +26,8 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, \
     model_validator
 
+from ..links import check_url
+
 __all__ = [
     "Sourced",
     "SourceRef",
@@ -147,6 +149,11 @@ class Source(_Model):
     description: str
     url: str | None = None
     citation: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _linkable(cls, v: str | None) -> str | None:
+        return None if v is None else check_url(v)
 
 
 class Citation(_Model):

@@ -16,6 +16,8 @@ from typing import Any, Mapping
 
 import jinja2
 
+from ..links import link_target
+
 __all__ = ["make_environment", "render", "render_pdf", "write_atomic", "write_files"]
 
 _TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -154,6 +156,7 @@ def make_environment(template_dir: str | Path | None = None, *,
     env.filters["latex"] = _latex
     env.filters["mdcode"] = _md_code
     env.filters["fileid"] = _file_id
+    env.filters["href"] = link_target
     return env
 
 
@@ -245,15 +248,18 @@ def render_pdf(html: str, base_url: str | Path | None = None) -> bytes:
     Font subsetting stamps the current time into embedded fonts unless SOURCE_DATE_EPOCH is
     set; it is fixed here for the duration of the call so two runs give identical bytes.
     The PDF is tagged (WeasyPrint's PDF/UA-1 variant: structure tree, MarkInfo, language and
-    document title from ``<html lang>`` and ``<title>``).
+    document title from ``<html lang>`` and ``<title>``). Nothing is fetched: the page is
+    self-contained, so only ``data:`` URLs are read and any other resource a (custom) template
+    names is skipped with a WeasyPrint warning, never requested from the network or the disk.
     """
     import weasyprint  # lazy: only the PDF output needs it
 
+    offline = weasyprint.URLFetcher(allowed_protocols={"data"})
     old = os.environ.get("SOURCE_DATE_EPOCH")
     os.environ["SOURCE_DATE_EPOCH"] = "946684800"  # 2000-01-01, a fixed stamp
     try:
-        return weasyprint.HTML(string=html, base_url=str(base_url) if base_url else None
-                               ).write_pdf(pdf_variant="pdf/ua-1")
+        return weasyprint.HTML(string=html, base_url=str(base_url) if base_url else None,
+                               url_fetcher=offline).write_pdf(pdf_variant="pdf/ua-1")
     finally:
         if old is None:
             os.environ.pop("SOURCE_DATE_EPOCH", None)

@@ -25,11 +25,11 @@ from typing import Any, Literal, Union
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, \
     StrictStr, ValidationError, model_validator
 
 from ..errors import ArgumentError, RecordError
+from ..records.safeyaml import read_yaml_file
 
 __all__ = [
     "LEVELS", "RULES_FILES", "DEFAULT_SUPPORT_STANCES", "Between", "DesignCategory", "Rule", "LevelRules",
@@ -316,13 +316,7 @@ def load_rules(path: str | Path) -> LevelRules:
         p = found[0]
     if not p.is_file():
         raise RecordError(f"{p}: no such rules file")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise RecordError(f"{p}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") \
-            from None
+    data = read_yaml_file(p)  # the records' bounded reader: no aliases, tags or 1.1 forms
     rules = parse_rules(data, str(p))
     return rules.model_copy(update={"path": str(p)})
 

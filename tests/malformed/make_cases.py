@@ -88,6 +88,13 @@ e("id-with-space", "id: aronson-1948", "id: Aronson 1948", "id: must be a lower-
 e("id-reserved-name", "id: aronson-1948", "id: nul", "nul: id: 'nul' is a reserved file name on Windows", "ids")
 e("id-too-long", "id: aronson-1948", "id: " + "a" * 90, "id: must be at most 80 characters", "ids")
 e("outcome-id-slash", "  - id: tb\n", "  - id: tb/x\n", "outcomes[0].id: must be a lower-case id", "ids")
+# --- links (issue 11 item 4): only http(s), doi: and mailto: may become a link
+U = "url: https://cran.r-project.org/package=metadat"
+e("url-javascript", U, "url: 'javascript:alert(1)'", "sources[0].url: URL scheme 'javascript:' is not allowed", "links", target="review.yaml")
+e("url-data", U, "url: 'data:text/html,<script>alert(1)</script>'", "URL scheme 'data:' is not allowed", "links", target="review.yaml")
+e("url-javascript-with-tab", U, "url: \"java\\tscript:alert(1)\"", "URL must not contain spaces or control characters", "links", target="review.yaml")
+e("url-no-scheme", U, "url: www.example.org", "URL must start with http://, https://, doi: or mailto:", "links", target="review.yaml")
+e("url-http-no-host", U, "url: 'https:alert(1)'", "URL https: URL has no host", "links", target="review.yaml")
 # --- types, required, unknown fields
 e("type-string-for-number", M, "events: four, nonevents: 119}", "outcomes[0].measurements[0].events: must be a number, null or a mapping", "types")
 e("type-bool-for-number", M, "events: true, nonevents: 119}", "outcomes[0].measurements[0].events: must be a number or a mapping", "types")
