@@ -8,24 +8,9 @@ The public API (a contract, see DESIGN.md) is re-exported here::
     res = ev.meta(es["yi"], es["vi"], method="REML", test="z")
 """
 
-from .effects import (
-    MEASURES,
-    Converted,
-    MeanSD,
-    change_sd,
-    correlation_sensitivity,
-    escalc,
-    hedges_correction,
-    implied_correlation,
-    mean_sd_from_five_number,
-    mean_sd_from_median_iqr,
-    mean_sd_from_median_range,
-    sd_from_se,
-    se_from_ci,
-    se_from_p,
-    se_from_sd,
-    se_from_t,
-)
+import importlib
+from typing import Any
+
 from .errors import (
     ArgumentError,
     ConvergenceError,
@@ -34,29 +19,48 @@ from .errors import (
     EvidenceWarning,
     RecordError,
 )
-from .meta.bias import EggerResult, TrimFillResult, egger_test, trimfill
-from .meta.fit import METHODS, TESTS, meta, meta_batch
-from .meta.metareg import MetaRegResult, metareg
-from .meta.results import MetaResult
-from .meta.sensitivity import cumulative, influence, leave_one_out
-from .meta.subgroup import SubgroupResult, subgroup
-from .meta.transform import back_transform
-from .model import LoadedReview, load_review
-from .analysis import AnalysisResult, run_analyses, run_analysis
-from .completeness import completeness, outcome_status
-from .synthesis import (
-    check_stated_findings,
-    clinical_effects,
-    conclusions,
-    expert_matrix,
-    levels_of_evidence,
-    load_rules,
-    pool_by_group,
-)
-from .records.scaffold import scaffold_record
-from .results import ReviewOptions, ReviewResults, Table, run_review
-from .diff import ReviewDiff, diff_reviews
-from . import plots
+
+# Everything else is imported on first use (PEP 562), so that a command that needs little
+# (``evidence report`` with nothing changed, ``--help``) does not pay for scipy and pandas.
+_LAZY = {
+    ".effects": ("MEASURES", "Converted", "MeanSD", "change_sd", "correlation_sensitivity",
+                 "escalc", "hedges_correction", "implied_correlation",
+                 "mean_sd_from_five_number", "mean_sd_from_median_iqr",
+                 "mean_sd_from_median_range", "sd_from_se", "se_from_ci", "se_from_p",
+                 "se_from_sd", "se_from_t"),
+    ".meta.bias": ("EggerResult", "TrimFillResult", "egger_test", "trimfill"),
+    ".meta.fit": ("METHODS", "TESTS", "meta", "meta_batch"),
+    ".meta.metareg": ("MetaRegResult", "metareg"),
+    ".meta.results": ("MetaResult",),
+    ".meta.sensitivity": ("cumulative", "influence", "leave_one_out"),
+    ".meta.subgroup": ("SubgroupResult", "subgroup"),
+    ".meta.transform": ("back_transform",),
+    ".model": ("LoadedReview", "load_review"),
+    ".analysis": ("AnalysisResult", "run_analyses", "run_analysis"),
+    ".completeness": ("completeness", "outcome_status"),
+    ".synthesis": ("check_stated_findings", "clinical_effects", "conclusions", "expert_matrix",
+                   "levels_of_evidence", "load_rules", "pool_by_group"),
+    ".records.scaffold": ("scaffold_record",),
+    ".results": ("ReviewOptions", "ReviewResults", "Table", "run_review"),
+    ".diff": ("ReviewDiff", "diff_reviews"),
+}
+_WHERE = {name: module for module, names in _LAZY.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "plots":
+        return importlib.import_module(".plots", __name__)
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later look-ups are plain attribute reads
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __version__ = "0.1.0"
 

@@ -25,3 +25,17 @@ def test_report_refuses_anything_but_results():
 
     with pytest.raises(TypeError, match="run_review"):
         render_report(ev.load_review(ROOT / "studies" / "bcg"), ["md"])
+
+
+def test_package_import_is_light_and_exports_resolve():
+    """`import evidence` loads no scipy or pandas (the public names import on first use), and
+    every name in __all__ resolves (issue 10 item 7: a no-change report run finishes fast)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, evidence as ev; heavy = [m for m in ('scipy', 'pandas', 'matplotlib') "
+            "if m in sys.modules]; assert not heavy, heavy; "
+            "missing = [n for n in ev.__all__ if getattr(ev, n, None) is None]; "
+            "assert not missing, missing; from evidence import meta, plots, run_review")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
