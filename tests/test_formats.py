@@ -121,3 +121,26 @@ def test_hostile_text_is_inert_in_markdown_and_latex():
     assert "\\input" not in tex.replace("\\textbackslash{}input", "")
     assert not re.search(r"(?<!\\)[%$&#^_~]", tex.replace("\\textasciitilde{}", "")
                          .replace("\\textasciicircum{}", "")), tex
+
+
+def _first_header_after(text: str, heading: str, pattern: str) -> list[str]:
+    """Header cells of the first table after ``heading`` (pattern captures the header row)."""
+    row = re.search(pattern, text[text.index(heading):], flags=re.S).group(1)
+    return row
+
+
+@pytest.mark.parametrize("rel", REVIEWS)
+def test_table1_has_the_same_columns_in_every_format(render_cached, rel):
+    files = render_cached(rel)
+    page = files["index.html"]
+    ths = _first_header_after(page, "<h2>Table 1. Clinical studies", r"<thead><tr>(.*?)</tr></thead>")
+    cols = [" ".join(html.unescape(re.sub(r"<[^>]+>", "", c)).split())
+            for c in re.findall(r"<th>(.*?)</th>", ths)]
+    md_row = _first_header_after(files["supplement.md"], "## Table 1.", r"\n(\|.*?)\n\|---")
+    md_cols = [c.strip().replace("\\", "") for c in md_row.strip("|").split("|")]
+    tex_row = _first_header_after(files["supplement.tex"], "Table 1.", r"\\toprule\n(.*?)\\\\")
+    tex_cols = [c.strip() for c in tex_row.split("&")]
+    assert len(cols) >= 9
+    for c in cols:
+        assert c in md_cols, (c, md_cols)
+        assert c in tex_cols, (c, tex_cols)
