@@ -198,12 +198,16 @@ def report(directory: Path = typer.Argument(DEFAULT_DIR, help="review directory;
     from .report import FORMATS, find_reviews, inputs_fingerprint, up_to_date, write_report
 
     if not directory.is_dir():
-        _fail(RecordError(f"{directory}: no such directory"), 1)
-    review_dirs = find_reviews(directory) or [directory]
+        _die([f"{directory}: no such directory"], EXIT_INVALID)
     fmts = [f.strip() for f in formats.split(",") if f.strip()]
     bad = [f for f in fmts if f not in FORMATS]
     if bad:
-        _fail(ValueError(f"format {bad[0]!r} is not one of {', '.join(FORMATS)}"), 2)
+        _die([f"--format: {bad[0]!r} is not one of {', '.join(FORMATS)}"], EXIT_USAGE)
+    if not fmts:
+        _die([f"--format: no format given; choose from {', '.join(FORMATS)}"], EXIT_USAGE)
+    if templates is not None and not templates.is_dir():
+        _die([f"--templates: {templates}: no such directory"], EXIT_USAGE)
+    review_dirs = find_reviews(directory) or [directory]
     stale = []
     for d in review_dirs:
         target = out_dir / d.relative_to(directory)

@@ -227,3 +227,25 @@ def test_validate_records_without_review_yaml(tmp_path):
     res = runner.invoke(app, ["validate", str(d)])
     assert res.exit_code == 1
     assert "holds record files but no review.yaml" in res.output
+
+
+@pytest.mark.parametrize("args,expect", [
+    (["--format", ""], "error: --format: no format given; choose from html, pdf, md, tex"),
+    (["--format", " , "], "error: --format: no format given"),
+    (["--format", "html,docx"], "error: --format: 'docx' is not one of html, pdf, md, tex"),
+    (["--templates", "/nonexistent-templates"],
+     "error: --templates: /nonexistent-templates: no such directory"),
+])
+def test_report_usage_errors_write_nothing(review_copy, tmp_path, args, expect):
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["report", str(review_copy), "--out", str(out)] + args)
+    assert res.exit_code == 2, res.output
+    lines = _error_lines(res.output)
+    assert len(lines) == 1 and lines[0].startswith(expect), res.output
+    assert not out.exists()
+
+
+def test_report_missing_directory_is_one_error_line(tmp_path):
+    res = runner.invoke(app, ["report", str(tmp_path / "none"), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 1
+    assert _error_lines(res.output) == [f"error: {tmp_path / 'none'}: no such directory"]
