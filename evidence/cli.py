@@ -123,10 +123,15 @@ def validate(directory: Path = typer.Argument(DEFAULT_DIR, help="review director
                       show_lines=False, header_style="bold")
         for col in ("Study", "Outcome", "Time point", "Missing", "Blocks"):
             table.add_column(col, overflow="fold")
+        tp_label = {(a, b): c for a, b, c in zip(frames.timepoints["study"],
+                                                 frames.timepoints["timepoint"],
+                                                 frames.timepoints["label"])}
         for _, g in gaps.iterrows():
             label = g["label"] + ("" if g["inclusion"] == "confirmed"
                                   else f" ({g['inclusion']})")
-            table.add_row(label, g["name"], g["timepoint"], g["missing"], g["blocks"])
+            table.add_row(label, g["name"], tp_label.get((g["study"], g["timepoint"]),
+                                                         g["timepoint"]),
+                          g["missing"], g["blocks"])
         out.print(table)
         lead = (f" ({summary['lead_outcomes_computable']} of {summary['lead_outcomes']} "
                 f"{summary['lead_kind']} outcomes)" if summary["lead_kind"] else "")
