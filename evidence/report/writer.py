@@ -352,7 +352,7 @@ def _reason(exc: OSError) -> str:
     return f"{exc.strerror or exc}"
 
 
-def _explain(exc: OSError, display: Path, root: Path) -> OutputError:
+def _explain(exc: OSError, display: Path, root: Path, need: int | None = None) -> OutputError:
     """An OSError of writing the tree, as one message: where, why, what to do. A path in
     the tree or in its staging sibling is named as the output directory; a path outside it
     (the parent folder, the lock file) by itself."""
@@ -361,10 +361,12 @@ def _explain(exc: OSError, display: Path, root: Path) -> OutputError:
         p = Path(os.path.abspath(exc.filename))
         ours = p == root or root in p.parents or (
             root.parent in p.parents
-            and p.relative_to(root.parent).parts[0].startswith(f".{root.name}."))
+            and _leftover_pattern(root).fullmatch(p.relative_to(root.parent).parts[0]))
         if not ours:
             where = p
     extra = ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT) and need:
+        extra = f" (the changed files need {need / 1e6:.1f} MB beside {display})"
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS) and where != display:
         extra = (f" (evidence report builds the new supplement beside {display} and swaps it "
                  f"in whole, so {root.parent} must be writable)")
@@ -373,13 +375,13 @@ def _explain(exc: OSError, display: Path, root: Path) -> OutputError:
 
 
 @contextmanager
-def _explained(display: Path, root: Path) -> Iterator[None]:
+def _explained(display: Path, root: Path, need: int | None = None) -> Iterator[None]:
     try:
         yield
     except OutputError:
         raise
     except OSError as exc:
-        raise _explain(exc, display, root) from exc
+        raise _explain(exc, display, root, need) from exc
 
 
 def check_output_dir(out_dir: str | Path) -> Path:
@@ -696,6 +698,7 @@ def replace_tree(out_dir: str | Path, files: Mapping[str, str | bytes],
             write_atomic(root / changed[0], data[changed[0]])
             _fsync_dir(parent)
             return changed
+    with _explained(display, root, sum(len(data[n]) for n in changed)):
         staging = _build(root, data, drop)
         try:
             _swap(root, staging)
