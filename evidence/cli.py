@@ -196,7 +196,7 @@ def report(directory: Path = typer.Argument(DEFAULT_DIR, help="review directory;
     previous supplement that are no longer produced left out) is built beside OUT and swapped
     in at once, under a lock (.OUT.lock), so OUT always holds one complete supplement.
     """
-    from .report import (FORMATS, OutputError, check_output_dir, find_reviews,
+    from .report import (FORMATS, OutputError, check_apart, check_output_dir, find_reviews,
                          inputs_fingerprint, up_to_date, write_reports)
 
     if not directory.is_dir():
@@ -206,6 +206,10 @@ def report(directory: Path = typer.Argument(DEFAULT_DIR, help="review directory;
     bad = [f for f in fmts if f not in FORMATS]
     if bad:
         _fail(ValueError(f"format {bad[0]!r} is not one of {', '.join(FORMATS)}"), 2)
+    try:
+        check_apart(out_dir, directory)
+    except ValueError as exc:
+        _die([str(exc)], EXIT_USAGE)
     try:
         check_output_dir(out_dir)  # before the expensive part
         stale = []

@@ -118,8 +118,8 @@ def _supplement(out: Path, user_files=USER_FILES) -> str:
 
 
 def _leftovers(out: Path) -> list[str]:
-    return sorted(p.name for p in out.parent.iterdir()
-                  if p.name.startswith(f".{out.name}.") and p.name != f".{out.name}.lock")
+    """What is left beside OUT (a staging tree, an old tree, a lock file)."""
+    return sorted(p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}."))
 
 
 def _out_with_old(world, name: str = "out") -> Path:

@@ -26,7 +26,7 @@ from .writer import (OutputError, check_output_dir, make_environment, output_loc
                      render_pdf, replace_tree, write_atomic, write_files)
 
 __all__ = ["build_report", "render_report", "FORMATS", "write_atomic",
-           "write_files", "OutputError", "check_output_dir",
+           "write_files", "OutputError", "check_output_dir", "check_apart",
            "find_reviews", "inputs_fingerprint", "up_to_date", "write_report",
            "write_reports", "MANIFEST"]
 
@@ -176,6 +176,16 @@ def _owned(name: str) -> bool:
     parts = name.split("/")
     return bool(name) and not name.startswith("/") and not any(
         p in ("", ".", "..") for p in parts)
+
+
+def check_apart(out_dir: str | Path, review_dir: str | Path) -> None:
+    """ValueError when the output directory is the review directory or contains it: the
+    output tree is replaced whole, so it must be a folder of its own."""
+    root, review = Path(out_dir).resolve(), Path(review_dir).resolve()
+    if root == review or root in review.parents:
+        raise ValueError(f"--out {out_dir} contains the review directory {review_dir}; the "
+                         "supplement is replaced whole, so give it a folder of its own "
+                         "(e.g. --out reports)")
 
 
 def write_reports(out_dir: str | Path,
@@ -359,6 +369,8 @@ def build_report(review, out_dir: str | Path, formats: Iterable[str] = FORMATS,
     """
     formats = list(formats)
     check_output_dir(out_dir)
+    if getattr(review, "directory", None):
+        check_apart(out_dir, review.directory)
     fingerprint = (inputs_fingerprint(review.directory, formats, template_dir)
                    if getattr(review, "directory", None) else None)
     files = render_report(review, formats, template_dir, cache_dir=Path(out_dir) / ".cache")

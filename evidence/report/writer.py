@@ -5,10 +5,11 @@ objects. Everything is rendered in memory first; :func:`replace_tree` then puts 
 tree in place as one generation:
 
 1. :func:`output_lock` takes an exclusive ``flock`` on ``.OUT.lock`` beside ``OUT`` (outside
-   the tree that is swapped), so two runs into one directory take turns (the second waits,
-   at most ``EVIDENCE_LOCK_TIMEOUT`` seconds, default 600). Holding it, it finishes what a
-   killed run left: ``OUT`` missing beside ``.OUT.old-*`` is restored, and leftover
-   ``.OUT.new-*`` / ``.OUT.old-*`` siblings are removed.
+   the tree that is swapped; removed again by its holder), so two runs into one directory
+   take turns (the second waits, at most ``EVIDENCE_LOCK_TIMEOUT`` seconds, default 600).
+   Holding it, it finishes what a killed run left: ``OUT`` missing beside ``.OUT.old-*`` is
+   restored, and leftover ``.OUT.new-*`` / ``.OUT.old-*`` siblings are removed. Without
+   ``fcntl`` (Windows) runs are not serialised.
 2. Nothing changed: nothing is written (no staging). One file changed and nothing removed
    (typically the manifest alone): that file is replaced in place by one rename.
 3. Otherwise the complete new tree is built in a sibling ``.OUT.new-<hex>``: unchanged files
@@ -23,7 +24,10 @@ tree in place as one generation:
 A failure (disk full, permission, read-only file system) removes the staging tree and leaves
 ``OUT`` as it was; it is raised as :class:`OutputError`, whose message names the path and
 what to do. ``OUT`` given as a symbolic link is followed: the directory it points to is
-replaced, the link stays. ``OUT`` must not be a mount point (it cannot be renamed).
+replaced, the link stays. ``OUT`` must not be a mount point (it cannot be renamed). A file
+created in ``OUT`` by another program while the new tree is built (or replaced there by a
+rename) goes with the old tree: ``OUT`` is the tool's, user files in it are carried, not
+watched. A run killed by SIGKILL/SIGTERM leaves its staging tree; the next run removes it.
 
 Test hooks (test-only; inert unless set): ``EVIDENCE_TEST_PAUSE_AT=point[,point]`` prints
 ``evidence-test-paused-at <point>`` to stderr and sleeps ``EVIDENCE_TEST_PAUSE_SECONDS``
@@ -423,6 +427,48 @@ def _recover(root: Path) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
+def _acquire(path: Path, display: Path, root: Path, timeout: float,
+             on_wait: Callable[[str], None] | None) -> int | None:
+    """An open descriptor of the lock file ``path``, exclusively flock-ed; None without
+    fcntl (not POSIX: runs are then not serialised). The holder removes the file when done,
+    so after taking the lock the path must still name the locked file, else try again."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover
+        return None
+    deadline = time.monotonic() + timeout
+    while True:
+        with _explained(display, root):
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if on_wait is not None:
+                        on_wait(f"waiting for another `evidence report` writing into "
+                                f"{display} (at most {timeout:g} s) ...")
+                        on_wait = None
+                    if time.monotonic() >= deadline:
+                        raise OutputError(errno.EAGAIN, f"{display}: another `evidence report` "
+                                          f"is writing into it (it holds {path}) and did not "
+                                          f"finish within {timeout:g} s; run again when it has "
+                                          "finished (EVIDENCE_LOCK_TIMEOUT sets the wait)")
+                    time.sleep(0.05)
+            held = os.fstat(fd)
+            try:
+                now = os.stat(path)
+            except FileNotFoundError:
+                now = None
+            if now is not None and (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
+                return fd
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)  # the previous holder removed that file: lock the new one
+
+
 @contextmanager
 def output_lock(out_dir: str | Path, *, timeout: float | None = None,
                 on_wait: Callable[[str], None] | None = None) -> Iterator[Path]:
@@ -430,8 +476,9 @@ def output_lock(out_dir: str | Path, *, timeout: float | None = None,
 
     Waits up to ``timeout`` seconds (default ``EVIDENCE_LOCK_TIMEOUT`` or 600) for another
     run, calling ``on_wait`` once with a message; then restores or removes what a killed run
-    left (see the module docstring). Yields the resolved output directory. The lock file
-    stays (removing it would race); the lock ends with the process, even a killed one.
+    left (see the module docstring). Yields the resolved output directory. The lock is
+    released with the process, even a killed one; the lock file is removed by the run that
+    holds it when it is done (a killed run's stays until the next run).
     """
     display = Path(out_dir)
     root = check_output_dir(display)
@@ -442,35 +489,20 @@ def output_lock(out_dir: str | Path, *, timeout: float | None = None,
             timeout = LOCK_TIMEOUT
     with _explained(display, root):
         root.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock_path(root), os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0),
-                     0o666)
+    path = lock_path(root)
+    fd = _acquire(path, display, root, timeout, on_wait)
     try:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - not POSIX: runs are not serialised
-            fcntl = None
-        deadline = time.monotonic() + timeout
-        while fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if on_wait is not None:
-                    on_wait(f"waiting for another `evidence report` writing into {display} "
-                            f"(at most {timeout:g} s) ...")
-                    on_wait = None
-                if time.monotonic() >= deadline:
-                    raise OutputError(errno.EAGAIN, f"{display}: another `evidence report` is "
-                                      f"writing into it (it holds {lock_path(root)}) and did "
-                                      f"not finish within {timeout:g} s; run again when it "
-                                      "has finished (EVIDENCE_LOCK_TIMEOUT sets the wait)")
-                time.sleep(0.05)
         _pause("locked")
         with _explained(display, root):
             _recover(root)
         yield root
     finally:
-        os.close(fd)  # releases the lock
+        if fd is not None:
+            try:
+                os.unlink(path)  # while still holding it (see _acquire)
+            except OSError:
+                pass
+            os.close(fd)
 
 
 def _check_name(name: str) -> str:
