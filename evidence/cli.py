@@ -43,8 +43,8 @@ def _load(directory: Path):
         _fail(exc, 1)
 
 
-# Exit codes of validate, diff and add-study (documented in the README's CLI section)
-EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_WRITE = 0, 1, 2, 3
+# Exit codes (documented in the README's CLI section); 130 = interrupted (SIGINT, Ctrl-C)
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_WRITE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 def _problems_of(exc: Exception) -> list[str]:
@@ -191,16 +191,18 @@ def report(directory: Path = typer.Argument(DEFAULT_DIR, help="review directory;
            templates: Optional[Path] = typer.Option(None, "--templates",
                                                     help="directory of templates that "
                                                          "override the bundled ones")) -> None:
-    """Render the supplement of each review into the output directory (atomically).
+    """Render the supplement of each review into the output directory, whole or not at all.
 
     The review in DIR goes to OUT; a review nested in DIR/sub goes to OUT/sub. Every review
     is loaded and rendered in memory before anything is written. A review whose inputs
     (records, templates, software versions, formats) are unchanged since the last run into
-    OUT, with every file still as written, is not computed again (OUT/.cache/manifest.json);
-    only files whose content changed are rewritten, and files of the previous supplement
-    that are no longer produced are removed.
+    OUT, with every file still as written, is not computed again (OUT/.cache/manifest.json).
+    The new tree (changed files written, unchanged and the user's files linked, files of the
+    previous supplement that are no longer produced left out) is built beside OUT and swapped
+    in at once, under a lock (.OUT.lock), so OUT always holds one complete supplement.
     """
-    from .report import FORMATS, find_reviews, inputs_fingerprint, up_to_date, write_report
+    from .report import (FORMATS, OutputError, check_apart, check_output_dir, find_reviews,
+                         inputs_fingerprint, up_to_date, write_reports)
 
     if not directory.is_dir():
         _die([f"{directory}: no such directory"], EXIT_INVALID)
@@ -213,28 +215,49 @@ def report(directory: Path = typer.Argument(DEFAULT_DIR, help="review directory;
     if templates is not None and not templates.is_dir():
         _die([f"--templates: {templates}: no such directory"], EXIT_USAGE)
     review_dirs = find_reviews(directory) or [directory]
-    stale = []
-    for d in review_dirs:
-        target = out_dir / d.relative_to(directory)
-        fingerprint = inputs_fingerprint(d, fmts, templates)
-        if up_to_date(target, fingerprint):
-            out.print(f"up to date: {target}")
-        else:
-            stale.append((d, target, fingerprint))
-    for d, _, _ in stale:
-        _load(d)  # every review is validated before anything is rendered or written
-    with err.status(f"rendering {len(stale)} review{'s' if len(stale) != 1 else ''} ..."):
-        results = _render_all([(str(d), fmts, str(templates) if templates else None,
-                                str(target / ".cache")) for d, target, _ in stale])
-    for status, payload in results:
-        if status != "ok":
-            _fail(RuntimeError(str(payload)), 2)
-    for (_, target, fingerprint), (_, files) in zip(stale, results):
-        written = write_report(target, files, fingerprint)
-        for p in written:
-            out.print(f"wrote {p}")
-        if len(written) < len(files):
-            out.print(f"unchanged: {len(files) - len(written)} files in {target}")
+    try:
+        check_apart(out_dir, directory)
+    except ValueError as exc:
+        _die([str(exc)], EXIT_USAGE)
+    try:
+        check_output_dir(out_dir)  # before the expensive part
+        stale = []
+        for d in review_dirs:
+            target = out_dir / d.relative_to(directory)
+            fingerprint = inputs_fingerprint(d, fmts, templates)
+            if up_to_date(target, fingerprint):
+                out.print(f"up to date: {target}")
+            else:
+                stale.append((d, target, fingerprint))
+        for d, _, _ in stale:
+            _load(d)  # every review is validated before anything is rendered or written
+        if not stale:
+            return
+        with err.status(f"rendering {len(stale)} review{'s' if len(stale) != 1 else ''} ..."):
+            results = _render_all([(str(d), fmts, str(templates) if templates else None,
+                                    str(target / ".cache")) for d, target, _ in stale])
+        for status, payload in results:
+            if status != "ok":
+                _fail(RuntimeError(str(payload)), 2)
+        written = write_reports(out_dir, [(target, files, fingerprint) for (_, target,
+                                          fingerprint), (_, files) in zip(stale, results)],
+                                on_wait=lambda msg: err.print(msg, markup=False))
+    except OutputError as exc:
+        _die([str(exc)], EXIT_WRITE)
+    except OSError as exc:  # anything the writer did not explain: still one line, exit 3
+        _die([f"{exc.filename or out_dir}: cannot be written: {exc.strerror or exc}; "
+              f"the previous supplement in {out_dir} is unchanged"], EXIT_WRITE)
+    except KeyboardInterrupt:
+        _die([f"interrupted; {out_dir} holds a complete supplement (the previous one, unless "
+              "the new one had been swapped in already); run `evidence report` again"],
+             EXIT_INTERRUPTED)
+    done = set(written)
+    for p in written:
+        out.print(f"wrote {p}")
+    for (_, target, _), (_, files) in zip(stale, results):
+        unchanged = sum(1 for n in files if target / n not in done)
+        if unchanged:
+            out.print(f"unchanged: {unchanged} files in {target}")
 
 
 @app.command("add-study")

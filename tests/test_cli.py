@@ -55,6 +55,26 @@ def test_report_writes_files(review_copy, tmp_path):
     html = (out / "index.html").read_text()
     assert "Table 1. Clinical studies" in html
     assert not list(out.glob(".*.tmp"))
+    # nothing left beside OUT: no staging tree, no lock file
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".reports")] == []
+
+
+def test_report_into_a_file_is_one_error_line_exit_3(review_copy, tmp_path):
+    target = tmp_path / "reports"
+    target.write_text("not a folder")
+    res = runner.invoke(app, ["report", str(review_copy), "--out", str(target)])
+    assert res.exit_code == 3
+    assert res.output.strip().splitlines() == [
+        f"error: {target}: is a file, not a directory; remove it or give another --out"]
+    assert target.read_text() == "not a folder"
+
+
+def test_report_into_the_review_directory_is_refused(review_copy):
+    for out in (review_copy, review_copy.parent):
+        res = runner.invoke(app, ["report", str(review_copy), "--out", str(out)])
+        assert res.exit_code == 2
+        assert res.output.startswith("error: --out ") and "contains the review directory" \
+            in res.output
 
 
 def test_failed_report_leaves_existing_output_untouched(review_copy, tmp_path):

@@ -3,6 +3,12 @@
 Formats: ``html`` (self-contained ``index.html``, figures inline as SVG), ``pdf``
 (``supplement.pdf``, WeasyPrint from the same HTML), ``md`` (``supplement.md``) and ``tex``
 (``supplement.tex``, booktabs tables, figures as files under ``figures/``).
+
+Writing: one run writes its output directory as one generation (:func:`write_reports`): the
+supplements of every review it rendered (the top-level one in ``OUT``, nested ones in
+``OUT/sub``) are put in place together by swapping in a complete new tree, under a lock, so a
+run killed at any moment, out of disk space, or run twice at once leaves ``OUT`` holding the
+old or the new complete supplement, never a mix. See :mod:`evidence.report.writer`.
 """
 
 from __future__ import annotations
@@ -16,16 +22,19 @@ from typing import Any, Callable, Iterable
 from markupsafe import Markup
 
 from .context import review_context
-from .writer import make_environment, render, render_pdf, write_atomic, write_files
+from .writer import (OutputError, check_output_dir, make_environment, output_lock, render,
+                     render_pdf, replace_tree, write_atomic, write_files)
 
 __all__ = ["build_report", "render_report", "FORMATS", "write_atomic",
-           "write_files",
-           "find_reviews", "inputs_fingerprint", "up_to_date", "write_report", "MANIFEST"]
+           "write_files", "OutputError", "check_output_dir", "check_apart",
+           "find_reviews", "inputs_fingerprint", "up_to_date", "write_report",
+           "write_reports", "MANIFEST"]
 
 #: The manifest of a rendered supplement, inside its output directory: the fingerprint of the
 #: inputs and the SHA-256 of every file written. The cache lives with the output it describes
-#: (deleting the output deletes the cache; two output directories never share stale entries;
-#: nothing is written outside the output directory the user chose).
+#: (deleting the output deletes the cache; two output directories never share stale entries).
+#: Beside the output directory there is only its lock file ``.OUT.lock`` and, while a run
+#: writes, its staging tree ``.OUT.new-*``.
 MANIFEST = ".cache/manifest.json"
 _MANIFEST_VERSION = 1
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -147,42 +156,83 @@ def up_to_date(out_dir: str | Path, fingerprint: str) -> bool:
     return True
 
 
-def _inside(out: Path, name: str) -> Path | None:
-    """``out/name`` if it stays inside ``out`` (a manifest is never trusted to point out)."""
-    target = (out / name)
-    try:
-        target.resolve().relative_to(out.resolve())
-    except ValueError:
-        return None
-    return target
+def _manifest_text(files: dict[str, str | bytes], fingerprint: str | None) -> str:
+    manifest = {"version": _MANIFEST_VERSION, "inputs": fingerprint,
+                "files": {n: _sha256(d if isinstance(d, bytes) else d.encode("utf-8"))
+                          for n, d in sorted(files.items())}}
+    return json.dumps(manifest, indent=1, sort_keys=True) + "\n"
+
+
+def _relative_target(out: Path, target: str | Path) -> str:
+    rel = Path(os.path.relpath(os.path.abspath(target), os.path.abspath(out)))
+    if rel.parts[:1] == ("..",):
+        raise ValueError(f"{target} is not inside the output directory {out}")
+    return rel.as_posix()
+
+
+def _owned(name: str) -> bool:
+    """A manifest entry that names a file inside its directory (a manifest is never trusted
+    to point out of it)."""
+    parts = name.split("/")
+    return bool(name) and not name.startswith("/") and not any(
+        p in ("", ".", "..") for p in parts)
+
+
+def check_apart(out_dir: str | Path, review_dir: str | Path) -> None:
+    """ValueError when the output directory is the review directory or contains it: the
+    output tree is replaced whole, so it must be a folder of its own."""
+    root, review = Path(out_dir).resolve(), Path(review_dir).resolve()
+    if root == review or root in review.parents:
+        raise ValueError(f"--out {out_dir} contains the review directory {review_dir}; the "
+                         "supplement is replaced whole, so give it a folder of its own "
+                         "(e.g. --out reports)")
+
+
+def write_reports(out_dir: str | Path,
+                  reports: Iterable[tuple[str | Path, dict[str, str | bytes], str | None]],
+                  *, on_wait: Callable[[str], None] | None = None) -> list[Path]:
+    """Write the supplements of one run into the output tree ``out_dir`` as one generation.
+
+    ``reports``: ``(target, files, fingerprint)`` per review, ``target`` being ``out_dir``
+    itself or a folder inside it (a nested review). Holding the lock of ``out_dir``, the files
+    of each target's previous manifest are replaced by ``files`` and its new manifest; files
+    the previous manifest listed and ``files`` lacks (figures of an analysis that was removed)
+    go; everything else in ``out_dir`` (the user's files, the supplements of reviews not in
+    ``reports``) stays. The change is made whole or not at all (see
+    :mod:`evidence.report.writer`); nothing changed: nothing is written. Returns the paths
+    (under ``out_dir`` as given) whose content changed, manifests left out. Raises
+    :class:`OutputError` when the directory cannot be written, ``OUT`` then unchanged.
+    """
+    out = Path(out_dir)
+    entries = [(_relative_target(out, t), files, fp) for t, files, fp in reports]
+    if not entries:
+        return []
+    with output_lock(out, on_wait=on_wait) as root:
+        tree: dict[str, str | bytes] = {}
+        drop: set[str] = set()
+        manifests = set()
+        for rel, files, fingerprint in entries:
+            prefix = "" if rel == "." else rel + "/"
+            old = _read_manifest(root / rel).get("files", {})
+            drop |= {prefix + n for n in old if _owned(n)}
+            tree.update((prefix + n, d) for n, d in files.items())
+            tree[prefix + MANIFEST] = _manifest_text(files, fingerprint)
+            manifests.add(prefix + MANIFEST)
+        written = replace_tree(out, tree, drop)
+    return [out / n for n in written if n not in manifests]
 
 
 def write_report(out_dir: str | Path, files: dict[str, str | bytes],
                  fingerprint: str | None = None) -> list[Path]:
-    """Write a rendered supplement into ``out_dir``; returns the paths actually written.
+    """Write one rendered supplement into ``out_dir``; returns the paths actually written.
 
-    Files whose content is unchanged are not rewritten. After every file is in place, files
-    that the previous manifest listed and this supplement no longer has (figures of an
-    analysis that was removed) are deleted; files the manifest never listed (the user's) are
-    never touched. The new manifest records ``fingerprint`` and each file's SHA-256.
+    The same mechanism as :func:`write_reports` for one review: files whose content is
+    unchanged are not rewritten (they keep their inode and mtime); files that the previous
+    manifest listed and this supplement no longer has are removed; files the manifest never
+    listed (the user's) are kept; the new manifest records ``fingerprint`` and each file's
+    SHA-256; ``out_dir`` holds the old or the new supplement at every moment.
     """
-    out = Path(out_dir)
-    old = _read_manifest(out).get("files", {})
-    written = write_files(out, files)
-    for name in sorted(set(old) - set(files)):
-        target = _inside(out, name)
-        if target is not None and target.is_file() and not target.is_symlink():
-            target.unlink()
-            try:
-                target.parent.rmdir()  # only if now empty (e.g. figures/)
-            except OSError:
-                pass
-    manifest = {"version": _MANIFEST_VERSION, "inputs": fingerprint,
-                "files": {n: _sha256(d if isinstance(d, bytes) else d.encode("utf-8"))
-                          for n, d in sorted(files.items())}}
-    text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
-    write_files(out, {MANIFEST: text})
-    return written
+    return write_reports(out_dir, [(out_dir, files, fingerprint)])
 
 
 def _as_results(review):
@@ -310,13 +360,17 @@ def _cached_pdf(html: str, cache_dir: str | Path | None) -> bytes:
 def build_report(review, out_dir: str | Path, formats: Iterable[str] = FORMATS,
                  template_dir: str | Path | None = None,
                  progress: Callable[[str], None] | None = None) -> list[Path]:
-    """Render everything first, then write each changed file atomically into ``out_dir``.
+    """Render everything first, then put the new supplement in ``out_dir`` whole.
 
     The PDF is reused from the output directory's cache when the page it is made from is
-    unchanged; stale files of the previous supplement are removed (see :func:`write_report`).
-    Returns the paths written.
+    unchanged; stale files of the previous supplement are removed; the directory holds the
+    old or the new supplement at every moment (see :func:`write_report`). Returns the paths
+    written; raises :class:`OutputError` when ``out_dir`` cannot be written.
     """
     formats = list(formats)
+    check_output_dir(out_dir)
+    if getattr(review, "directory", None):
+        check_apart(out_dir, review.directory)
     fingerprint = (inputs_fingerprint(review.directory, formats, template_dir)
                    if getattr(review, "directory", None) else None)
     files = render_report(review, formats, template_dir, cache_dir=Path(out_dir) / ".cache")
