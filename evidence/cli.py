@@ -22,25 +22,13 @@ DEFAULT_DIR = Path("studies")
 DEFAULT_OUT = Path("reports")
 
 
-def _fail(exc: Exception, code: int = 1) -> None:
-    if isinstance(exc, RecordError):
-        err.print(f"[bold red]error:[/] {len(exc.problems)} problem"
-                  f"{'s' if len(exc.problems) != 1 else ''} in the study records:",
-                  markup=True)
-        for p in exc.problems:
-            err.print(f"  {p}", markup=False)
-    else:
-        err.print(f"error: {exc}", markup=False)
-    raise typer.Exit(code)
-
-
 def _load(directory: Path):
     from .model import load_review
 
     try:
         return load_review(directory)
     except RecordError as exc:
-        _fail(exc, 1)
+        _die(exc.problems, EXIT_INVALID)
 
 
 # Exit codes (documented in the README's CLI section); 130 = interrupted (SIGINT, Ctrl-C)
@@ -144,7 +132,7 @@ def validate(directory: Path = typer.Argument(DEFAULT_DIR, help="review director
 def _render_one(directory: str, formats: list[str], templates: str | None,
                 cache_dir: str) -> tuple[str, object]:
     """Load, compute and render one review (in a worker process): ("ok", files) or
-    ("template" | "error", message). Errors travel as text, since not every exception
+    ("template" | "error", [message, ...]). Errors travel as text, since not every exception
     class survives pickling."""
     import jinja2
 
@@ -156,11 +144,11 @@ def _render_one(directory: str, formats: list[str], templates: str | None,
         results = run_review(load_review(Path(directory)))
         return "ok", render_report(results, formats, templates, cache_dir=cache_dir)
     except jinja2.TemplateError as exc:
-        return "template", f"template error ({type(exc).__name__}): {exc}; nothing was written"
+        return "template", [f"template error ({type(exc).__name__}): {exc}; nothing was written"]
     except RecordError as exc:
-        return "error", "; ".join(exc.problems)
+        return "error", list(exc.problems)
     except (EvidenceError, ValueError, OSError) as exc:
-        return "error", str(exc)
+        return "error", [str(exc)]
 
 
 def _render_all(jobs: list[tuple[str, list[str], str | None, str]]) -> list[tuple[str, object]]:
@@ -238,7 +226,7 @@ def report(directory: Path = typer.Argument(DEFAULT_DIR, help="review directory;
                                     str(target / ".cache")) for d, target, _ in stale])
         for status, payload in results:
             if status != "ok":
-                _fail(RuntimeError(str(payload)), 2)
+                _die(payload, EXIT_USAGE if status == "template" else EXIT_INVALID)
         written = write_reports(out_dir, [(target, files, fingerprint) for (_, target,
                                           fingerprint), (_, files) in zip(stale, results)],
                                 on_wait=lambda msg: err.print(msg, markup=False))

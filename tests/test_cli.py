@@ -269,3 +269,16 @@ def test_report_missing_directory_is_one_error_line(tmp_path):
     res = runner.invoke(app, ["report", str(tmp_path / "none"), "--out", str(tmp_path / "o")])
     assert res.exit_code == 1
     assert _error_lines(res.output) == [f"error: {tmp_path / 'none'}: no such directory"]
+
+
+def test_report_invalid_records_one_error_line_each(review_copy, tmp_path):
+    """report on broken records: every output line is an `error:` line naming file and field."""
+    _break(review_copy)
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["report", str(review_copy), "--out", str(out), "--format", "md"])
+    assert res.exit_code == 1, res.output
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert lines and all(ln.startswith("error: ") for ln in lines), res.output
+    assert any("willy-2012.yaml: willy-2012: outcomes[0].measurements[1].sd: must be > 0" in ln
+               for ln in lines)
+    assert not out.exists()
