@@ -75,6 +75,9 @@ def test_report_into_the_review_directory_is_refused(review_copy):
         assert res.exit_code == 2
         assert res.output.startswith("error: --out ") and "contains the review directory" \
             in res.output
+    res = runner.invoke(app, ["report", str(review_copy), "--out", str(review_copy / "out")])
+    assert res.exit_code == 2 and "lies inside the review directory" in res.output
+    assert not (review_copy / "out").exists()
 
 
 def test_failed_report_leaves_existing_output_untouched(review_copy, tmp_path):

@@ -179,13 +179,18 @@ def _owned(name: str) -> bool:
 
 
 def check_apart(out_dir: str | Path, review_dir: str | Path) -> None:
-    """ValueError when the output directory is the review directory or contains it: the
-    output tree is replaced whole, so it must be a folder of its own."""
+    """ValueError when the output directory is the review directory, contains it or lies
+    inside it: the output tree is replaced whole, so it must be a folder of its own, and a
+    supplement written into the records would change the inputs it was made from."""
     root, review = Path(out_dir).resolve(), Path(review_dir).resolve()
     if root == review or root in review.parents:
         raise ValueError(f"--out {out_dir} contains the review directory {review_dir}; the "
                          "supplement is replaced whole, so give it a folder of its own "
                          "(e.g. --out reports)")
+    if review in root.parents:
+        raise ValueError(f"--out {out_dir} lies inside the review directory {review_dir}; "
+                         "the records would then include their own supplement, so give it a "
+                         "folder outside (e.g. --out reports)")
 
 
 def write_reports(out_dir: str | Path,
