@@ -32,7 +32,8 @@ from ._validate import check_level as _check_level
 from ._validate import check_method as _check_method
 from ._validate import check_test as _check_test
 from ._validate import positions as _positions
-from .estimators import DEFAULT_CONTROL, Groups, InterceptDesign, fit_tau2, qprofile_ci
+from .estimators import (DEFAULT_CONTROL, Groups, InterceptDesign, fit_tau2, qprofile_ci,
+                         scale_exponents)
 from .results import SCALAR_FIELDS, MetaResult
 
 __all__ = ["meta", "meta_batch", "METHODS", "TESTS", "DEFAULT_CONTROL"]
@@ -50,6 +51,14 @@ def _fit_groups(y, v, counts, method, test, alpha, con):
     G = counts.size
     g = Groups(counts)
     k = counts.astype(float)
+    # data far from unit scale are fitted at unit scale (exact: powers of two), see
+    # scale_exponents; the results are scaled back below
+    m = scale_exponents(g, y, v)
+    rescaled = bool(np.any(m != 0))
+    if rescaled:
+        mr = g.expand(m)
+        y = np.ldexp(y, -mr)
+        v = np.ldexp(v, -2 * mr)
     fixed = method in FIXED_METHODS
     multi = counts >= 2
     out = {}
@@ -68,7 +77,8 @@ def _fit_groups(y, v, counts, method, test, alpha, con):
             sg, rows = g.subset(multi)
             ys, vs = y[rows], v[rows]
         design = InterceptDesign(sg)
-        fit = fit_tau2(method, design, ys, vs, con, stacklevel=4)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+            fit = fit_tau2(method, design, ys, vs, con, stacklevel=4)
         tau2[multi] = fit.tau2
         se_tau2[multi] = fit.se_tau2
         conv[multi] = fit.converged
@@ -83,12 +93,15 @@ def _fit_groups(y, v, counts, method, test, alpha, con):
                 else:
                     cg, r2 = sg.subset(ok)
                     cy, cv = ys[r2], vs[r2]
-                lo[ok], hi[ok] = qprofile_ci(InterceptDesign(cg), cy, cv, fit.tau2[ok], alpha)
+                with np.errstate(divide="ignore", invalid="ignore", over="ignore",
+                                 under="ignore"):
+                    lo[ok], hi[ok] = qprofile_ci(InterceptDesign(cg), cy, cv, fit.tau2[ok],
+                                                 alpha)
             tau2_lo[multi] = lo
             tau2_hi[multi] = hi
 
     # pooled estimate with weights 1 / (v + tau2)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
         w = 1.0 / (v + g.expand(tau2))
         s1 = g.sum(w)
         est = g.sum(w * y) / s1
@@ -148,6 +161,14 @@ def _fit_groups(y, v, counts, method, test, alpha, con):
             arr[bad] = np.nan
         weights = np.where(g.expand(bad), np.nan, weights)
 
+    _check_range(y, v, g, m, fixed, multi, conv, q, est, se, ci_low, ci_high, tau2, i2, h2,
+                 tau2_lo, tau2_hi, pi_low, pi_high)
+    if rescaled:
+        est, se, ci_low, ci_high, pi_low, pi_high = (
+            np.ldexp(a, m) for a in (est, se, ci_low, ci_high, pi_low, pi_high))
+        tau2, se_tau2, tau2_lo, tau2_hi = (
+            np.ldexp(a, 2 * m) for a in (tau2, se_tau2, tau2_lo, tau2_hi))
+
     out.update(
         k=counts, estimate=est, se=se, ci_low=ci_low, ci_high=ci_high, stat=stat,
         pvalue=pvalue, tau2=tau2, tau=np.sqrt(tau2), se_tau2=se_tau2,
@@ -156,6 +177,42 @@ def _fit_groups(y, v, counts, method, test, alpha, con):
         test=np.where(knha, "knha", "z"), converged=conv, iterations=iters,
     )
     return out, weights
+
+
+def _check_range(y, v, g, m, fixed, multi, conv, q, est, se, ci_low, ci_high, tau2, i2, h2,
+                 tau2_lo, tau2_hi, pi_low, pi_high):
+    """Raise ArgumentError where a fit overflowed float64 (never return such a result).
+
+    Called on the (possibly rescaled) fit before scaling back: a statistic that is infinite
+    or NaN there although the estimator converged means the data cannot be represented,
+    e.g. effects that differ by ~1e200 standard errors (Q > 1.8e308). The location and
+    variance results are also checked after scaling back by 2^m and 4^m.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        bad = ~np.isfinite(q)
+        ok = conv & ~bad
+        back = [np.ldexp(est, m), np.ldexp(se, m), np.ldexp(ci_low, m), np.ldexp(ci_high, m),
+                np.ldexp(tau2, 2 * m)]
+        for a in [est, se, ci_low, ci_high, tau2, i2, h2, *back]:
+            bad |= ok & ~np.isfinite(a)
+        if not fixed:
+            re = ok & multi
+            for a in (tau2_lo, tau2_hi, pi_low, pi_high, np.ldexp(tau2_hi, 2 * m),
+                      np.ldexp(pi_low, m), np.ldexp(pi_high, m)):
+                bad |= re & ~np.isfinite(a)
+    if not np.any(bad):
+        return
+    rows = g.expand(bad)
+    yb = np.ldexp(y, g.expand(m))[rows]
+    vb = np.ldexp(v, 2 * g.expand(m))[rows]
+    where = "the data" if g.n_groups == 1 else f"group(s) at position(s) {_positions(bad)}"
+    raise ArgumentError(
+        f"{where} exceed the float64 range of a meta-analysis: Cochran's Q, tau^2 or the "
+        f"estimate overflows (yi from {yb.min():.3g} to {yb.max():.3g}, vi from "
+        f"{vb.min():.3g} to {vb.max():.3g}). Effects that differ by more than ~1e150 "
+        "standard errors, or a tau^2 above ~1.8e308, cannot be represented; check the "
+        "units of yi and vi."
+    )
 
 
 def _warn_common(method, test, counts, conv, where=""):
