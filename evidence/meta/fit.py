@@ -236,6 +236,21 @@ def _warn_common(method, test, counts, conv, where=""):
         )
 
 
+def _numeric_column(col: pd.Series, name: str, label) -> np.ndarray:
+    """A column as floats: missing values (None, NaN, pd.NA) become NaN (rows dropped and
+    counted in ``k_dropped``); anything else that is not a number raises ArgumentError, as
+    :func:`meta` does, rather than being dropped silently."""
+    num = pd.to_numeric(col, errors="coerce")
+    bad = (num.isna() & col.notna()).to_numpy()
+    if np.any(bad):
+        shown = ", ".join(repr(x) for x in col[bad].iloc[:3])
+        raise ArgumentError(
+            f"{name} column {label!r} has values that are not numbers at row(s) "
+            f"{_positions(bad)} ({shown}); fix them, or set them to NaN to drop those rows"
+        )
+    return num.to_numpy(dtype=float, na_value=np.nan)
+
+
 # ---------------------------------------------------------------------------------------
 # public functions
 
@@ -269,8 +284,9 @@ def meta(yi, vi, method: str = "REML", test: str = "z", level: float = 0.95,
     Raises
     ------
     ArgumentError
-        Unknown method/test, bad level, mismatched lengths, empty input, NaN or infinite
-        values, or sampling variances <= 0.
+        Unknown method/test, bad level, mismatched lengths, empty input, values that are
+        not numbers, NaN or infinite values, sampling variances <= 0, or data whose Q or
+        tau^2 exceed the float64 range.
 
     Warns
     -----
@@ -294,6 +310,33 @@ def meta(yi, vi, method: str = "REML", test: str = "z", level: float = 0.95,
     * tau^2 CI by the Q-profile method (Viechtbauer 2007); NaN for FE/EE and k = 1.
 
     k = 1 gives tau^2 = 0, Q = 0 (p = 1), I^2 = 0, H^2 = 1 as metafor does.
+
+    Edge cases (each tested in ``tests/test_numeric_edges.py``):
+
+    ========================== =========================================================
+    k = 1                      estimate = yi, se = sqrt(vi), tau^2 = 0, Q = 0 (p = 1),
+                               I^2 = 0, H^2 = 1, tau^2 CI NaN (metafor); ``knha`` uses z,
+                               with an :class:`~evidence.errors.EvidenceWarning`
+    k = 2, equal effects       metafor's numbers (equal effects: Q = 0, tau^2 = 0,
+                               I^2 = 0; FE/EE H^2 = Q/(k-1) = 0 as metafor)
+    vi = 0, vi < 0             ArgumentError (inverse-variance weights need vi > 0)
+    NaN, inf, non-numbers      ArgumentError naming the positions
+    empty, different lengths   ArgumentError
+    far from unit scale        same numbers as at unit scale, scaled (see below)
+    beyond float64             ArgumentError (see below)
+    ========================== =========================================================
+
+    Scale: when a vi or the squared spread of yi lies outside [2^-100, 2^100], the fit runs
+    on ``yi / 2^m``, ``vi / 4^m`` (:func:`evidence.meta.estimators.scale_exponents`), which
+    is exact in floating point, and the results are scaled back (estimate, se, CI, PI by
+    2^m; tau^2, its SE and CI by 4^m); ``control["threshold"]`` then applies to
+    ``tau^2 / 4^m``. Inside that range (all ordinary data) nothing is rescaled, so metafor's
+    absolute settings keep their meaning. No third power of a weight is formed, so tau^2 up
+    to ~1e300 times the vi still works (vi = 1e-300 with effects ~0.1: H^2 ~ 1e298).
+    Results that float64 cannot hold raise ArgumentError rather than returning inf or NaN:
+    Q above ~1.8e308 (effects that differ by more than ~1e154 standard errors, e.g. yi ~
+    1e200 with vi ~ 1) or tau^2 above ~1.8e308 (yi spread over more than ~1e154).
+    Rescaling cannot rescue those: Q is scale-free and tau^2 has the units of yi^2.
 
     Examples
     --------
@@ -385,8 +428,10 @@ def meta_batch(df: pd.DataFrame, yi: str = "yi", vi: str = "vi",
     Raises
     ------
     ArgumentError
-        Unknown column, method, test or level; infinite values or vi <= 0 in rows that
-        would be used.
+        Unknown column, method, test or level; an empty ``df``; values in the yi or vi
+        column that are not numbers (``"0,2"``; missing values are dropped, not raised);
+        infinite values or vi <= 0 in rows that would be used; data beyond the float64
+        range (see :func:`meta`).
 
     Notes
     -----
@@ -421,8 +466,10 @@ def meta_batch(df: pd.DataFrame, yi: str = "yi", vi: str = "vi",
             raise ArgumentError(
                 f"{name} column {col!r} is not in df; columns are {', '.join(map(str, df.columns))}"
             )
-    y_all = pd.to_numeric(df[yi], errors="coerce").to_numpy(dtype=float)
-    v_all = pd.to_numeric(df[vi], errors="coerce").to_numpy(dtype=float)
+    if len(df) == 0:
+        raise ArgumentError("df has no rows: need at least one study")
+    y_all = _numeric_column(df[yi], "yi", yi)
+    v_all = _numeric_column(df[vi], "vi", vi)
 
     if by_cols:
         grouped = df.groupby(by_cols, sort=True, dropna=False, observed=True)
