@@ -127,8 +127,15 @@ def _resolve(
         value = data[value]
     try:
         arr = np.ravel(np.asarray(value, dtype=float))
-    except (TypeError, ValueError):  # pd.NA, strings, ...: coerce, unparseable -> NaN
-        ser = pd.to_numeric(pd.Series(np.ravel(np.asarray(value, dtype=object))), errors="coerce")
+    except (TypeError, ValueError):  # pd.NA, None, numeric strings: coerce
+        raw = pd.Series(np.ravel(np.asarray(value, dtype=object)))
+        ser = pd.to_numeric(raw, errors="coerce")
+        bad = (ser.isna() & raw.notna()).to_numpy()
+        if bad.any():  # a value that is there but is not a number ("O.8", "0,2")
+            shown = ", ".join(repr(v) for v in raw[bad].iloc[:3])
+            raise ArgumentError(f"{name} has values that are not numbers at position(s) "
+                                f"{', '.join(map(str, np.flatnonzero(bad)[:5]))} ({shown}); "
+                                "missing values may be None or NaN") from None
         arr = ser.to_numpy(dtype=float, na_value=np.nan)
     if np.ndim(value) == 0:
         return arr  # scalar: length 1, broadcast later
@@ -410,7 +417,8 @@ def escalc(
         Unknown measure, ``to`` or ``vtype``; a required argument not given (for the pre-post
         measures a missing ``ri`` is never defaulted); arrays of different lengths (only
         scalars are recycled: a one-element list beside longer arrays raises); empty
-        arrays; a column name that is not in ``data``.
+        arrays; values that are not numbers (``"O.8"``; missing values are None or NaN and
+        give a reason instead); a column name that is not in ``data``.
 
     Notes
     -----

@@ -680,7 +680,12 @@ def _fisher_scoring(method, d, y, v, s: _Settings) -> Tau2Fit:
         tau2[idx] = t
         iters[idx] = it
         over = it > s.maxiter
-        finished = (change <= s.threshold) | over | ~np.isfinite(change)
+        # also stop once the step is rounding noise of tau2 itself (8 eps relative): with
+        # tau2 far above 1 (data rescaled to unit vi with tau2 / vi ~ 1e298) an absolute
+        # threshold can never be met; for ordinary data (tau2 < ~1e3) the absolute
+        # threshold is the one that acts, as in metafor
+        finished = ((change <= np.maximum(s.threshold, 8.0 * _EPS * np.abs(new))) | over
+                    | ~np.isfinite(change))
         if over:
             conv[idx[finished]] = False  # metafor: iter > maxiter => not converged
         conv[idx[~np.isfinite(change)]] = False

@@ -27,7 +27,8 @@ from evidence.vocabulary import FIXED_METHODS, METHODS, TESTS
 
 from ._validate import (check_control, check_level, check_method, check_test, check_yi_vi,
                         positions)
-from .estimators import InterceptDesign, Groups, MatrixDesign, fit_tau2, scale_exponents
+from .estimators import (SAFE_LOG2, Groups, InterceptDesign, MatrixDesign, fit_tau2,
+                         scale_exponents)
 
 __all__ = ["METHODS", "TESTS", "MetaRegResult", "metareg"]
 
@@ -98,6 +99,10 @@ def _moderator_matrix(mods, k: int, intercept: bool) -> tuple[np.ndarray, list[s
 # the numerical core: tau2 from the shared estimator engine (evidence.meta.estimators) on the
 # model matrix, then weighted least squares
 # --------------------------------------------------------------------------------------------
+class _OverflowSignal(Exception):
+    """Raised inside the fit (on rescaled data); metareg turns it into ArgumentError."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Fit:
     """Everything a mixed-effects fit yields (private)."""
@@ -133,10 +138,22 @@ def _residual_tau2_fit(y, v, design, method: str, con: dict) -> tuple[float, boo
     return float(fit.tau2[0]), bool(fit.converged[0])
 
 
+def _overflow(y, v) -> ArgumentError:
+    return ArgumentError(
+        "the data exceed the float64 range of a meta-regression: QE, a coefficient, its SE "
+        f"or tau^2 overflows (yi from {y.min():.3g} to {y.max():.3g}, vi from {v.min():.3g} "
+        f"to {v.max():.3g}); check the units of yi and vi"
+    )
+
+
 def _fit(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str, test: str,
          con: dict) -> _Fit:
     k, p = X.shape
     design = MatrixDesign(X)
+    if np.all(v > 0):  # QE beyond float64: no estimator can give a finite answer
+        fe0 = design.wls(y, 1.0 / v)
+        if not np.isfinite(np.sum(fe0.w * fe0.r * fe0.r)):
+            raise _OverflowSignal()
     tau2, converged = _residual_tau2(y, v, design, method, con)
     if not converged:
         warnings.warn(
@@ -508,25 +525,31 @@ def metareg(
     # coefficients are scaled back by 2^m and tau2 and var(b) by 4^m
     m = int(scale_exponents(Groups(np.array([k])), y, v)[0])
     ys, vs = (np.ldexp(y, -m), np.ldexp(v, -2 * m)) if m else (y, v)
-    fit = _fit(ys, vs, X, method, test, con)
-    df2 = float(k - p) if test == "knha" else np.nan
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+    # moderator columns far from unit scale (sqrt(vi) of such data, in Egger's test) are
+    # rescaled by powers of two too: X' = X D, D = diag(2^-e), b = 2^m D b'
+    with np.errstate(divide="ignore"):
+        col_log2 = np.log2(np.max(np.abs(X), axis=0))
+    e = np.where(np.isfinite(col_log2) & (np.abs(col_log2) > SAFE_LOG2),
+                 np.rint(col_log2), 0).astype(np.int64)
+    Xs = np.ldexp(X, -e[None, :]) if np.any(e) else X
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        try:
+            fit = _fit(ys, vs, Xs, method, test, con)
+        except _OverflowSignal:
+            raise _overflow(y, v) from None
+        df2 = float(k - p) if test == "knha" else np.nan
         se, stat, pval, lo, hi = _wald(fit.b, fit.vb, test, k - p, level)
-    btt = list(range(1, p)) if intercept else list(range(p))
-    qm, qm_df, qm_p = _omnibus(fit.b, fit.vb, btt, test, k - p)
-    r2 = _pseudo_r2(ys, vs, X, method, fit, con) if intercept and p > 1 else np.nan
+        btt = list(range(1, p)) if intercept else list(range(p))
+        qm, qm_df, qm_p = _omnibus(fit.b, fit.vb, btt, test, k - p)
+        r2 = _pseudo_r2(ys, vs, Xs, method, fit, con) if intercept and p > 1 else np.nan
     _warn_degenerate(k, p, test, fit, stat, v)
-    b, se, lo, hi = (np.ldexp(a, m) for a in (fit.b, se, lo, hi))
-    with np.errstate(over="ignore"):
-        vb = np.ldexp(fit.vb, 2 * m)
+    with np.errstate(over="ignore", invalid="ignore"):
+        b, se, lo, hi = (np.ldexp(a, m - e) for a in (fit.b, se, lo, hi))
+        vb = np.ldexp(fit.vb, 2 * m - e[:, None] - e[None, :])
         tau2 = float(np.ldexp(fit.tau2, 2 * m))
-    if fit.converged and not (np.all(np.isfinite(b)) and np.all(np.isfinite(se))
-                              and np.isfinite(tau2)):
-        raise ArgumentError(
-            "the data exceed the float64 range of a meta-regression: a coefficient, its SE or "
-            f"tau^2 overflows (yi from {y.min():.3g} to {y.max():.3g}, vi from {v.min():.3g} "
-            f"to {v.max():.3g}); check the units of yi and vi"
-        )
+    if fit.converged and (not np.all(np.isfinite(b)) or np.any(np.isinf(se))
+                          or np.isinf(fit.s2w) or not np.isfinite(tau2)):
+        raise _overflow(y, v)
     coefs = pd.DataFrame(
         {"estimate": b, "se": se, "stat": stat, "pvalue": pval, "ci_low": lo, "ci_high": hi},
         index=pd.Index(names, name="term"),

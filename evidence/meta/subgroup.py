@@ -102,6 +102,11 @@ class SubgroupResult(FrozenResult):
 
 def _within_q(y, v, codes, n_groups):
     """Cochran's Q (weights 1/vi) within each group, vectorised with bincount."""
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        return _within_q_sums(y, v, codes, n_groups)
+
+
+def _within_q_sums(y, v, codes, n_groups):
     # from the residuals about each group's weighted mean (not sum(w y^2) - (sum w y)^2 /
     # sum w, which subtracts huge quantities and overflows for large yi); the weights are
     # taken relative to the smallest vi of the group, so 1/vi cannot overflow
@@ -219,9 +224,10 @@ def subgroup(yi, vi, groups, method: str = "REML", tau2: str = "separate", test:
         table.insert(0, "group", levels)
         est = table["estimate"].to_numpy(float)
         se = table["se"].to_numpy(float)
-        w = (np.min(se) / se) ** 2  # 1/se^2 relative to the largest: no overflow
-        mean = np.sum(w * est) / np.sum(w)
-        q_between = float(np.sum(((est - mean) / se) ** 2))
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+            w = (np.min(se) / se) ** 2  # 1/se^2 relative to the largest: no overflow
+            mean = np.sum(w * est) / np.sum(w)
+            q_between = float(np.sum(((est - mean) / se) ** 2))
         q_df = n_groups - 1
         q_p = float(stats.chi2.sf(q_between, q_df))
         return SubgroupResult(

@@ -32,6 +32,7 @@ out_dir <- if (length(script) == 1L) dirname(normalizePath(script)) else "tests/
 versions <- list(
   R = paste(R.version$major, R.version$minor, sep = "."),
   metafor = packageDescription("metafor")$Version,
+  metadat = packageDescription("metadat")$Version,
   jsonlite = packageDescription("jsonlite")$Version
 )
 CTRL <- list(threshold = 1e-12, maxiter = 10000L, tol = 1e-14)
