@@ -319,6 +319,11 @@ def trimfill(
     The ``k0`` largest effects are mirrored about the last trimmed estimate
     (``2 b - y_j``, same ``v_j``) and the filled data are pooled.
 
+    Edge cases: fewer than 3 studies and the inputs :func:`evidence.meta.fit.meta` rejects
+    raise ArgumentError. Equal effects give ``k0 = 0`` and the pooled effect (metafor 3.8-1
+    stops there, "Trim and fill algorithm did not converge", because its centred effects
+    are rounding noise whose ranks change every iteration).
+
     References
     ----------
     Duval S, Tweedie R (2000). Trim and fill: a simple funnel-plot-based method of testing and

@@ -316,7 +316,8 @@ class MetaRegResult(FrozenResult):
         degrees of freedom for ``test="z"``; for ``test="knha"`` an F statistic with
         ``(qm_df, qm_df2 = k - p)`` degrees of freedom (``qm_df2`` is NaN for z).
     qe, qe_df, qe_pvalue : float, int, float
-        Test for residual heterogeneity (weights ``1/vi``), chi-square with ``k - p`` df.
+        Test for residual heterogeneity (weights ``1/vi``), chi-square with ``k - p`` df
+        (with ``k = p``: QE = 0, p = 1, as metafor).
     r2 : float
         Pseudo-R² in percent, ``max(0, 100 (tau2_RE - tau2) / tau2_RE)`` with ``tau2_RE`` from
         the intercept-only model fitted by the same method (0 when ``tau2_RE`` is 0); for
@@ -483,6 +484,25 @@ def metareg(
     All are truncated at 0. ``QM = b_m' var(b_m)^{-1} b_m`` over the non-intercept terms
     (divided by ``m`` and referred to F(m, k - p) for Knapp-Hartung).  Residual I² and H²
     use the typical within-study variance ``(k - p) / tr(P_0)``.
+
+    Edge cases (tested in ``tests/test_numeric_edges.py``):
+
+    * k < p: ArgumentError. k = p (saturated, no residual df): random-effects methods raise
+      ArgumentError, as metafor stops ("Number of parameters to be estimated is larger
+      than the number of observations"); FE/EE fit and give metafor's QE = 0 (p = 1),
+      I² = 0, H² = 1 and z tests that rest on the known vi alone, with a
+      :class:`~evidence.errors.DegenerateFitWarning`; with ``test="knha"`` the tests are
+      NaN (no df), and the warning says so.
+    * vi = 0 is allowed for random-effects methods whose tau² comes out > 0 (as metafor);
+      QE, I² and H² (weights 1/vi) are then NaN, with a DegenerateFitWarning. vi < 0, NaN,
+      inf, non-numbers, different lengths, empty input: ArgumentError.
+    * Knapp-Hartung with a residual sum below machine epsilon (a perfect fit): the scale
+      factor is 0 (as metafor), so SEs are 0 and statistics infinite, with a
+      DegenerateFitWarning.
+    * Scale: as :func:`evidence.meta.fit.meta`, data far from unit scale are fitted on
+      ``yi / 2^m``, ``vi / 4^m`` and moderator columns far from unit scale on ``x / 2^e``
+      (exact), then scaled back; results beyond float64 (QE, a coefficient or tau² that
+      overflows) raise ArgumentError.
 
     References
     ----------

@@ -4,6 +4,13 @@ Every analysis here fits many meta-analyses of subsets of the same studies. The 
 stacked into one long table with a subset id and pooled in one call to
 :func:`evidence.meta.fit.meta_batch`, which fits all groups at once, so there is no Python
 loop over studies.
+
+Edge cases: ``leave_one_out`` needs k >= 2, ``influence`` k >= 3 (ArgumentError otherwise);
+``cumulative`` accepts k = 1. NaN, inf, vi <= 0, non-numbers, different lengths and empty
+input raise ArgumentError; equal effects and k = 2 give metafor's numbers
+(``tests/reference/edges.json``); data far from unit scale give the unit-scale answer,
+scaled (see :func:`evidence.meta.fit.meta`; the influence measures are computed from ratios,
+so nothing is squared out of range).
 """
 
 from __future__ import annotations

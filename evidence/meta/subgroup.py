@@ -171,6 +171,13 @@ def subgroup(yi, vi, groups, method: str = "REML", tau2: str = "separate", test:
     mixed-effects model (Viechtbauer 2010); the group estimates are the coefficients of the
     same model without intercept.
 
+    Edge cases: fewer than 2 distinct groups, missing group labels, and the inputs that
+    :func:`evidence.meta.fit.meta` rejects raise ArgumentError; single-study subgroups are
+    pooled as meta does with k = 1 (``separate``); ``common`` with as many subgroups as
+    studies raises ArgumentError for random-effects methods (tau² cannot be estimated;
+    metafor stops too). Q statistics are computed from residuals and relative weights, so
+    data at any scale that float64 holds give the unit-scale answer (scaled).
+
     References
     ----------
     Borenstein M, Hedges LV, Higgins JPT, Rothstein HR (2009). Introduction to
