@@ -546,6 +546,20 @@ def test_tiny_vi_other_estimators_match_metafor():
             _close(getattr(out.result, f), case["result"][f], what=f"{case['method']} {f}")
 
 
+@pytest.mark.parametrize("scale", [1e-160, 1e-300])
+@pytest.mark.parametrize("method", ["FE", "DL", "REML", "ML", "PM", "HE", "SJ", "HS", "EB"])
+def test_reported_tiny_vi_gives_finite_h2(method, scale):
+    # the tester's report (issue 11): vi = 1e-300 or 1e-160 gave H2 = -inf
+    y = np.array([0.1, 0.3, 0.5])
+    out = run_cell(ev.meta, y, np.array([1.0, 2.0, 3.0]) * scale, method)
+    assert out.error is None, out.error
+    res = out.result
+    assert np.isfinite(res.h2) and res.h2 > 1e150 and 99.0 < res.i2 <= 100.0
+    if method not in ("FE", "EE", "HS"):  # v -> 0: tau2 -> sample variance (HS, ML: /k)
+        want = 0.04 if method != "ML" else 0.08 / 3
+        assert math.isclose(res.tau2, want, rel_tol=1e-9), res.tau2
+
+
 def test_tiny_scale_closed_forms_match_metafor():
     # rma(yi * 2^-500, vi * 2^-1000, method = "FE" / "DL"), scaled back (edges.json); metafor's
     # iterative estimators stop at their start there (absolute threshold), see make_edges.R

@@ -138,7 +138,7 @@ def _fit_groups(y, v, counts, method, test, alpha, con):
         else:
             tr_p = s1_0 - g.sum(w0 * w0) / s1_0
             vt = (k - 1.0) / tr_p
-            i2 = 100.0 * tau2 / (vt + tau2)
+            i2 = np.minimum(100.0, 100.0 * tau2 / (vt + tau2))  # rounding may pass 100
             h2 = tau2 / vt + 1.0
         i2 = np.where(multi, i2, 0.0)
         h2 = np.where(multi, h2, 1.0)

@@ -196,7 +196,7 @@ def _fit(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str, test: str,
         h2 = qe / qe_df
     else:
         vt = qe_df / tr_p_fe
-        i2 = 100.0 * tau2 / (vt + tau2)
+        i2 = float(np.minimum(100.0, 100.0 * tau2 / (vt + tau2)))  # rounding may pass 100
         h2 = tau2 / vt + 1.0
     return _Fit(
         k=k, p=p, b=f.b, vb=vb, tau2=tau2, converged=True, qe=float(qe), qe_df=qe_df,
