@@ -9,6 +9,7 @@ __all__ = [
     "ConvergenceError",
     "ConvergenceWarning",
     "EvidenceWarning",
+    "DegenerateFitWarning",
 ]
 
 
@@ -47,3 +48,14 @@ class EvidenceWarning(UserWarning):
 
 class ConvergenceWarning(EvidenceWarning):
     """An iterative estimator stopped without meeting its convergence criterion."""
+
+
+class DegenerateFitWarning(EvidenceWarning):
+    """A fit is degenerate and some of its statistics are NaN or rest on less than usual.
+
+    Raised for a meta-regression with as many coefficients as studies (no residual degrees
+    of freedom: QE has 0 df and Knapp-Hartung tests are impossible), a regression whose
+    residuals are all 0 (a perfect fit: the t statistic is 0/0), or a study with ``vi = 0``
+    (QE, I^2 and H^2 weight by 1/vi). The message names the statistics affected and why;
+    the NaN values in the result are those it names, never others.
+    """

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evidence.errors import ArgumentError
+from evidence.errors import ArgumentError, DegenerateFitWarning
 from evidence.meta.fit import meta
 from evidence.meta.metareg import METHODS, MetaRegResult, metareg
 from evidence.meta.transform import back_transform
@@ -177,12 +177,16 @@ def test_errors_name_the_argument():
         metareg(yi, vi, [1, 2, 3, 4], control={"thresh": 1})
 
 
-def test_zero_residual_df_gives_nan_tests():
-    # k = p: the model interpolates; no residual heterogeneity test (metafor: QE df 0)
-    res = metareg([0.1, 0.5], [0.01, 0.02], [0.0, 1.0], method="REML")
-    assert res.qe_df == 0
-    assert np.isnan(res.qe_pvalue) and np.isnan(res.i2)
-    assert res.tau2 == 0.0
+def test_zero_residual_df():
+    # k = p (issue 11 item 6): metafor 3.8-1 stops for random-effects methods ("Number of
+    # parameters to be estimated is larger than the number of observations"); a
+    # fixed-effects fit interpolates with QE(df = 0) = 0, p = 1, I2 = 0, H2 = 1, and warns here
+    with pytest.raises(ArgumentError, match="as many coefficients"):
+        metareg([0.1, 0.5], [0.01, 0.02], [0.0, 1.0], method="REML")
+    with pytest.warns(DegenerateFitWarning, match="saturated"):
+        res = metareg([0.1, 0.5], [0.01, 0.02], [0.0, 1.0], method="FE")
+    assert res.qe_df == 0 and res.qe == 0.0 and res.qe_pvalue == 1.0
+    assert res.i2 == 0.0 and res.h2 == 1.0 and res.tau2 == 0.0
 
 
 # ---------------------------------------------------------------------------------------------

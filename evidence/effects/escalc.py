@@ -127,8 +127,15 @@ def _resolve(
         value = data[value]
     try:
         arr = np.ravel(np.asarray(value, dtype=float))
-    except (TypeError, ValueError):  # pd.NA, strings, ...: coerce, unparseable -> NaN
-        ser = pd.to_numeric(pd.Series(np.ravel(np.asarray(value, dtype=object))), errors="coerce")
+    except (TypeError, ValueError):  # pd.NA, None, numeric strings: coerce
+        raw = pd.Series(np.ravel(np.asarray(value, dtype=object)))
+        ser = pd.to_numeric(raw, errors="coerce")
+        bad = (ser.isna() & raw.notna()).to_numpy()
+        if bad.any():  # a value that is there but is not a number ("O.8", "0,2")
+            shown = ", ".join(repr(v) for v in raw[bad].iloc[:3])
+            raise ArgumentError(f"{name} has values that are not numbers at position(s) "
+                                f"{', '.join(map(str, np.flatnonzero(bad)[:5]))} ({shown}); "
+                                "missing values may be None or NaN") from None
         arr = ser.to_numpy(dtype=float, na_value=np.nan)
     if np.ndim(value) == 0:
         return arr  # scalar: length 1, broadcast later
@@ -137,14 +144,24 @@ def _resolve(
     return arr
 
 
-def _broadcast(arrays: Mapping[str, np.ndarray], k: int | None) -> tuple[dict[str, np.ndarray], int]:
-    lengths = {n: a.size for n, a in arrays.items() if a.size != 1}
+def _broadcast(arrays: Mapping[str, np.ndarray], k: int | None,
+               scalars: set[str] | frozenset[str] = frozenset()
+               ) -> tuple[dict[str, np.ndarray], int]:
+    """Broadcast the arguments to one length. Only true scalars (``ri=0.5``, names in
+    ``scalars``) are recycled; an array of length 1 beside longer arrays is a mismatch
+    (``m1i=[10.0]`` with three studies raises, it is not silently reused for all three)."""
+    lengths = {n: a.size for n, a in arrays.items() if n not in scalars}
     sizes = set(lengths.values())
     if k is not None:
         sizes.add(k)
     if len(sizes) > 1:
         detail = ", ".join(f"{n}: {s}" for n, s in lengths.items())
-        raise ArgumentError(f"arguments have mismatched lengths ({detail})")
+        if k is not None:
+            detail += f"; data: {k} rows"
+        raise ArgumentError(f"arguments have mismatched lengths ({detail}); only scalars "
+                            "are recycled")
+    if 0 in sizes:
+        raise ArgumentError("the arguments are empty: need at least one study")
     n = sizes.pop() if sizes else 1
     return {name: np.broadcast_to(a, (n,)).astype(float) for name, a in arrays.items()}, n
 
@@ -383,7 +400,9 @@ def escalc(
     var_names : (str, str)
         Names of the effect-size and variance columns.
     reason_name : str
-        Name of the column saying why a row is ``NaN`` (``None`` for computed rows).
+        Name of the column saying why a row is ``NaN``, or why its ``vi`` is 0 (``COR`` with
+        ``ri`` = +-1: metafor's ``yi = ri``, ``vi = 0`` are kept, with the reason that
+        inverse-variance pooling cannot use them); ``None`` for other computed rows.
 
     Returns
     -------
@@ -396,8 +415,10 @@ def escalc(
     ------
     ArgumentError
         Unknown measure, ``to`` or ``vtype``; a required argument not given (for the pre-post
-        measures a missing ``ri`` is never defaulted); arrays of different lengths; a column
-        name that is not in ``data``.
+        measures a missing ``ri`` is never defaulted); arrays of different lengths (only
+        scalars are recycled: a one-element list beside longer arrays raises); empty
+        arrays; values that are not numbers (``"O.8"``; missing values are None or NaN and
+        give a reason instead); a column name that is not in ``data``.
 
     Notes
     -----
@@ -425,7 +446,8 @@ def escalc(
     - ``SMCR``: :math:`y=J(n-1)(\\bar x_1-\\bar x_2)/s_1`, :math:`v=2(1-r)/n+y^2/(2n)`
       (Becker 1988; Morris 2000, 2008).
 
-    Non-finite results (a division by zero) become ``NaN``, as in metafor. A row with a missing
+    Non-finite results (a division by zero, an overflow) become ``NaN``, as in metafor, and
+    infinite inputs give ``NaN`` with the reason ``"<argument> is infinite"``. A row with a missing
     input keeps what can still be computed (metafor: ``MD`` with ``m1i`` missing still has
     ``vi``); a row failing a validity check (``n1i <= 0``, ``|ri| > 1``, ...) is ``NaN`` in
     both, where metafor would stop with an error for the whole call.
@@ -490,9 +512,12 @@ def escalc(
 
     k = None if data is None else len(data)
     raw = {n: _resolve(n, given[n], data, k) for n in needed}
-    x, k = _broadcast(raw, k)
+    scalars = {n for n in needed if not isinstance(given[n], str) and np.ndim(given[n]) == 0}
+    x, k = _broadcast(raw, k, scalars)
     why = _Reasons(k)
     why.missing(x, needed)
+    for name in needed:  # a handful of argument names, not rows
+        why.add(np.isinf(x[name]), f"{name} is infinite")
     if measure in _TWO_BY_TWO:
         if "bi" not in x:
             x["bi"] = x["n1i"] - x["ai"]
@@ -518,7 +543,14 @@ def escalc(
             yi, vi = _pre_post(measure, x, why)
         yi = np.broadcast_to(np.asarray(yi, dtype=float), (k,)).copy()
         vi = np.broadcast_to(np.asarray(vi, dtype=float), (k,)).copy()
-    why.add(~np.isfinite(yi) | ~np.isfinite(vi), "not computable (division by zero)", force=False)
+    why.add(~np.isfinite(yi) | ~np.isfinite(vi),
+            "not computable (a division by zero, or a value beyond the float64 range)",
+            force=False)
+    # computed, but with a zero sampling variance (metafor's value, kept): say why, since
+    # inverse-variance pooling (meta) cannot use such a row
+    zero_text = {"COR": "vi = 0 because ri is -1 or 1"}.get(measure, "vi = 0 (the inputs imply "
+                                                           "no sampling variance)")
+    why.add((vi == 0) & np.isfinite(yi), zero_text + "; meta() needs vi > 0", force=False)
     yi[why.force | ~np.isfinite(yi)] = np.nan  # +-Inf -> NaN, as metafor recodes to NA
     vi[why.force | ~np.isfinite(vi)] = np.nan
 
@@ -610,7 +642,9 @@ def correlation_sensitivity(
     # resolve columns once, then stack the rows len(grid) times
     k = None if data is None else len(data)
     resolved = {n: _resolve(n, v, data, k) for n, v in col_args.items() if v is not None}
-    arrays, k = _broadcast(resolved, k)
+    scalars = {n for n, v in col_args.items()
+               if v is not None and not isinstance(v, str) and np.ndim(v) == 0}
+    arrays, k = _broadcast(resolved, k, scalars)
     rows = data.index.to_numpy() if data is not None else np.arange(k)
     m = grid.size
     stacked = {n: np.tile(a, m) for n, a in arrays.items()}

@@ -82,20 +82,33 @@ def positions(mask: np.ndarray, limit: int = 5) -> str:
     return s + (", ..." if pos.size > limit else "")
 
 
-def check_yi_vi(yi, vi, *, min_k: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """Validate and return ``yi`` and ``vi`` as 1-D float arrays (vi >= 0, all finite)."""
-    y = np.asarray(yi, dtype=float)
-    v = np.asarray(vi, dtype=float)
-    if y.ndim != 1:
-        raise ArgumentError(f"yi must be one-dimensional, got shape {y.shape}")
-    if v.ndim != 1:
-        raise ArgumentError(f"vi must be one-dimensional, got shape {v.shape}")
+def check_yi_vi(yi, vi, *, min_k: int = 1, positive: bool = True
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Validate and return ``yi`` and ``vi`` as 1-D float arrays.
+
+    Raises :class:`ArgumentError` (never a numpy error) for values that are not numbers,
+    arrays that are not 1-D, different lengths, fewer than ``min_k`` studies, NaN or
+    infinite values, negative ``vi`` and, with ``positive`` (the default), ``vi = 0``. Each
+    message names the problem and the first positions where it occurs.
+    """
+    y = as_1d(yi, "yi")
+    v = as_1d(vi, "vi")
     if y.shape != v.shape:
         raise ArgumentError(f"yi and vi must have the same length, got {y.size} and {v.size}")
+    if y.size == 0:
+        raise ArgumentError(f"yi is empty: need at least {max(min_k, 1)} studies")
     if y.size < min_k:
         raise ArgumentError(f"yi must hold at least {min_k} studies, got {y.size}")
-    if not np.all(np.isfinite(y)):
-        raise ArgumentError("yi must be finite (no NaN or infinite values)")
-    if not np.all(np.isfinite(v)) or np.any(v < 0):
-        raise ArgumentError("vi must be finite and non-negative")
+    for name, a in (("yi", y), ("vi", v)):
+        if np.any(np.isnan(a)):
+            raise ArgumentError(f"{name} contains NaN at position(s) {positions(np.isnan(a))}; "
+                                "drop those studies first")
+        if np.any(np.isinf(a)):
+            raise ArgumentError(f"{name} contains infinite values at position(s) "
+                                f"{positions(np.isinf(a))}")
+    bad = (v <= 0) if positive else (v < 0)
+    if np.any(bad):
+        need = "> 0" if positive else ">= 0"
+        raise ArgumentError(f"vi must be {need} (sampling variances); got {v[bad][0]!r} at "
+                            f"position(s) {positions(bad)}")
     return y, v

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from evidence.errors import ArgumentError, ConvergenceError
+from evidence.errors import ArgumentError, ConvergenceError, DegenerateFitWarning
 from evidence.effects._frozen import FrozenResult, copied_on_read
 from evidence.meta._validate import check_level, check_method, check_test, check_yi_vi
 from evidence.meta.metareg import MetaRegResult, metareg
@@ -126,6 +127,12 @@ def egger_test(
     with weights ``1/v_i`` and ``var(b) = s^2 (X'WX)^{-1}``, ``s^2 = sum w_i r_i^2/(k - 2)``,
     which is Egger's original regression of ``y_i / se_i`` on ``1 / se_i``.
 
+    Edge cases: fewer than 3 studies, NaN, inf, vi <= 0, non-numbers, different lengths
+    raise ArgumentError; equal effects with ``model="lm"`` (or ``test="knha"``) give NaN
+    ``stat``/``pvalue`` with a :class:`~evidence.errors.DegenerateFitWarning` (a perfect
+    fit, nothing to test); data far from unit scale give the scale-free statistics of unit
+    scale (see :func:`evidence.meta.fit.meta`).
+
     References
     ----------
     Egger M, Davey Smith G, Schneider M, Minder C (1997). Bias in meta-analysis detected by a
@@ -158,16 +165,29 @@ def egger_test(
         if n.shape != y.shape or np.any(~np.isfinite(n)) or np.any(n <= 0):
             raise ArgumentError("ni must hold one positive sample size per study")
         x = {"ni": n, "ninv": 1.0 / n, "sqrtni": np.sqrt(n), "sqrtninv": 1.0 / np.sqrt(n)}[predictor]
-    if model == "lm":
-        fit = metareg(y, v, {predictor: x}, method="FE", test="knha", level=level)
-    else:
-        fit = metareg(y, v, {predictor: x}, method=method, test=test, level=level)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if model == "lm":
+            fit = metareg(y, v, {predictor: x}, method="FE", test="knha", level=level)
+        else:
+            fit = metareg(y, v, {predictor: x}, method=method, test=test, level=level)
+    for w in caught:  # pass on everything but the perfect-fit warning, restated below
+        if not issubclass(w.category, DegenerateFitWarning):
+            warnings.warn(w.message, w.category, stacklevel=2)
     c = fit.coefficients
     df = float(fit.k - fit.p) if fit.test == "knha" else np.nan
     limit = predictor in ("sei", "vi", "ninv", "sqrtninv")
+    stat, pvalue = float(c["stat"].iloc[1]), float(c["pvalue"].iloc[1])
+    if fit.test == "knha" and fit.s2w == 0.0:
+        warnings.warn(
+            "the regression fits the effects exactly (all residuals 0, e.g. equal effects): "
+            "funnel-plot asymmetry cannot be tested, so stat and pvalue are NaN (the t "
+            "statistic is 0/0; metafor's regtest reports rounding noise here)",
+            DegenerateFitWarning, stacklevel=2)
+        stat, pvalue = np.nan, np.nan
     return EggerResult(
-        stat=float(c["stat"].iloc[1]),
-        pvalue=float(c["pvalue"].iloc[1]),
+        stat=stat,
+        pvalue=pvalue,
         df=df,
         estimate=float(c["estimate"].iloc[0]) if limit else np.nan,
         ci_low=float(c["ci_low"].iloc[0]) if limit else np.nan,
@@ -298,6 +318,11 @@ def trimfill(
     positive ranks at the top; ``k0 = max(0, round(.))``; repeat until ``k0`` is unchanged.
     The ``k0`` largest effects are mirrored about the last trimmed estimate
     (``2 b - y_j``, same ``v_j``) and the filled data are pooled.
+
+    Edge cases: fewer than 3 studies and the inputs :func:`evidence.meta.fit.meta` rejects
+    raise ArgumentError. Equal effects give ``k0 = 0`` and the pooled effect (metafor 3.8-1
+    stops there, "Trim and fill algorithm did not converge", because its centred effects
+    are rounding noise whose ranks change every iteration).
 
     References
     ----------

@@ -76,6 +76,8 @@ __all__ = [
     "fit_tau2",
     "q_generalized",
     "qprofile_ci",
+    "SAFE_LOG2",
+    "scale_exponents",
     "solve_q_equal",
 ]
 
@@ -150,6 +152,58 @@ class Groups:
 
 
 # ---------------------------------------------------------------------------------------
+# scale safety: fits of data far from unit scale run on data rescaled by a power of two
+
+#: Data whose sampling variances and squared spread of effects all lie within
+#: [2^-SAFE_LOG2, 2^SAFE_LOG2] (about 7.9e-31 to 1.3e30) are fitted as given (so ordinary
+#: data give exactly the numbers they always did, and metafor's absolute settings such as
+#: ``threshold`` and the Q-profile search limit 100 mean what they mean in metafor). Weights
+#: and their squares and products then stay far inside the float64 range (2^+-1022).
+SAFE_LOG2 = 100
+
+
+def scale_exponents(groups: Groups, y: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Per-group power-of-two exponent ``m`` that brings a group's data to unit scale.
+
+    The random-effects model is equivariant under ``y -> y / 2^m``, ``v -> v / 4^m``
+    (estimate, se, CI and prediction interval scale by ``2^m``; tau^2, its SE and CI by
+    ``4^m``; Q, I^2, H^2, z, p-values and weights are unchanged), and multiplying by a power
+    of two is exact in floating point. ``m`` centres, on the log scale, the range of the
+    quantities a fit divides by: from ``min v_i`` up to the larger of ``max v_i`` and the
+    squared spread of ``y`` (the scale of tau^2), i.e. ``4^m ~ sqrt(min v * max(max v,
+    spread^2))``. ``m = 0`` for groups inside the safe range (:data:`SAFE_LOG2`).
+
+    Parameters
+    ----------
+    groups : the segments of the group-sorted rows
+    y, v : effects and sampling variances (v >= 0; zeros are ignored)
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (G,)
+
+    Examples
+    --------
+    >>> g = Groups(np.array([2, 2]))
+    >>> scale_exponents(g, np.array([0.1, 0.3, 1e-150, 3e-150]),
+    ...                 np.array([0.01, 0.02, 1e-302, 2e-302])).tolist()
+    [0, -499]
+    """
+    st = groups.starts
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        lv = np.log2(v)
+        lv_min = np.minimum.reduceat(np.where(v > 0, lv, np.inf), st)
+        lv_max = np.maximum.reduceat(np.where(v > 0, lv, -np.inf), st)
+        half_spread = np.maximum.reduceat(y, st) * 0.5 - np.minimum.reduceat(y, st) * 0.5
+        ls = 2.0 * (np.log2(half_spread) + 1.0)  # log2(spread^2), -inf for equal effects
+    hi = np.fmax(lv_max, ls)
+    lo = np.where(np.isfinite(lv_min), lv_min, hi)
+    need = (lo < -SAFE_LOG2) | (hi > SAFE_LOG2)
+    centre = np.where(need & np.isfinite(lo) & np.isfinite(hi), 0.25 * (lo + hi), 0.0)
+    return np.rint(centre).astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------
 # designs: the linear algebra an estimator needs, for X = 1 (many groups) or a general X
 
 
@@ -210,24 +264,35 @@ class InterceptDesign:
             f._s2 = self.groups.sum(f.w * f.w)
         return f._s2
 
+    def _share(self, f):
+        """The normalised weights ``w_i / S_1`` (each in [0, 1], summing to 1 per group)."""
+        return f.w / self.groups.expand(f.s1)
+
     def trace_p(self, f, d=None):
         """tr(P D) per group (D = I when ``d`` is None)."""
         if d is None:
             return f.s1 - self._s2(f) / f.s1
         wd = f.w * d
-        return self.groups.sum(wd) - self.groups.sum(f.w * wd) / f.s1
+        return self.groups.sum(wd * (1.0 - self._share(f)))
 
     def trace_pdpe(self, f, d=None, e=None):
-        """tr(P D P E) per group for diagonal D, E (identity when None)."""
+        """tr(P D P E) per group for diagonal D, E (identity when None).
+
+        Written with the normalised weights ``p_i = w_i / S_1`` (``S_3 / S_1`` as
+        ``sum(w_i^2 p_i)``) so that no third power of a weight is formed: with very large or
+        very small weights (tau^2 many orders above the v_i) ``w^3`` would overflow or
+        underflow where ``w^2`` does not.
+        """
         w2 = f.w * f.w
+        one_2p = 1.0 - 2.0 * self._share(f)
         if d is None and e is None:
             s2 = self._s2(f)
-            return s2 - 2.0 * self.groups.sum(w2 * f.w) / f.s1 + (s2 / f.s1) ** 2
+            return self.groups.sum(w2 * one_2p) + (s2 / f.s1) ** 2
         w2d = w2 if d is None else w2 * d
         w2e = w2 if e is None else w2 * e
         w2de = w2d if e is None else w2d * e
         sd, se = self.groups.sum(w2d), self.groups.sum(w2e)
-        return self.groups.sum(w2de) - 2.0 * self.groups.sum(f.w * w2de) / f.s1 + sd * se / f.s1**2
+        return self.groups.sum(w2de * one_2p) + (sd / f.s1) * (se / f.s1)
 
     def sum_w2(self, f):
         return self._s2(f)
@@ -454,17 +519,22 @@ def solve_q_equal(
     return root, conv, iters
 
 
-def _upper_bracket(d, y, v, target, start, max_doublings=200):
-    """Smallest start * 2^m with Q(start * 2^m) <= target (groups with Q(0) > target)."""
+def _upper_bracket(d, y, v, target, start, max_doublings=1100):
+    """Smallest start * 2^m with Q(start * 2^m) <= target (groups with Q(0) > target).
+
+    The doublings may run up to the float64 limit (tau^2 many orders above the v_i, as with
+    v_i ~ 1e-300 and effects ~ 0.1); a bound that overflows is left infinite (the root
+    finder then reports non-convergence rather than a wrong root).
+    """
     hi = np.asarray(start, dtype=float).copy()
     q, _ = q_generalized(d, y, v, hi)
-    todo = q > target
+    todo = (q > target) & np.isfinite(hi)
     for _ in range(max_doublings):
         if not np.any(todo):
             break
         hi = np.where(todo, hi * 2.0, hi)
         q, _ = q_generalized(d, y, v, hi)
-        todo = q > target
+        todo = (q > target) & np.isfinite(hi)
     return hi
 
 
@@ -610,7 +680,12 @@ def _fisher_scoring(method, d, y, v, s: _Settings) -> Tau2Fit:
         tau2[idx] = t
         iters[idx] = it
         over = it > s.maxiter
-        finished = (change <= s.threshold) | over | ~np.isfinite(change)
+        # also stop once the step is rounding noise of tau2 itself (8 eps relative): with
+        # tau2 far above 1 (data rescaled to unit vi with tau2 / vi ~ 1e298) an absolute
+        # threshold can never be met; for ordinary data (tau2 < ~1e3) the absolute
+        # threshold is the one that acts, as in metafor
+        finished = ((change <= np.maximum(s.threshold, 8.0 * _EPS * np.abs(new))) | over
+                    | ~np.isfinite(change))
         if over:
             conv[idx[finished]] = False  # metafor: iter > maxiter => not converged
         conv[idx[~np.isfinite(change)]] = False

@@ -32,7 +32,8 @@ from ._validate import check_level as _check_level
 from ._validate import check_method as _check_method
 from ._validate import check_test as _check_test
 from ._validate import positions as _positions
-from .estimators import DEFAULT_CONTROL, Groups, InterceptDesign, fit_tau2, qprofile_ci
+from .estimators import (DEFAULT_CONTROL, Groups, InterceptDesign, fit_tau2, qprofile_ci,
+                         scale_exponents)
 from .results import SCALAR_FIELDS, MetaResult
 
 __all__ = ["meta", "meta_batch", "METHODS", "TESTS", "DEFAULT_CONTROL"]
@@ -50,6 +51,14 @@ def _fit_groups(y, v, counts, method, test, alpha, con):
     G = counts.size
     g = Groups(counts)
     k = counts.astype(float)
+    # data far from unit scale are fitted at unit scale (exact: powers of two), see
+    # scale_exponents; the results are scaled back below
+    m = scale_exponents(g, y, v)
+    rescaled = bool(np.any(m != 0))
+    if rescaled:
+        mr = g.expand(m)
+        y = np.ldexp(y, -mr)
+        v = np.ldexp(v, -2 * mr)
     fixed = method in FIXED_METHODS
     multi = counts >= 2
     out = {}
@@ -68,7 +77,8 @@ def _fit_groups(y, v, counts, method, test, alpha, con):
             sg, rows = g.subset(multi)
             ys, vs = y[rows], v[rows]
         design = InterceptDesign(sg)
-        fit = fit_tau2(method, design, ys, vs, con, stacklevel=4)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+            fit = fit_tau2(method, design, ys, vs, con, stacklevel=4)
         tau2[multi] = fit.tau2
         se_tau2[multi] = fit.se_tau2
         conv[multi] = fit.converged
@@ -83,12 +93,15 @@ def _fit_groups(y, v, counts, method, test, alpha, con):
                 else:
                     cg, r2 = sg.subset(ok)
                     cy, cv = ys[r2], vs[r2]
-                lo[ok], hi[ok] = qprofile_ci(InterceptDesign(cg), cy, cv, fit.tau2[ok], alpha)
+                with np.errstate(divide="ignore", invalid="ignore", over="ignore",
+                                 under="ignore"):
+                    lo[ok], hi[ok] = qprofile_ci(InterceptDesign(cg), cy, cv, fit.tau2[ok],
+                                                 alpha)
             tau2_lo[multi] = lo
             tau2_hi[multi] = hi
 
     # pooled estimate with weights 1 / (v + tau2)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
         w = 1.0 / (v + g.expand(tau2))
         s1 = g.sum(w)
         est = g.sum(w * y) / s1
@@ -125,7 +138,7 @@ def _fit_groups(y, v, counts, method, test, alpha, con):
         else:
             tr_p = s1_0 - g.sum(w0 * w0) / s1_0
             vt = (k - 1.0) / tr_p
-            i2 = 100.0 * tau2 / (vt + tau2)
+            i2 = np.minimum(100.0, 100.0 * tau2 / (vt + tau2))  # rounding may pass 100
             h2 = tau2 / vt + 1.0
         i2 = np.where(multi, i2, 0.0)
         h2 = np.where(multi, h2, 1.0)
@@ -148,6 +161,14 @@ def _fit_groups(y, v, counts, method, test, alpha, con):
             arr[bad] = np.nan
         weights = np.where(g.expand(bad), np.nan, weights)
 
+    _check_range(y, v, g, m, fixed, multi, conv, q, est, se, ci_low, ci_high, tau2, i2, h2,
+                 tau2_lo, tau2_hi, pi_low, pi_high)
+    if rescaled:
+        est, se, ci_low, ci_high, pi_low, pi_high = (
+            np.ldexp(a, m) for a in (est, se, ci_low, ci_high, pi_low, pi_high))
+        tau2, se_tau2, tau2_lo, tau2_hi = (
+            np.ldexp(a, 2 * m) for a in (tau2, se_tau2, tau2_lo, tau2_hi))
+
     out.update(
         k=counts, estimate=est, se=se, ci_low=ci_low, ci_high=ci_high, stat=stat,
         pvalue=pvalue, tau2=tau2, tau=np.sqrt(tau2), se_tau2=se_tau2,
@@ -156,6 +177,42 @@ def _fit_groups(y, v, counts, method, test, alpha, con):
         test=np.where(knha, "knha", "z"), converged=conv, iterations=iters,
     )
     return out, weights
+
+
+def _check_range(y, v, g, m, fixed, multi, conv, q, est, se, ci_low, ci_high, tau2, i2, h2,
+                 tau2_lo, tau2_hi, pi_low, pi_high):
+    """Raise ArgumentError where a fit overflowed float64 (never return such a result).
+
+    Called on the (possibly rescaled) fit before scaling back: a statistic that is infinite
+    or NaN there although the estimator converged means the data cannot be represented,
+    e.g. effects that differ by ~1e200 standard errors (Q > 1.8e308). The location and
+    variance results are also checked after scaling back by 2^m and 4^m.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        bad = ~np.isfinite(q)
+        ok = conv & ~bad
+        back = [np.ldexp(est, m), np.ldexp(se, m), np.ldexp(ci_low, m), np.ldexp(ci_high, m),
+                np.ldexp(tau2, 2 * m)]
+        for a in [est, se, ci_low, ci_high, tau2, i2, h2, *back]:
+            bad |= ok & ~np.isfinite(a)
+        if not fixed:
+            re = ok & multi
+            for a in (tau2_lo, tau2_hi, pi_low, pi_high, np.ldexp(tau2_hi, 2 * m),
+                      np.ldexp(pi_low, m), np.ldexp(pi_high, m)):
+                bad |= re & ~np.isfinite(a)
+    if not np.any(bad):
+        return
+    rows = g.expand(bad)
+    yb = np.ldexp(y, g.expand(m))[rows]
+    vb = np.ldexp(v, 2 * g.expand(m))[rows]
+    where = "the data" if g.n_groups == 1 else f"group(s) at position(s) {_positions(bad)}"
+    raise ArgumentError(
+        f"{where} exceed the float64 range of a meta-analysis: Cochran's Q, tau^2 or the "
+        f"estimate overflows (yi from {yb.min():.3g} to {yb.max():.3g}, vi from "
+        f"{vb.min():.3g} to {vb.max():.3g}). Effects that differ by more than ~1e150 "
+        "standard errors, or a tau^2 above ~1.8e308, cannot be represented; check the "
+        "units of yi and vi."
+    )
 
 
 def _warn_common(method, test, counts, conv, where=""):
@@ -177,6 +234,21 @@ def _warn_common(method, test, counts, conv, where=""):
             "Try control={'stepadj': 0.5}, a larger control['maxiter'], or another method.",
             ConvergenceWarning, stacklevel=3,
         )
+
+
+def _numeric_column(col: pd.Series, name: str, label) -> np.ndarray:
+    """A column as floats: missing values (None, NaN, pd.NA) become NaN (rows dropped and
+    counted in ``k_dropped``); anything else that is not a number raises ArgumentError, as
+    :func:`meta` does, rather than being dropped silently."""
+    num = pd.to_numeric(col, errors="coerce")
+    bad = (num.isna() & col.notna()).to_numpy()
+    if np.any(bad):
+        shown = ", ".join(repr(x) for x in col[bad].iloc[:3])
+        raise ArgumentError(
+            f"{name} column {label!r} has values that are not numbers at row(s) "
+            f"{_positions(bad)} ({shown}); fix them, or set them to NaN to drop those rows"
+        )
+    return num.to_numpy(dtype=float, na_value=np.nan)
 
 
 # ---------------------------------------------------------------------------------------
@@ -212,8 +284,9 @@ def meta(yi, vi, method: str = "REML", test: str = "z", level: float = 0.95,
     Raises
     ------
     ArgumentError
-        Unknown method/test, bad level, mismatched lengths, empty input, NaN or infinite
-        values, or sampling variances <= 0.
+        Unknown method/test, bad level, mismatched lengths, empty input, values that are
+        not numbers, NaN or infinite values, sampling variances <= 0, or data whose Q or
+        tau^2 exceed the float64 range.
 
     Warns
     -----
@@ -237,6 +310,33 @@ def meta(yi, vi, method: str = "REML", test: str = "z", level: float = 0.95,
     * tau^2 CI by the Q-profile method (Viechtbauer 2007); NaN for FE/EE and k = 1.
 
     k = 1 gives tau^2 = 0, Q = 0 (p = 1), I^2 = 0, H^2 = 1 as metafor does.
+
+    Edge cases (each tested in ``tests/test_numeric_edges.py``):
+
+    ========================== =========================================================
+    k = 1                      estimate = yi, se = sqrt(vi), tau^2 = 0, Q = 0 (p = 1),
+                               I^2 = 0, H^2 = 1, tau^2 CI NaN (metafor); ``knha`` uses z,
+                               with an :class:`~evidence.errors.EvidenceWarning`
+    k = 2, equal effects       metafor's numbers (equal effects: Q = 0, tau^2 = 0,
+                               I^2 = 0; FE/EE H^2 = Q/(k-1) = 0 as metafor)
+    vi = 0, vi < 0             ArgumentError (inverse-variance weights need vi > 0)
+    NaN, inf, non-numbers      ArgumentError naming the positions
+    empty, different lengths   ArgumentError
+    far from unit scale        same numbers as at unit scale, scaled (see below)
+    beyond float64             ArgumentError (see below)
+    ========================== =========================================================
+
+    Scale: when a vi or the squared spread of yi lies outside [2^-100, 2^100], the fit runs
+    on ``yi / 2^m``, ``vi / 4^m`` (:func:`evidence.meta.estimators.scale_exponents`), which
+    is exact in floating point, and the results are scaled back (estimate, se, CI, PI by
+    2^m; tau^2, its SE and CI by 4^m); ``control["threshold"]`` then applies to
+    ``tau^2 / 4^m``. Inside that range (all ordinary data) nothing is rescaled, so metafor's
+    absolute settings keep their meaning. No third power of a weight is formed, so tau^2 up
+    to ~1e300 times the vi still works (vi = 1e-300 with effects ~0.1: H^2 ~ 1e298).
+    Results that float64 cannot hold raise ArgumentError rather than returning inf or NaN:
+    Q above ~1.8e308 (effects that differ by more than ~1e154 standard errors, e.g. yi ~
+    1e200 with vi ~ 1) or tau^2 above ~1.8e308 (yi spread over more than ~1e154).
+    Rescaling cannot rescue those: Q is scale-free and tau^2 has the units of yi^2.
 
     Examples
     --------
@@ -328,8 +428,10 @@ def meta_batch(df: pd.DataFrame, yi: str = "yi", vi: str = "vi",
     Raises
     ------
     ArgumentError
-        Unknown column, method, test or level; infinite values or vi <= 0 in rows that
-        would be used.
+        Unknown column, method, test or level; an empty ``df``; values in the yi or vi
+        column that are not numbers (``"0,2"``; missing values are dropped, not raised);
+        infinite values or vi <= 0 in rows that would be used; data beyond the float64
+        range (see :func:`meta`).
 
     Notes
     -----
@@ -364,8 +466,10 @@ def meta_batch(df: pd.DataFrame, yi: str = "yi", vi: str = "vi",
             raise ArgumentError(
                 f"{name} column {col!r} is not in df; columns are {', '.join(map(str, df.columns))}"
             )
-    y_all = pd.to_numeric(df[yi], errors="coerce").to_numpy(dtype=float)
-    v_all = pd.to_numeric(df[vi], errors="coerce").to_numpy(dtype=float)
+    if len(df) == 0:
+        raise ArgumentError("df has no rows: need at least one study")
+    y_all = _numeric_column(df[yi], "yi", yi)
+    v_all = _numeric_column(df[vi], "vi", vi)
 
     if by_cols:
         grouped = df.groupby(by_cols, sort=True, dropna=False, observed=True)

@@ -22,11 +22,13 @@ import pandas as pd
 from scipy import stats
 
 from evidence.effects._frozen import FrozenResult, copied_on_read, readonly
-from evidence.errors import ArgumentError, ConvergenceWarning
+from evidence.errors import ArgumentError, ConvergenceWarning, DegenerateFitWarning
 from evidence.vocabulary import FIXED_METHODS, METHODS, TESTS
 
-from ._validate import check_control, check_level, check_method, check_test, check_yi_vi
-from .estimators import InterceptDesign, Groups, MatrixDesign, fit_tau2
+from ._validate import (check_control, check_level, check_method, check_test, check_yi_vi,
+                        positions)
+from .estimators import (SAFE_LOG2, Groups, InterceptDesign, MatrixDesign, fit_tau2,
+                         scale_exponents)
 
 __all__ = ["METHODS", "TESTS", "MetaRegResult", "metareg"]
 
@@ -82,7 +84,10 @@ def _moderator_matrix(mods, k: int, intercept: bool) -> tuple[np.ndarray, list[s
     X = np.column_stack(cols)
     if X.shape[1] > k:
         raise ArgumentError(f"the model has more coefficients ({X.shape[1]}) than studies ({k})")
-    if np.linalg.matrix_rank(X) < X.shape[1]:
+    # rank of the column-normalised matrix: a moderator in large units (e.g. sqrt(vi) of data
+    # at a 1e150 scale) is not collinear with the intercept for being large
+    norms = np.sqrt(np.sum(X * X, axis=0))
+    if np.linalg.matrix_rank(X / np.where(norms > 0, norms, 1.0)) < X.shape[1]:
         raise ArgumentError(
             f"mods: the model matrix ({', '.join(names)}) is rank deficient "
             "(collinear or constant moderators)"
@@ -94,6 +99,10 @@ def _moderator_matrix(mods, k: int, intercept: bool) -> tuple[np.ndarray, list[s
 # the numerical core: tau2 from the shared estimator engine (evidence.meta.estimators) on the
 # model matrix, then weighted least squares
 # --------------------------------------------------------------------------------------------
+class _OverflowSignal(Exception):
+    """Raised inside the fit (on rescaled data); metareg turns it into ArgumentError."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Fit:
     """Everything a mixed-effects fit yields (private)."""
@@ -118,16 +127,33 @@ def _residual_tau2(y, v, design, method: str, con: dict) -> tuple[float, bool]:
     k, p = int(design.k[0]), design.p
     if method in FIXED_METHODS or k - p < 1:
         return 0.0, True
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        return _residual_tau2_fit(y, v, design, method, con)
+
+
+def _residual_tau2_fit(y, v, design, method: str, con: dict) -> tuple[float, bool]:
     if np.any(v <= 0) and method in ("DL", "HS", "PM"):
         raise ArgumentError(f"vi must be > 0 for method {method!r} (it weights by 1/vi)")
     fit = fit_tau2(method, design, y, v, con, stacklevel=5)
     return float(fit.tau2[0]), bool(fit.converged[0])
 
 
+def _overflow(y, v) -> ArgumentError:
+    return ArgumentError(
+        "the data exceed the float64 range of a meta-regression: QE, a coefficient, its SE "
+        f"or tau^2 overflows (yi from {y.min():.3g} to {y.max():.3g}, vi from {v.min():.3g} "
+        f"to {v.max():.3g}); check the units of yi and vi"
+    )
+
+
 def _fit(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str, test: str,
          con: dict) -> _Fit:
     k, p = X.shape
     design = MatrixDesign(X)
+    if np.all(v > 0):  # QE beyond float64: no estimator can give a finite answer
+        fe0 = design.wls(y, 1.0 / v)
+        if not np.isfinite(np.sum(fe0.w * fe0.r * fe0.r)):
+            raise _OverflowSignal()
     tau2, converged = _residual_tau2(y, v, design, method, con)
     if not converged:
         warnings.warn(
@@ -148,7 +174,9 @@ def _fit(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str, test: str,
     vb = f.vb
     s2w = 1.0
     if test == "knha":
-        s2w = float(np.sum(w * f.r * f.r)) / (k - p) if k > p else np.nan
+        rss = float(np.sum(w * f.r * f.r))
+        # as metafor (and meta): a residual sum below machine epsilon (a perfect fit) is 0
+        s2w = (0.0 if rss <= np.finfo(float).eps else rss / (k - p)) if k > p else np.nan
         vb = s2w * vb
     # residual heterogeneity test and I2/H2 from the fixed-effect (1/vi) fit
     qe_df = k - p
@@ -158,20 +186,49 @@ def _fit(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str, test: str,
         tr_p_fe = float(design.trace_p(fe)[0])
     else:
         qe, tr_p_fe = np.nan, np.nan
-    qe_pvalue = float(stats.chi2.sf(qe, qe_df)) if qe_df > 0 else np.nan
-    if qe_df <= 0:
+    qe_pvalue = float(stats.chi2.sf(qe, qe_df)) if qe_df > 0 else 1.0
+    if not np.isfinite(qe):
         i2, h2 = np.nan, np.nan
+    elif qe_df <= 0:  # saturated fixed-effects model: metafor reports QE = 0, I2 = 0, H2 = 1
+        qe, i2, h2 = 0.0, 0.0, 1.0
     elif method in FIXED_METHODS:
         i2 = max(0.0, 100.0 * (qe - qe_df) / qe) if qe > 0 else 0.0
         h2 = qe / qe_df
     else:
         vt = qe_df / tr_p_fe
-        i2 = 100.0 * tau2 / (vt + tau2)
+        i2 = float(np.minimum(100.0, 100.0 * tau2 / (vt + tau2)))  # rounding may pass 100
         h2 = tau2 / vt + 1.0
     return _Fit(
         k=k, p=p, b=f.b, vb=vb, tau2=tau2, converged=True, qe=float(qe), qe_df=qe_df,
         qe_pvalue=qe_pvalue, i2=float(i2), h2=float(h2), s2w=float(s2w), weights=w,
     )
+
+
+def _warn_degenerate(k, p, test, fit: _Fit, stat, v) -> None:
+    """DegenerateFitWarning for every NaN (or infinite) statistic of a converged fit."""
+    if not fit.converged:
+        return  # ConvergenceWarning already given; everything is NaN
+    msgs = []
+    if k == p:
+        msgs.append(
+            f"the model is saturated (k = p = {k}): no residual degrees of freedom, so QE has "
+            "0 df (QE = 0, p = 1, I^2 = 0, H^2 = 1, as metafor)"
+            + ("; Knapp-Hartung tests need k > p, so se, stat, pvalue and the CIs are NaN"
+               if test == "knha" else
+               "; the z tests rest on the known vi alone (no check of the model is possible)")
+        )
+    if np.any(v == 0) and not np.isfinite(fit.qe):
+        msgs.append(f"vi = 0 at position(s) {positions(v == 0)}: QE, its p-value, I^2 and H^2 "
+                    "weight by 1/vi and are NaN")
+    if k > p and test == "knha" and fit.s2w == 0.0:
+        msgs.append("the residuals are all 0 (a perfect fit): the Knapp-Hartung scale factor "
+                    "is 0, so the SEs are 0 and the statistics infinite, or NaN for a "
+                    "coefficient that is exactly 0 (as metafor); QM is NaN (var(b) = 0)")
+    elif k > p and np.any(np.isnan(stat)):
+        msgs.append("a coefficient's standard error is 0 or not finite, so its statistic and "
+                    "p-value are NaN")
+    if msgs:
+        warnings.warn("; ".join(msgs), DegenerateFitWarning, stacklevel=3)
 
 
 def _wald(b, vb, test: str, df: float, level: float):
@@ -199,7 +256,13 @@ def _omnibus(b, vb, idx, test: str, df2: float):
     if m == 0:
         return np.nan, 0, np.nan
     bb = b[idx]
-    qm = float(bb @ np.linalg.solve(vb[np.ix_(idx, idx)], bb))
+    vbb = vb[np.ix_(idx, idx)]
+    if not np.all(np.isfinite(vbb)):
+        return np.nan, m, np.nan
+    try:
+        qm = float(bb @ np.linalg.solve(vbb, bb))
+    except np.linalg.LinAlgError:  # var(b) singular (a perfect Knapp-Hartung fit: s2w = 0)
+        return np.nan, m, np.nan
     if test == "knha":
         qm = qm / m
         pval = float(stats.f.sf(qm, m, df2)) if df2 > 0 else np.nan
@@ -253,7 +316,8 @@ class MetaRegResult(FrozenResult):
         degrees of freedom for ``test="z"``; for ``test="knha"`` an F statistic with
         ``(qm_df, qm_df2 = k - p)`` degrees of freedom (``qm_df2`` is NaN for z).
     qe, qe_df, qe_pvalue : float, int, float
-        Test for residual heterogeneity (weights ``1/vi``), chi-square with ``k - p`` df.
+        Test for residual heterogeneity (weights ``1/vi``), chi-square with ``k - p`` df
+        (with ``k = p``: QE = 0, p = 1, as metafor).
     r2 : float
         Pseudo-R² in percent, ``max(0, 100 (tau2_RE - tau2) / tau2_RE)`` with ``tau2_RE`` from
         the intercept-only model fitted by the same method (0 when ``tau2_RE`` is 0); for
@@ -421,6 +485,25 @@ def metareg(
     (divided by ``m`` and referred to F(m, k - p) for Knapp-Hartung).  Residual I² and H²
     use the typical within-study variance ``(k - p) / tr(P_0)``.
 
+    Edge cases (tested in ``tests/test_numeric_edges.py``):
+
+    * k < p: ArgumentError. k = p (saturated, no residual df): random-effects methods raise
+      ArgumentError, as metafor stops ("Number of parameters to be estimated is larger
+      than the number of observations"); FE/EE fit and give metafor's QE = 0 (p = 1),
+      I² = 0, H² = 1 and z tests that rest on the known vi alone, with a
+      :class:`~evidence.errors.DegenerateFitWarning`; with ``test="knha"`` the tests are
+      NaN (no df), and the warning says so.
+    * vi = 0 is allowed for random-effects methods whose tau² comes out > 0 (as metafor);
+      QE, I² and H² (weights 1/vi) are then NaN, with a DegenerateFitWarning. vi < 0, NaN,
+      inf, non-numbers, different lengths, empty input: ArgumentError.
+    * Knapp-Hartung with a residual sum below machine epsilon (a perfect fit): the scale
+      factor is 0 (as metafor), so SEs are 0 and statistics infinite, with a
+      DegenerateFitWarning.
+    * Scale: as :func:`evidence.meta.fit.meta`, data far from unit scale are fitted on
+      ``yi / 2^m``, ``vi / 4^m`` and moderator columns far from unit scale on ``x / 2^e``
+      (exact), then scaled back; results beyond float64 (QE, a coefficient or tau² that
+      overflows) raise ArgumentError.
+
     References
     ----------
     Viechtbauer W (2005). Bias and efficiency of meta-analytic variance estimators in the
@@ -446,28 +529,57 @@ def metareg(
     method = check_method(method)
     test = check_test(test)
     level = check_level(level)
-    y, v = check_yi_vi(yi, vi)
+    y, v = check_yi_vi(yi, vi, positive=False)
     if isinstance(mods, str):
         mods, intercept = _formula_matrix(mods, data, y.size)
     X, names = _moderator_matrix(mods, y.size, intercept)
     k, p = X.shape
     con = check_control(control)
-    fit = _fit(y, v, X, method, test, con)
-    df2 = float(k - p) if test == "knha" else np.nan
-    se, stat, pval, lo, hi = _wald(fit.b, fit.vb, test, k - p, level)
+    if k == p and method not in FIXED_METHODS:
+        raise ArgumentError(
+            f"the model has as many coefficients ({p}) as studies ({k}): no residual degrees "
+            f"of freedom, so the residual tau^2 ({method}) cannot be estimated (metafor stops "
+            "too); use fewer moderators, or method='FE' for a fixed-effects fit"
+        )
+    # data far from unit scale are fitted at unit scale (exact: a power of two), then the
+    # coefficients are scaled back by 2^m and tau2 and var(b) by 4^m
+    m = int(scale_exponents(Groups(np.array([k])), y, v)[0])
+    ys, vs = (np.ldexp(y, -m), np.ldexp(v, -2 * m)) if m else (y, v)
+    # moderator columns far from unit scale (sqrt(vi) of such data, in Egger's test) are
+    # rescaled by powers of two too: X' = X D, D = diag(2^-e), b = 2^m D b'
+    with np.errstate(divide="ignore"):
+        col_log2 = np.log2(np.max(np.abs(X), axis=0))
+    e = np.where(np.isfinite(col_log2) & (np.abs(col_log2) > SAFE_LOG2),
+                 np.rint(col_log2), 0).astype(np.int64)
+    Xs = np.ldexp(X, -e[None, :]) if np.any(e) else X
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        try:
+            fit = _fit(ys, vs, Xs, method, test, con)
+        except _OverflowSignal:
+            raise _overflow(y, v) from None
+        df2 = float(k - p) if test == "knha" else np.nan
+        se, stat, pval, lo, hi = _wald(fit.b, fit.vb, test, k - p, level)
+        btt = list(range(1, p)) if intercept else list(range(p))
+        qm, qm_df, qm_p = _omnibus(fit.b, fit.vb, btt, test, k - p)
+        r2 = _pseudo_r2(ys, vs, Xs, method, fit, con) if intercept and p > 1 else np.nan
+    _warn_degenerate(k, p, test, fit, stat, v)
+    with np.errstate(over="ignore", invalid="ignore"):
+        b, se, lo, hi = (np.ldexp(a, m - e) for a in (fit.b, se, lo, hi))
+        vb = np.ldexp(fit.vb, 2 * m - e[:, None] - e[None, :])
+        tau2 = float(np.ldexp(fit.tau2, 2 * m))
+    if fit.converged and (not np.all(np.isfinite(b)) or np.any(np.isinf(se))
+                          or np.isinf(fit.s2w) or not np.isfinite(tau2)):
+        raise _overflow(y, v)
     coefs = pd.DataFrame(
-        {"estimate": fit.b, "se": se, "stat": stat, "pvalue": pval, "ci_low": lo, "ci_high": hi},
+        {"estimate": b, "se": se, "stat": stat, "pvalue": pval, "ci_low": lo, "ci_high": hi},
         index=pd.Index(names, name="term"),
     )
-    btt = list(range(1, p)) if intercept else list(range(p))
-    qm, qm_df, qm_p = _omnibus(fit.b, fit.vb, btt, test, k - p)
-    r2 = _pseudo_r2(y, v, X, method, fit, con) if intercept and p > 1 else np.nan
     return MetaRegResult(
         k=k,
         p=p,
         coefficients=coefs,
-        vcov=pd.DataFrame(fit.vb, index=names, columns=names),
-        tau2=fit.tau2,
+        vcov=pd.DataFrame(vb, index=names, columns=names),
+        tau2=tau2,
         qm=qm,
         qm_df=qm_df,
         qm_df2=df2,

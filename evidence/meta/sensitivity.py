@@ -4,6 +4,13 @@ Every analysis here fits many meta-analyses of subsets of the same studies. The 
 stacked into one long table with a subset id and pooled in one call to
 :func:`evidence.meta.fit.meta_batch`, which fits all groups at once, so there is no Python
 loop over studies.
+
+Edge cases: ``leave_one_out`` needs k >= 2, ``influence`` k >= 3 (ArgumentError otherwise);
+``cumulative`` accepts k = 1. NaN, inf, vi <= 0, non-numbers, different lengths and empty
+input raise ArgumentError; equal effects and k = 2 give metafor's numbers
+(``tests/reference/edges.json``); data far from unit scale give the unit-scale answer,
+scaled (see :func:`evidence.meta.fit.meta`; the influence measures are computed from ratios,
+so nothing is squared out of range).
 """
 
 from __future__ import annotations
@@ -157,21 +164,26 @@ def influence(yi, vi, method: str = "REML", labels=None) -> pd.DataFrame:
     full = meta(y, v, method=method, test="z")
     loo = _loo_frame(y, v, method, "z", 0.95)
     b = float(full.estimate)
-    vb = float(full.se) ** 2
+    se = float(full.se)
     tau2 = float(full.tau2) if np.isfinite(full.tau2) else 0.0
-    w = 1.0 / (v + tau2)
+    # written with ratios (weights relative to the largest, (x / se)^2 rather than x^2 / se^2)
+    # so that data at a 1e-300 or 1e300 scale neither overflow nor underflow
+    u = v + tau2
+    w = np.min(u) / u
     hat = w / w.sum()
     b_del = loo["estimate"].to_numpy(float)
-    vb_del = loo["se"].to_numpy(float) ** 2
+    se_del = loo["se"].to_numpy(float)
     tau2_del = loo["tau2"].to_numpy(float)
     tau2_del = np.where(np.isfinite(tau2_del), tau2_del, 0.0)
     diff = b - b_del
-    rstudent = (y - b_del) / np.sqrt(v + tau2_del + vb_del)
+    rstudent = (y - b_del) / np.sqrt(v + tau2_del + se_del * se_del)
     dffits = diff / np.sqrt(hat * (tau2_del + v))
-    cooks = diff**2 / vb
-    cov_r = vb_del / vb
+    cooks = (diff / se) ** 2
+    cov_r = (se_del / se) ** 2
     # var(b) with all k studies but the leave-one-out tau2: (k x k) outer sum
-    vb_all = 1.0 / np.sum(1.0 / (v[None, :] + tau2_del[:, None]), axis=1)
+    u_all = v[None, :] + tau2_del[:, None]
+    u_min = np.min(u_all, axis=1)
+    vb_all = u_min / np.sum(u_min[:, None] / u_all, axis=1)
     dfbetas = diff / np.sqrt(vb_all)
     influential = (
         (np.abs(dffits) > 3.0 * np.sqrt(p / (k - p)))

@@ -102,12 +102,22 @@ class SubgroupResult(FrozenResult):
 
 def _within_q(y, v, codes, n_groups):
     """Cochran's Q (weights 1/vi) within each group, vectorised with bincount."""
-    w = 1.0 / v
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        return _within_q_sums(y, v, codes, n_groups)
+
+
+def _within_q_sums(y, v, codes, n_groups):
+    # from the residuals about each group's weighted mean (not sum(w y^2) - (sum w y)^2 /
+    # sum w, which subtracts huge quantities and overflows for large yi); the weights are
+    # taken relative to the smallest vi of the group, so 1/vi cannot overflow
+    vmin = np.full(n_groups, np.inf)
+    np.minimum.at(vmin, codes, v)
+    w = vmin[codes] / v
     sw = np.bincount(codes, w, n_groups)
-    swy = np.bincount(codes, w * y, n_groups)
-    swyy = np.bincount(codes, w * y * y, n_groups)
+    mean = np.bincount(codes, w * y, n_groups) / sw
+    r = y - mean[codes]
     k = np.bincount(codes, minlength=n_groups)
-    q = np.maximum(0.0, swyy - swy**2 / sw)
+    q = np.bincount(codes, (r / np.sqrt(v)) ** 2, n_groups)
     q_df = k - 1
     with np.errstate(invalid="ignore"):
         q_p = np.where(q_df > 0, stats.chi2.sf(q, np.maximum(q_df, 1)), np.nan)
@@ -117,7 +127,10 @@ def _within_q(y, v, codes, n_groups):
 def _within_weights(v, codes, tau2_by_group):
     """Percent weight of each study within its subgroup: 1/(vi + tau2_g), summing to 100."""
     t = np.nan_to_num(np.asarray(tau2_by_group, float)[codes], nan=0.0)
-    w = 1.0 / (v + t)
+    u = v + t
+    umin = np.full(len(tau2_by_group), np.inf)
+    np.minimum.at(umin, codes, u)
+    w = umin[codes] / u  # 1/(vi + tau2_g) relative to the group's largest: no overflow
     tot = np.bincount(codes, weights=w, minlength=len(tau2_by_group))
     out = 100.0 * w / tot[codes]
     out.setflags(write=False)
@@ -157,6 +170,13 @@ def subgroup(yi, vi, groups, method: str = "REML", tau2: str = "separate", test:
     Common: ``Q_M = b_m' var(b_m)^{-1} b_m`` over the ``G - 1`` group contrasts of the
     mixed-effects model (Viechtbauer 2010); the group estimates are the coefficients of the
     same model without intercept.
+
+    Edge cases: fewer than 2 distinct groups, missing group labels, and the inputs that
+    :func:`evidence.meta.fit.meta` rejects raise ArgumentError; single-study subgroups are
+    pooled as meta does with k = 1 (``separate``); ``common`` with as many subgroups as
+    studies raises ArgumentError for random-effects methods (tau² cannot be estimated;
+    metafor stops too). Q statistics are computed from residuals and relative weights, so
+    data at any scale that float64 holds give the unit-scale answer (scaled).
 
     References
     ----------
@@ -210,9 +230,11 @@ def subgroup(yi, vi, groups, method: str = "REML", tau2: str = "separate", test:
         table.insert(0, "k", k_g)
         table.insert(0, "group", levels)
         est = table["estimate"].to_numpy(float)
-        w = 1.0 / table["se"].to_numpy(float) ** 2
-        mean = np.sum(w * est) / np.sum(w)
-        q_between = float(np.sum(w * (est - mean) ** 2))
+        se = table["se"].to_numpy(float)
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+            w = (np.min(se) / se) ** 2  # 1/se^2 relative to the largest: no overflow
+            mean = np.sum(w * est) / np.sum(w)
+            q_between = float(np.sum(((est - mean) / se) ** 2))
         q_df = n_groups - 1
         q_p = float(stats.chi2.sf(q_between, q_df))
         return SubgroupResult(
@@ -224,6 +246,12 @@ def subgroup(yi, vi, groups, method: str = "REML", tau2: str = "separate", test:
         )
 
     # common tau2: one mixed-effects meta-regression on the group factor
+    if y.size == n_groups and method not in ("FE", "EE"):
+        raise ArgumentError(
+            f"tau2='common' needs more studies ({y.size}) than subgroups ({n_groups}) to "
+            f"estimate the common tau^2 by {method} (metafor stops too); use tau2='separate' "
+            "or method='FE'"
+        )
     dummies = pd.DataFrame({
         f"group{lvl}": (codes == j).astype(float) for j, lvl in enumerate(levels)
     })
