@@ -15,6 +15,7 @@ from .errors import (
     ArgumentError,
     ConvergenceError,
     ConvergenceWarning,
+    DegenerateFitWarning,
     EvidenceError,
     EvidenceWarning,
     RecordError,
@@ -83,6 +84,6 @@ __all__ = [
     "run_review", "ReviewResults", "ReviewOptions", "Table", "plots",
     # errors
     "EvidenceError", "RecordError", "ArgumentError", "ConvergenceError", "EvidenceWarning",
-    "ConvergenceWarning",
+    "ConvergenceWarning", "DegenerateFitWarning",
     "__version__",
 ]
