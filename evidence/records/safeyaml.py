@@ -74,12 +74,26 @@ class YamlError(RecordError):
     """A YAML file that cannot be read safely (one message naming file and line)."""
 
 
-def _fail(label: str, mark: Any, msg: str) -> YamlError:
+def _fail(label: str, mark: Any, msg: str, stack: list[list[Any]] | None = None) -> YamlError:
     where = f"line {mark.line + 1}: " if mark is not None else ""
-    return YamlError(f"{label}: {where}{msg}")
+    field = _field_path(stack) if stack else ""
+    return YamlError(f"{label}: {where}{msg}" + (f" (field {field})" if field else ""))
 
 
-def _plain(value: str, label: str, mark: Any) -> Any:
+def _field_path(stack: list[list[Any]]) -> str:
+    """The record field the next value fills, e.g. ``outcomes[0].measurements[1].sd``."""
+    path = ""
+    for container, key, *_ in stack:
+        if isinstance(container, list):
+            path += f"[{len(container)}]"
+        elif key is not _NO_KEY:
+            path += ("." if path else "") + str(key)
+        else:
+            break  # the value is a key itself: the path of its mapping
+    return path
+
+
+def _plain(value: str, label: str, mark: Any, stack: list[list[Any]] | None = None) -> Any:
     """A plain (unquoted) scalar read with the YAML 1.2 core schema; ambiguous forms refused."""
     if _NULL.match(value):
         return None
@@ -91,10 +105,11 @@ def _plain(value: str, label: str, mark: Any) -> Any:
         digits = value.lstrip("+-")
         if len(digits) > 1 and digits[0] == "0":
             raise _fail(label, mark, f"'{value}' is ambiguous (YAML 1.1 reads a leading 0 as "
-                                     f"octal): write {int(digits, 10)} or quote it as text")
+                                     f"octal): write {int(digits, 10)} or quote it as text",
+                        stack)
         if len(digits) > _MAX_INT_DIGITS:
             raise _fail(label, mark, f"the integer '{value[:20]}...' has more than "
-                                     f"{_MAX_INT_DIGITS} digits")
+                                     f"{_MAX_INT_DIGITS} digits", stack)
         return int(value)
     if _FLOAT.match(value):
         return float(value)
@@ -104,13 +119,13 @@ def _plain(value: str, label: str, mark: Any) -> Any:
         return float("nan")
     if _BOOL11.match(value):
         raise _fail(label, mark, f"'{value}' is ambiguous (YAML 1.1 reads it as a boolean): "
-                                 "write true or false, or quote it as text")
+                                 "write true or false, or quote it as text", stack)
     if _BASE.match(value):
         raise _fail(label, mark, f"'{value}' is a number in another base: write it in decimal, "
-                                 "or quote it as text")
+                                 "or quote it as text", stack)
     if _SEXAGESIMAL.match(value) or ("_" in value and _UNDERSCORE.match(value)):
         raise _fail(label, mark, f"'{value}' is ambiguous (YAML 1.1 reads it as a number): "
-                                 "write the number plainly, or quote it as text")
+                                 "write the number plainly, or quote it as text", stack)
     return value
 
 
@@ -152,15 +167,15 @@ def parse_yaml(text: str, label: str) -> Any:
                 continue
             if isinstance(ev, E.AliasEvent):
                 raise _fail(label, ev.start_mark, f"alias '*{ev.anchor}': aliases and anchors "
-                                                  "are not allowed; write the value out")
+                                                  "are not allowed; write the value out", stack)
             anchor = getattr(ev, "anchor", None)
             if anchor is not None:
                 raise _fail(label, ev.start_mark, f"anchor '&{anchor}': aliases and anchors "
-                                                  "are not allowed; write the value out")
+                                                  "are not allowed; write the value out", stack)
             tag = getattr(ev, "tag", None)
             if tag is not None:
                 raise _fail(label, ev.start_mark, f"explicit tag '{tag}' is not allowed; "
-                                                  "records hold plain values (quote text)")
+                                                  "records hold plain values (quote text)", stack)
             if isinstance(ev, (E.MappingEndEvent, E.SequenceEndEvent)):
                 value = stack.pop()[0]
             else:
@@ -172,8 +187,8 @@ def parse_yaml(text: str, label: str) -> Any:
                     if len(ev.value) > MAX_STRING:
                         raise _fail(label, ev.start_mark, f"a text of {len(ev.value):,} "
                                                           f"characters (the limit is "
-                                                          f"{MAX_STRING:,})")
-                    value = _plain(ev.value, label, ev.start_mark) if not ev.style \
+                                                          f"{MAX_STRING:,})", stack)
+                    value = _plain(ev.value, label, ev.start_mark, stack) if not ev.style \
                         else ev.value
                 else:
                     if len(stack) >= MAX_DEPTH:

@@ -235,7 +235,7 @@ class AnalysisSpec(_Model):
     title: str
     outcome: str = Field(description="outcome id, matched across studies")
     measure: str = Field(description="escalc measure, e.g. RR, OR, RD, MD, SMD")
-    arms: list[str] = Field(min_length=2, max_length=2)
+    arms: list[Id] = Field(min_length=2, max_length=2)
     method: str = "REML"
     test: str = Field("z", description="z or knha")
     level: float = Field(0.95, gt=0, lt=100)
@@ -605,7 +605,7 @@ class ClinicalStudy(_Model):
     design_source: str | None = None
     injury: str
     sample: Sample
-    arms: list[str] = Field(default_factory=lambda: ["all"])
+    arms: list[Id] = Field(default_factory=lambda: ["all"], min_length=1)
     intervention: Intervention
     timepoints: list[Timepoint] = Field(default_factory=list)
     followup: str | None = None

@@ -95,6 +95,7 @@ e("url-data", U, "url: 'data:text/html,<script>alert(1)</script>'", "URL scheme 
 e("url-javascript-with-tab", U, "url: \"java\\tscript:alert(1)\"", "URL must not contain spaces or control characters", "links", target="review.yaml")
 e("url-no-scheme", U, "url: www.example.org", "URL must start with http://, https://, doi: or mailto:", "links", target="review.yaml")
 e("url-http-no-host", U, "url: 'https:alert(1)'", "URL https: URL has no host", "links", target="review.yaml")
+e("arm-empty", "arms: [vaccinated, control]", "arms: ['', control]", "arms[0]: must be a lower-case id", "ids")
 # --- types, required, unknown fields
 e("type-string-for-number", M, "events: four, nonevents: 119}", "outcomes[0].measurements[0].events: must be a number, null or a mapping", "types")
 e("type-bool-for-number", M, "events: true, nonevents: 119}", "outcomes[0].measurements[0].events: must be a number or a mapping", "types")
