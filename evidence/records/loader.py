@@ -236,9 +236,10 @@ def _check_study(st: ClinicalStudy, review: Review, prefix: str) -> list[str]:
         if s not in strategies:
             probs.append(f"{prefix}: intervention.strategies[{i}]: unknown strategy '{s}'; "
                          f"known: {', '.join(sorted(strategies)) or '(none declared)'}")
-    probs += _unsourced_numbers(st.sample, "sample.", st.sample.source, ("n", "female", "male"))
-    probs += _unsourced_numbers(st.intervention, "intervention.", st.intervention.source,
-                                ("weeks", "sessions"))
+    probs += _unsourced_numbers(st.sample, f"{prefix}: sample.", st.sample.source,
+                                ("n", "female", "male"))
+    probs += _unsourced_numbers(st.intervention, f"{prefix}: intervention.",
+                                st.intervention.source, ("weeks", "sessions"))
     for name, s in st.characteristics.items():
         if s is not None and s.value is not None and not s.source:
             probs.append(f"{prefix}: characteristics.{name}: the value {s.value!r} has no source")
