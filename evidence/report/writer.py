@@ -16,7 +16,8 @@ from typing import Any, Mapping
 
 import jinja2
 
-__all__ = ["make_environment", "render", "render_pdf", "write_atomic", "write_files"]
+__all__ = ["layout_pdf", "make_environment", "pdf_bytes", "render", "render_pdf", "write_atomic",
+           "write_files"]
 
 _TEMPLATE_DIR = Path(__file__).parent / "templates"
 
@@ -239,23 +240,38 @@ def write_files(out_dir: str | Path, files: Mapping[str, str | bytes]) -> list[P
     return written
 
 
-def render_pdf(html: str, base_url: str | Path | None = None) -> bytes:
-    """Render HTML to PDF with WeasyPrint, reproducibly.
+def layout_pdf(html: str, base_url: str | Path | None = None):
+    """Lay out and paginate HTML with WeasyPrint: the ``weasyprint.Document`` the PDF is
+    written from (its ``pages`` carry the box tree, for layout checks)."""
+    import weasyprint  # lazy: only the PDF output needs it
+
+    return weasyprint.HTML(string=html, base_url=str(base_url) if base_url else None
+                           ).render(pdf_variant=PDF_VARIANT)
+
+
+#: WeasyPrint's tagged PDF/UA-1 variant: structure tree, MarkInfo, language and document
+#: title from ``<html lang>`` and ``<title>``.
+PDF_VARIANT = "pdf/ua-1"
+
+
+def pdf_bytes(document) -> bytes:
+    """The PDF of a laid-out document (:func:`layout_pdf`), reproducibly.
 
     Font subsetting stamps the current time into embedded fonts unless SOURCE_DATE_EPOCH is
     set; it is fixed here for the duration of the call so two runs give identical bytes.
-    The PDF is tagged (WeasyPrint's PDF/UA-1 variant: structure tree, MarkInfo, language and
-    document title from ``<html lang>`` and ``<title>``).
     """
-    import weasyprint  # lazy: only the PDF output needs it
-
     old = os.environ.get("SOURCE_DATE_EPOCH")
     os.environ["SOURCE_DATE_EPOCH"] = "946684800"  # 2000-01-01, a fixed stamp
     try:
-        return weasyprint.HTML(string=html, base_url=str(base_url) if base_url else None
-                               ).write_pdf(pdf_variant="pdf/ua-1")
+        return document.write_pdf(pdf_variant=PDF_VARIANT)
     finally:
         if old is None:
             os.environ.pop("SOURCE_DATE_EPOCH", None)
         else:
             os.environ["SOURCE_DATE_EPOCH"] = old
+
+
+def render_pdf(html: str, base_url: str | Path | None = None) -> bytes:
+    """Render HTML to a tagged PDF (PDF/UA-1) with WeasyPrint, reproducibly: the same
+    bytes for the same page (see :func:`pdf_bytes`)."""
+    return pdf_bytes(layout_pdf(html, base_url))
