@@ -146,18 +146,32 @@ def orphan_headings(document) -> list[str]:
 
 
 def underfilled_pages(document, min_fill: float = MIN_FILL) -> list[str]:
-    """Pages less than ``min_fill`` used, other than the last page and a page followed by the
-    start of a <section>."""
-    section_starts = {pages[0] for _, pages in
-                      _pages_of(document, lambda b: b.element_tag == "section").values()}
+    """Pages less than ``min_fill`` used, other than the last page and a page whose next page
+    begins with the start of a <section>."""
     out = []
     for i, page in enumerate(document.pages[:-1]):
-        if i + 1 in section_starts:
+        if _opens_a_section(document, i + 1):
             continue
         fraction = page_fill(page)
         if fraction < min_fill:
             out.append(f"page {i + 1} is {fraction:.0%} used")
     return out
+
+
+def _opens_a_section(document, index: int) -> bool:
+    """The first thing on page ``index`` belongs to a <section> that starts on that page."""
+    starts = {k: pages[0] for k, (_, pages) in
+              _pages_of(document, lambda b: b.element_tag == "section").items()}
+    first_ink = next((b for b in _flow(document.pages[index]._page_box) if _ink(b)), None)
+    if first_ink is None:
+        return False
+    parents = _element_index(document)
+    element = first_ink.element
+    while element is not None:
+        if starts.get(id(element)) == index:
+            return True
+        element = parents.get(id(element))
+    return False
 
 
 def page_fill(page) -> float:
@@ -300,6 +314,19 @@ def test_figures_and_tables_fit_inside_the_page(supplement):
     assert outside_content_box(supplement[0]) == []
 
 
+def test_contents_list_sections_in_page_order(supplement):
+    """The contents (with page numbers) follow the document: no entry points back."""
+    document = supplement[0]
+    links = [b.element.get("href") for b in _flow(document.pages[0]._page_box)
+             if b.element_tag == "a" and (b.element.get("href") or "").startswith("#")]
+    links = list(dict.fromkeys(links))
+    first_page = {e.get("id"): pages[0] for e, pages in
+                  _pages_of(document, lambda b: b.element_tag == "section").values()}
+    assert len(links) >= 3 and all(h[1:] in first_page for h in links)
+    pages = [first_page[h[1:]] for h in links]
+    assert pages == sorted(pages), list(zip(links, [p + 1 for p in pages]))
+
+
 def test_each_figure_is_on_one_page(supplement):
     images = _pages_of(supplement[0], lambda b: isinstance(b, wb.ReplacedBox))
     assert images, "the supplement has figures"
@@ -362,6 +389,10 @@ def test_checker_finds_an_underfilled_page_unless_a_section_follows():
     assert len(found) == 1 and re.fullmatch(r"page 1 is \d% used", found[0])
     body = '<p>one line</p><section style="break-before: page"><p>a new section</p></section>'
     assert underfilled_pages(_lay_out(body)) == []
+    # a section that starts further down the next page does not excuse the empty space
+    body = ('<p>one line</p><div style="break-before: page; height: 20mm">next page</div>'
+            '<section><p>a new section</p></section>')
+    assert len(underfilled_pages(_lay_out(body))) == 1
     # the last page may be short
     assert underfilled_pages(_lay_out('<p>one line</p>')) == []
 
