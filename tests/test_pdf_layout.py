@@ -9,7 +9,8 @@ cannot fail is caught:
 
 - no table row of a body (``<tbody>``) on two pages; the repeated header rows are allowed;
 - a figure's caption on the page of its image, a table's ``<caption>`` on the page of its first
-  body row, a heading on the page of what follows it;
+  body row, a heading (and the paragraphs leading in after it) on the page where what it
+  introduces starts;
 - every page at least half used, except the final page and a page followed by one on which a
   ``<section>`` starts;
 - every image and table inside the page's content box (nothing cut at an edge).
@@ -133,15 +134,19 @@ def separated_captions(document) -> list[str]:
 
 
 def orphan_headings(document) -> list[str]:
-    """Headings on another page than the start of the element that follows them."""
+    """Headings, with the paragraphs that lead in after them, on another page than the start
+    of what they introduce (the next table, figure, list or other block)."""
     out = []
     first_page = {k: v[1][0] for k, v in _pages_of(document, lambda b: True).items()}
     headings = _pages_of(document, lambda b: b.element_tag in HEADINGS)
     for element, pages in headings.values():
         following = _next_sibling(document, element)
-        if following is not None and id(following) in first_page \
-                and first_page[id(following)] != pages[-1]:
-            out.append(f"heading '{_text(element)}' alone at the foot of page {pages[-1] + 1}")
+        while following is not None and following.tag == "p":
+            following = _next_sibling(document, following)
+        if following is not None and following.tag not in HEADINGS \
+                and id(following) in first_page and first_page[id(following)] != pages[-1]:
+            out.append(f"heading '{_text(element)}' on page {pages[-1] + 1}, what it heads "
+                       f"starts on page {first_page[id(following)] + 1}")
     return out
 
 
@@ -379,8 +384,15 @@ def test_checker_finds_a_heading_left_at_the_foot_of_a_page():
     body = ('<div style="height: 115mm"></div><h3>Alone</h3>'
             '<div style="height: 60mm; break-inside: avoid">what it heads</div>')
     found = orphan_headings(_lay_out(body, "h3 { break-after: auto }"))
-    assert found == ["heading 'Alone' alone at the foot of page 1"]
+    assert found == ["heading 'Alone' on page 1, what it heads starts on page 2"]
     assert orphan_headings(_lay_out(body, "h3 { break-after: avoid }")) == []
+    # a heading and its lead-in paragraph left behind by the table they introduce
+    body = ('<div style="height: 105mm"></div><h3>Table 3</h3><p>What the table shows.</p>'
+            '<table><tr><td><div style="height: 60mm">a tall row</div></td></tr></table>')
+    css = "tr { break-inside: avoid }"
+    found = orphan_headings(_lay_out(body, css))
+    assert found == ["heading 'Table 3' on page 1, what it heads starts on page 2"]
+    assert orphan_headings(_lay_out(body, css + " h3 + p { break-after: avoid }")) == []
 
 
 def test_checker_finds_an_underfilled_page_unless_a_section_follows():
