@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["number", "pvalue", "count", "is_missing"]
+__all__ = ["number", "pvalue", "p_text", "count", "is_missing"]
 
 _MISSING = {"report": "—", "plain": "NA"}
 
@@ -59,6 +59,19 @@ def pvalue(p: Any, style: str = "report") -> str:
         return _MISSING[style]
     v = float(p)
     return "<0.001" if v < 0.001 else f"{v:.3f}"
+
+
+def p_text(p: Any, style: str = "report") -> str:
+    """A p-value in running text: ``p = 0.012`` or ``p < 0.001``, spaces either side of the
+    sign in every output (a table cell under a "p" header holds :func:`pvalue` alone).
+
+    >>> p_text(0.01234), p_text(2e-9), p_text(None), p_text(None, "plain")
+    ('p = 0.012', 'p < 0.001', 'p = —', 'p = NA')
+    """
+    if is_missing(p):
+        return f"p = {_MISSING[style]}"
+    v = float(p)
+    return "p < 0.001" if v < 0.001 else f"p = {v:.3f}"
 
 
 def count(x: Any, style: str = "report") -> str:

@@ -443,3 +443,25 @@ def test_record_text_with_dollars_is_drawn_literally(bcg):
         svg = to_svg_string(fig)
     assert r"$\frac{1948}{2}$ cost" in svg
     from evidence.plots import bubble  # noqa: F401  (exported)
+
+
+def test_exported_png_holds_what_is_drawn_outside_the_figure_canvas():
+    """The evidence matrix puts its row labels and legends outside its own canvas; the PNG
+    of one export call must hold them (the same bounding box as SVG and PDF, ink up to the
+    padding on every side), not a crop of the on-canvas pixels."""
+    from PIL import Image
+
+    from evidence.plots.export import PAD_INCHES, PNG_DPI, export
+
+    frame = pd.DataFrame({"injury": ["a very long injury name on the left"] * 2,
+                          "strategy": ["a long strategy label", "another long strategy label"],
+                          "level": ["limited", "none"], "stance": ["recommended", None]})
+    files = export(evidence_matrix(frame), ("png", "svg"))
+    image = np.asarray(Image.open(io.BytesIO(files["png"])).convert("L")) < 250
+    rows, cols = np.nonzero(image)
+    height, width = image.shape
+    margins = (cols.min(), width - 1 - cols.max(), rows.min(), height - 1 - rows.max())
+    # ink reaches the padding on each side (a few pixels of slack for text extents)
+    assert max(margins) <= PAD_INCHES * PNG_DPI + 12, margins
+    svg_width = float(files["svg"].split(b'width="', 1)[1].split(b"pt", 1)[0])
+    assert abs(width - svg_width / 72 * PNG_DPI) <= 2

@@ -30,7 +30,8 @@ def test_committed_reports_match_the_records(render_cached, review, out):
     assert not stale, f"{out}: {', '.join(stale)} out of date with the records: run `evidence report`"
     expected = sorted(fresh)
     present = sorted(str(p.relative_to(out)) for p in out.rglob("*")
-                     if p.is_file() and p.relative_to(out).parts[0] != "bcg")
+                     if p.is_file() and p.relative_to(out).parts[0] not in ("bcg", ".cache"))
+    # .cache/ (git-ignored) is the manifest and PDF cache `evidence report` keeps beside its output
     assert present == expected, "reports/ holds other files than a fresh render would write"
 
 

@@ -77,11 +77,10 @@ def fmt(x: Any, decimals: int = 2) -> str:
 
 
 def fmt_p(p: Any) -> str:
-    """``p = 0.012`` or ``p < 0.001``."""
-    if is_missing(p):
-        return "p = NA"
-    p = float(p)
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+    """``p = 0.012`` or ``p < 0.001`` (:func:`evidence.formatting.p_text`, as every output)."""
+    from ..formatting import p_text
+
+    return p_text(p, "plain")
 
 
 def fmt_count(x: Any) -> str:

@@ -127,7 +127,9 @@ def export(fig: Any, formats: tuple[str, ...] | list[str] = FORMATS, *, dpi: int
     The figure is drawn once on an Agg canvas at ``dpi``; its tight bounding box (padded by
     :data:`PAD_INCHES`) is measured on that drawing, the PNG is cropped from the same pixel
     buffer, and SVG and PDF are written with that bounding box (vector formats need their own
-    renderer, but no extra measuring pass). With ``title`` the SVG gets ``role="img"`` and
+    renderer, but no extra measuring pass). A figure that draws outside its own canvas (labels
+    or legends beyond the figure edge) gets its PNG from a second drawing with that bounding
+    box, since the first drawing's buffer holds only what is on the canvas. With ``title`` the SVG gets ``role="img"`` and
     ``<title>``/``<desc>`` (see :func:`svg_accessible`).
     """
     import matplotlib
@@ -147,7 +149,21 @@ def export(fig: Any, formats: tuple[str, ...] | list[str] = FORMATS, *, dpi: int
         renderer = canvas.get_renderer()
         tight = fig.get_tightbbox(renderer).padded(PAD_INCHES)
         bbox = Bbox.from_extents(tight.x0, tight.y0, tight.x1, tight.y1)
-        if "png" in formats:
+        width_in, height_in = fig.get_figwidth(), fig.get_figheight()
+        on_canvas = (bbox.x0 >= 0 and bbox.y0 >= 0 and bbox.x1 <= width_in
+                     and bbox.y1 <= height_in)
+        if "png" in formats and not on_canvas:
+            # labels or legends drawn outside the figure are not in the Agg buffer: crop it
+            # and they would be cut off, so the PNG is drawn again on a canvas the size of
+            # the bounding box
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=dpi, metadata=_METADATA["png"],
+                        bbox_inches=bbox, facecolor="white")
+            image = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+            buf = io.BytesIO()
+            image.save(buf, format="png", dpi=(dpi, dpi), optimize=False, compress_level=6)
+            out["png"] = buf.getvalue()
+        elif "png" in formats:
             rgba = np.asarray(canvas.buffer_rgba())
             h_px, w_px = rgba.shape[:2]
             x0, x1 = int(round(bbox.x0 * dpi)), int(round(bbox.x1 * dpi))

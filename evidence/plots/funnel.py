@@ -26,6 +26,13 @@ def _filled_frame(filled: Any) -> pd.DataFrame | None:
     return frame
 
 
+
+def _threshold(alpha: float) -> str:
+    """A significance level as the captions print it: two decimals (0.10, 0.05, 0.01), more
+    only when two would change it (0.001)."""
+    text = f"{alpha:.2f}"
+    return text if abs(float(text) - alpha) < 1e-9 else f"{alpha:.3g}"
+
 def funnel(
     yi: Any,
     vi: Any,
@@ -124,7 +131,7 @@ def funnel(
     # shaded bands, widest first; the background is the most significant band
     ax.add_patch(Polygon([(xlo, 0), (xhi, 0), (xhi, se_max), (xlo, se_max)],
                          facecolor=_SHADES[len(levels)], edgecolor="none", zorder=0))
-    labels_p = [f"{1 - c:.2g}" for c in levels]
+    labels_p = [_threshold(1 - c) for c in levels]
     for i in range(len(levels) - 1, -1, -1):
         z = zs[i]
         poly = Polygon([(null, 0), (null - z * se_max, se_max), (null + z * se_max, se_max)],

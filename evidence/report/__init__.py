@@ -270,13 +270,16 @@ def analyses_extra(results) -> dict[str, Any]:
                                    "studies"].records() if r["inclusion"] == "unconfirmed"]))
         extra["figures_prisma"] = fig
         extra["figures"].append(fig)
-        extra["extra_sections"].append({"id": "prisma", "title": "Study flow (PRISMA)"})
+    # the contents list the sections in the order the templates place them: the synthesis,
+    # the study flow, then each planned analysis
     if results.has_synthesis:
         syn = synthesis_extra(results)
         extra["synthesis"] = syn["synthesis"]
         extra["synthesis_figures"] = syn["synthesis_figures"]
         extra["figures"] += syn["figures"]
         extra["extra_sections"] += syn["extra_sections"]
+    if counts:
+        extra["extra_sections"].append({"id": "prisma", "title": "Study flow (PRISMA)"})
     for res in results.analyses:
         ctx = analysis_context(res)
         ctx["figures"] = analysis_figures(res)

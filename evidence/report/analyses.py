@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 AnalysisResult = Any  # duck-typed: evidence.analysis.AnalysisResult, read only
-from ..formatting import number, pvalue
+from ..formatting import number, p_text, pvalue
 from ..vocabulary import level_percent, parse_level
 from ..meta.transform import back_transform
 
@@ -58,7 +58,13 @@ def _f(x: Any, d: int = 2) -> str:
 
 
 def _p(p: Any) -> str:
+    """A p-value for a table cell under a "p" header: ``0.012``, ``<0.001``."""
     return pvalue(p)
+
+
+def _pt(p: Any) -> str:
+    """A p-value in running text: ``p = 0.012``, ``p < 0.001``."""
+    return p_text(p)
 
 
 def _bt(values: dict[str, float], transform: str | None) -> dict[str, float]:
@@ -173,10 +179,10 @@ def analysis_context(res: AnalysisResult) -> dict[str, Any]:
             "ci": f"[{_f(v['ci_low'])}, {_f(v['ci_high'])}]",
             "pi": f"[{_f(v['pi_low'])}, {_f(v['pi_high'])}]",
             "estimate_raw": _f(p.estimate, 4), "se_raw": _f(p.se, 4),
-            "stat": _f(p.stat, 2), "pvalue": _p(p.pvalue),
+            "stat": _f(p.stat, 2), "p_text": _pt(p.pvalue),
             "tau2": _f(p.tau2, 4), "tau2_ci": f"[{_f(p.tau2_ci_low, 4)}, {_f(p.tau2_ci_high, 4)}]",
             "i2": _f(p.i2, 1), "h2": _f(p.h2, 2), "q": _f(p.q, 2), "q_df": p.q_df,
-            "q_pvalue": _p(p.q_pvalue), "stat_name": "t" if p.test == "knha" else "z",
+            "q_p_text": _pt(p.q_pvalue), "stat_name": "t" if p.test == "knha" else "z",
         }
     ctx["subgroups"] = []
     for name, sg in res.subgroups.items():
@@ -187,7 +193,7 @@ def analysis_context(res: AnalysisResult) -> dict[str, Any]:
                          "ci": f"[{_f(v['ci_low'])}, {_f(v['ci_high'])}]",
                          "tau2": _f(g.tau2, 4), "i2": _f(g.i2, 1)})
         ctx["subgroups"].append({"name": name, "rows": rows, "q_between": _f(sg.q_between),
-                                 "df": sg.q_between_df, "p": _p(sg.q_between_pvalue)})
+                                 "df": sg.q_between_df, "p_text": _pt(sg.q_between_pvalue)})
     ctx["metaregs"] = []
     for mr in res.metaregs:
         coef = [{"term": t, "estimate": _f(c.estimate, 4), "se": _f(c.se, 4),
@@ -197,8 +203,8 @@ def analysis_context(res: AnalysisResult) -> dict[str, Any]:
         ctx["metaregs"].append({"terms": " + ".join(t for t in mr.coefficients.index
                                                     if t != "intrcpt"),
                                 "coefficients": coef, "tau2": _f(mr.tau2, 4),
-                                "qm": _f(mr.qm, 2), "qm_p": _p(mr.qm_pvalue),
-                                "qe": _f(mr.qe, 2), "qe_p": _p(mr.qe_pvalue),
+                                "qm": _f(mr.qm, 2), "qm_p_text": _pt(mr.qm_pvalue),
+                                "qe": _f(mr.qe, 2), "qe_p_text": _pt(mr.qe_pvalue),
                                 "r2": _f(mr.r2, 1)})
     if res.estimators is not None:
         rows = []
@@ -231,7 +237,7 @@ def analysis_context(res: AnalysisResult) -> dict[str, Any]:
         ctx["cumulative"] = rows
     if res.egger is not None:
         e = res.egger
-        ctx["egger"] = {"stat": _f(e.stat), "df": _f(e.df, 0), "p": _p(e.pvalue),
+        ctx["egger"] = {"stat": _f(e.stat), "df": _f(e.df, 0), "p_text": _pt(e.pvalue),
                         "model": e.model}
     if res.trimfill is not None:
         t = res.trimfill

@@ -57,8 +57,8 @@ import jinja2
 from ..errors import EvidenceError
 from ..links import link_target
 
-__all__ = ["make_environment", "render", "render_pdf", "write_atomic", "write_files",
-           "OutputError", "check_output_dir", "output_lock", "replace_tree"]
+__all__ = ["layout_pdf", "make_environment", "pdf_bytes", "render", "render_pdf", "write_atomic",
+           "write_files", "OutputError", "check_output_dir", "output_lock", "replace_tree"]
 
 _TEMPLATE_DIR = Path(__file__).parent / "templates"
 
@@ -284,24 +284,33 @@ def write_files(out_dir: str | Path, files: Mapping[str, str | bytes]) -> list[P
     return written
 
 
-def render_pdf(html: str, base_url: str | Path | None = None) -> bytes:
-    """Render HTML to PDF with WeasyPrint, reproducibly.
+def layout_pdf(html: str, base_url: str | Path | None = None):
+    """Lay out and paginate HTML with WeasyPrint: the ``weasyprint.Document`` the PDF is
+    written from (its ``pages`` carry the box tree, for layout checks)."""
+    import weasyprint  # lazy: only the PDF output needs it
+
+    # nothing is fetched: the page is self-contained, so only data: URLs are read and any
+    # other resource a (custom) template names is skipped with a WeasyPrint warning
+    offline = weasyprint.URLFetcher(allowed_protocols={"data"})
+    return weasyprint.HTML(string=html, base_url=str(base_url) if base_url else None,
+                           url_fetcher=offline).render(pdf_variant=PDF_VARIANT)
+
+
+#: WeasyPrint's tagged PDF/UA-1 variant: structure tree, MarkInfo, language and document
+#: title from ``<html lang>`` and ``<title>``.
+PDF_VARIANT = "pdf/ua-1"
+
+
+def pdf_bytes(document) -> bytes:
+    """The PDF of a laid-out document (:func:`layout_pdf`), reproducibly.
 
     Font subsetting stamps the current time into embedded fonts unless SOURCE_DATE_EPOCH is
     set; it is fixed here for the duration of the call so two runs give identical bytes.
-    The PDF is tagged (WeasyPrint's PDF/UA-1 variant: structure tree, MarkInfo, language and
-    document title from ``<html lang>`` and ``<title>``). Nothing is fetched: the page is
-    self-contained, so only ``data:`` URLs are read and any other resource a (custom) template
-    names is skipped with a WeasyPrint warning, never requested from the network or the disk.
     """
-    import weasyprint  # lazy: only the PDF output needs it
-
-    offline = weasyprint.URLFetcher(allowed_protocols={"data"})
     old = os.environ.get("SOURCE_DATE_EPOCH")
     os.environ["SOURCE_DATE_EPOCH"] = "946684800"  # 2000-01-01, a fixed stamp
     try:
-        return weasyprint.HTML(string=html, base_url=str(base_url) if base_url else None,
-                               url_fetcher=offline).write_pdf(pdf_variant="pdf/ua-1")
+        return document.write_pdf(pdf_variant=PDF_VARIANT)
     finally:
         if old is None:
             os.environ.pop("SOURCE_DATE_EPOCH", None)
@@ -742,3 +751,9 @@ def replace_tree(out_dir: str | Path, files: Mapping[str, str | bytes],
         finally:
             shutil.rmtree(staging, ignore_errors=True)  # the old tree, or a failed new one
     return changed
+
+
+def render_pdf(html: str, base_url: str | Path | None = None) -> bytes:
+    """Render HTML to a tagged PDF (PDF/UA-1) with WeasyPrint, reproducibly: the same
+    bytes for the same page (see :func:`pdf_bytes`)."""
+    return pdf_bytes(layout_pdf(html, base_url))
