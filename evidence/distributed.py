@@ -37,7 +37,7 @@ _EXTRA_HINT = "pip install 'evidence[dask]'  (dask[dataframe] and distributed)"
 def _dask_dataframe():
     try:
         import dask.dataframe as dd
-    except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    except ImportError as exc:
         raise ImportError(f"pooling a Dask DataFrame needs Dask: {_EXTRA_HINT}") from exc
     return dd
 

@@ -241,19 +241,6 @@ def test_cannot_write_exits_3_and_keeps_the_previous_output(table, tmp_path):
     assert out.read_text() == "previous\n"
 
 
-def test_parquet_without_pyarrow_is_a_clear_usage_error(table, tmp_path, monkeypatch):
-    import evidence.tables
-
-    monkeypatch.setattr(evidence.tables, "parquet_missing",
-                        lambda: ".parquet files need pyarrow: pip install 'evidence[parquet]' "
-                                "(pyarrow)")
-    _, path = table
-    res = _pool(path, "--out", tmp_path / "x.parquet")
-    assert res.exit_code == 2
-    assert res.output == (f"error: {tmp_path / 'x.parquet'}: .parquet files need pyarrow: "
-                          "pip install 'evidence[parquet]' (pyarrow)\n")
-
-
 def test_subprocess_run(table, tmp_path):
     _, path = table
     out = tmp_path / "pooled.csv"
