@@ -145,3 +145,10 @@ def test_bad_variance_names_its_group_and_value(frames):
     with pytest.raises(ArgumentError, match=(r"vi column 'vi' must be > 0 \(sampling "
                                              rf"variances\): -0\.25 in group g='{bad.loc[row, 'g']}'")):
         meta_batch_dask(dd.from_pandas(bad, npartitions=3), by="g")
+
+
+def test_partitioned_skips_the_shuffle(frames):
+    _, ddf = frames
+    whole = ddf.set_index("g").reset_index()  # every group whole within one partition
+    got = meta_batch_dask(whole, by="g", method="REML", partitioned=True)
+    pd.testing.assert_frame_equal(got, _in_memory(whole, by="g"), check_exact=True)
