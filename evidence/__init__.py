@@ -31,6 +31,7 @@ _LAZY = {
                  "se_from_sd", "se_from_t"),
     ".meta.bias": ("EggerResult", "TrimFillResult", "egger_test", "trimfill"),
     ".meta.fit": ("METHODS", "TESTS", "meta", "meta_batch"),
+    ".distributed": ("meta_batch_dask",),
     ".meta.metareg": ("MetaRegResult", "metareg"),
     ".meta.results": ("MetaResult",),
     ".meta.sensitivity": ("cumulative", "influence", "leave_one_out"),
@@ -74,7 +75,7 @@ __all__ = [
     "mean_sd_from_median_iqr", "mean_sd_from_median_range", "mean_sd_from_five_number",
     "change_sd", "implied_correlation",
     # pooling and around the fit
-    "meta", "meta_batch", "MetaResult", "METHODS", "TESTS", "subgroup", "SubgroupResult",
+    "meta", "meta_batch", "meta_batch_dask", "MetaResult", "METHODS", "TESTS", "subgroup", "SubgroupResult",
     "metareg", "MetaRegResult", "leave_one_out", "influence", "cumulative", "egger_test",
     "EggerResult", "trimfill", "TrimFillResult", "back_transform",
     # records to results: completeness, planned analyses, mixed-methods synthesis, updates

@@ -342,6 +342,157 @@ def diff(old: Path = typer.Argument(..., help="the earlier review directory"),
     out.print("\n".join(texts), markup=False, end="")
 
 
+# ---------------------------------------------------------------------------------------
+# evidence pool: batch pooling of a flat table (issue 12, item 5)
+
+#: At most this many problems are listed, then "… and N more".
+POOL_MAX_PROBLEMS = 10
+_POOL_SHOWN = ("k", "estimate", "ci_low", "ci_high", "pvalue", "tau2", "i2")
+
+
+def _die_many(problems: list[str], code: int) -> None:
+    shown = problems[:POOL_MAX_PROBLEMS]
+    if len(problems) > POOL_MAX_PROBLEMS:
+        shown.append(f"… and {len(problems) - POOL_MAX_PROBLEMS} more")
+    _die(shown, code)
+
+
+def _pool_table(tbl, by_cols: list[str], rows: int = 10) -> Table:
+    from .formatting import count, number, pvalue
+
+    table = Table(header_style="bold", show_lines=False)
+    for col in [*by_cols, *_POOL_SHOWN]:
+        table.add_column(col, justify="left" if col in by_cols else "right")
+    for _, r in tbl.head(rows).iterrows():
+        cells = [str(r[c]) for c in by_cols]
+        for col in _POOL_SHOWN:
+            if col == "k":
+                cells.append(count(r[col], "plain"))
+            elif col == "pvalue":
+                cells.append(pvalue(r[col], "plain"))
+            else:
+                cells.append(number(r[col], 2 if col == "i2" else 4, "plain"))
+        table.add_row(*cells)
+    return table
+
+
+@app.command()
+def pool(file: Path = typer.Argument(..., help="a flat table, one row per study: .csv, .tsv "
+                                     "or .parquet"),
+         by: Optional[str] = typer.Option(None, "--by", help="comma-separated group columns, "
+                                          "e.g. outcome,subgroup (none: one analysis of all "
+                                          "rows)"),
+         yi: str = typer.Option("yi", "--yi", help="column of the effect sizes"),
+         vi: Optional[str] = typer.Option(None, "--vi", help="column of the sampling "
+                                          "variances [default: vi]"),
+         sei: Optional[str] = typer.Option(None, "--sei", help="column of standard errors, "
+                                           "instead of --vi (vi = sei²)"),
+         method: str = typer.Option("REML", "--method", "-m", help="tau² estimator: FE, EE, "
+                                    "DL, REML, ML, PM, HE, SJ, HS, EB"),
+         test: str = typer.Option("z", "--test", help="z or knha (Hartung-Knapp)"),
+         level: float = typer.Option(0.95, "--level", help="confidence level (0.95 or 95)"),
+         out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="write every column "
+                                                 "of every group: .csv, .tsv or .parquet "
+                                                 "(default: print the first rows)")) -> None:
+    """Pool one meta-analysis per group of a flat table (all groups at once, as meta_batch).
+
+    The output has the columns of evidence.meta_batch: the group columns, k, k_dropped and
+    every scalar field of a fit. Rows with yi or vi missing are dropped (counted in
+    k_dropped). A bad value is reported with its data row (1-based, the header not counted)
+    and column. Exit 0 ok, 1 invalid or unreadable data, 2 bad options, 3 cannot write.
+    """
+    import contextlib
+    import warnings
+
+    from .errors import TableError
+    from .tables import FORMATS, parquet_missing, table_format
+    from .vocabulary import METHODS, TESTS, parse_level
+
+    usage: list[str] = []
+    if method.upper() not in METHODS:
+        usage.append(f"--method: {method!r} is not one of {', '.join(METHODS)}")
+    if test.lower() not in TESTS:
+        usage.append(f"--test: {test!r} is not one of {', '.join(TESTS)}")
+    try:
+        parse_level(level)
+    except ValueError as exc:
+        usage.append(f"--level: {exc}")
+    if vi is not None and sei is not None:
+        usage.append("--vi and --sei: give one of them (vi = sei² with --sei)")
+    by_cols = [c.strip() for c in by.split(",")] if by is not None else []
+    if any(not c for c in by_cols):
+        usage.append(f"--by: {by!r} has an empty column name")
+    dup = sorted({c for c in by_cols if by_cols.count(c) > 1})
+    if dup:
+        usage.append(f"--by: column {dup[0]!r} given twice")
+    var = sei if sei is not None else (vi or "vi")
+    clash = [c for c in by_cols if c in (yi, var)]
+    if clash:
+        usage.append(f"--by: {clash[0]!r} is the effect-size or variance column")
+    in_fmt = table_format(file)
+    if in_fmt is None:
+        usage.append(f"{file}: unknown table format {file.suffix!r}; use {', '.join(FORMATS)}")
+    out_fmt = table_format(out_file) if out_file is not None else None
+    if out_file is not None and out_fmt is None:
+        usage.append(f"--out: {out_file}: unknown table format {out_file.suffix!r}; use "
+                     f"{', '.join(FORMATS)}")
+    if "parquet" in (in_fmt, out_fmt) and parquet_missing():
+        usage.append(f"{file if in_fmt == 'parquet' else out_file}: {parquet_missing()}")
+    if usage:
+        _die_many(usage, EXIT_USAGE)
+
+    status = (err.status(f"reading {file} ...") if err.is_terminal
+              else contextlib.nullcontext())
+    with status as progress:
+        def step(text: str) -> None:
+            if progress is not None:
+                progress.update(text)
+
+        from .meta import meta_batch
+        from .tables import effect_frame, read_table, to_bytes
+
+        try:
+            frame = read_table(file, text_columns=[yi, var])
+            step(f"checking {len(frame):,} rows ...")
+            data = effect_frame(frame, file, yi=yi, vi=vi, sei=sei, by=by_cols)
+        except TableError as exc:
+            _die_many(exc.problems, EXIT_INVALID)
+        step(f"pooling {len(data):,} rows by {', '.join(by_cols) or 'nothing (one group)'} ...")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                tbl = meta_batch(data, yi=yi, vi=var, by=by_cols or None, method=method,
+                                 test=test, level=level)
+            except EvidenceError as exc:
+                _die([f"{file}: {exc}"], EXIT_INVALID)
+        payload = None
+        if out_file is not None:
+            step(f"writing {out_file} ...")
+            payload = to_bytes(tbl, out_fmt)
+    for w in caught:
+        err.print(f"warning: {w.message}", markup=False, soft_wrap=True)
+    summary = (f"{len(tbl):,} group{'s' if len(tbl) != 1 else ''}, "
+               f"{int(tbl['k'].sum()):,} stud{'y' if tbl['k'].sum() == 1 else 'ies'} pooled, {int(tbl['k_dropped'].sum()):,} rows "
+               f"dropped ({yi} or {var} missing); method {tbl['method'].iloc[0]}, test "
+               f"{test.lower()}, level {float(tbl['level'].iloc[0]):g}")
+    if out_file is None:
+        out.print(_pool_table(tbl, by_cols))
+        more = (" (first 10 shown; --out FILE writes every column of every group)"
+                if len(tbl) > 10 else "")
+        out.print(summary + more, markup=False, soft_wrap=True)
+        return
+    from .report import write_atomic
+
+    if out_file.is_dir():
+        _die([f"{out_file}: is a directory; give a file name ending in "
+              f"{', '.join(FORMATS)}"], EXIT_WRITE)
+    try:
+        write_atomic(out_file, payload)
+    except OSError as exc:
+        _die([f"{out_file}: cannot be written: {exc.strerror or exc}"], EXIT_WRITE)
+    out.print(f"wrote {out_file}: {summary}", markup=False, soft_wrap=True)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     try:
         app()

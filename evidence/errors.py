@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "EvidenceError",
     "RecordError",
+    "TableError",
     "ArgumentError",
     "ConvergenceError",
     "ConvergenceWarning",
@@ -32,6 +33,21 @@ class RecordError(EvidenceError):
         n = len(self.problems)
         head = f"{n} problem{'s' if n != 1 else ''} in the study records:"
         super().__init__("\n".join([head, *("  " + p for p in self.problems)]))
+
+
+class TableError(EvidenceError):
+    """A flat table of effect sizes (``evidence pool FILE``) cannot be read or is invalid.
+
+    ``problems`` holds one message per problem, each naming the file and, for a bad value,
+    the data row (1-based, the header not counted) and the column
+    (``data.csv: row 17, column vi: '0,2' is not a number``).
+    """
+
+    def __init__(self, problems: list[str] | str):
+        if isinstance(problems, str):
+            problems = [problems]
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
 
 
 class ArgumentError(EvidenceError, ValueError):
