@@ -93,3 +93,16 @@ def test_sample_cites_each_value_by_its_own_source(render_cached):
     bcg = _visible_html(render_cached("studies/bcg")["index.html"])
     assert "n not reported" not in bcg
     assert "per arm: vaccinated 123, control 139 (events + non-events) [METADAT]" in bcg
+
+
+def test_characteristics_named_by_their_labels(texts):
+    """A characteristic with a reader's label (spec `labels:`) never shows its column name
+    (BCG: 'alloc', 'ablat') in headings, methods, tables or figure titles."""
+    rel, t = texts
+    loaded = ev.load_review(rel)
+    # 'year' is also an ordinary word of running text, so only the coded names are searched
+    labelled = {k for a in loaded.review.analyses for k in (a.labels or {})} - {"year"}
+    for name, text in t.items():
+        text = re.sub(r"dataset dat\.\w+ \(columns [^)]*\)", " ", text)  # the source's own words
+        for k in labelled:
+            assert not re.search(rf"\b{re.escape(k)}\b", text), (rel, name, k)

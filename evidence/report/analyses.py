@@ -122,10 +122,12 @@ def methods_text(res: AnalysisResult) -> str:
     ]
     text = parts[0] + " " + parts[1] + parts[2] + parts[3]
     if s.subgroups:
-        text += (f" Subgroups ({', '.join(s.subgroups)}) were fitted separately (one τ² per "
-                 "subgroup) and compared with a Q test of the subgroup estimates.")
+        text += (f" Subgroups (by {', '.join(map(s.label_of, s.subgroups))}) were fitted "
+                 "separately (one τ² per subgroup) and compared with a Q test of the subgroup "
+                 "estimates.")
     if s.moderators:
-        text += (" Meta-regressions (" + "; ".join(" + ".join(m) for m in s.moderators)
+        text += (" Meta-regressions (on " + "; ".join(" and ".join(map(s.label_of, m))
+                                                  for m in s.moderators)
                  + ") used the same estimator, with the omnibus QM test.")
     text += (" Sensitivity analyses: every τ² estimator with z and Knapp-Hartung tests, "
              "leave-one-out, influence diagnostics, a cumulative meta-analysis, Egger's "
@@ -192,16 +194,16 @@ def analysis_context(res: AnalysisResult) -> dict[str, Any]:
             rows.append({"group": g.group, "k": g.k, "estimate": _f(v["estimate"]),
                          "ci": f"[{_f(v['ci_low'])}, {_f(v['ci_high'])}]",
                          "tau2": _f(g.tau2, 4), "i2": _f(g.i2, 1)})
-        ctx["subgroups"].append({"name": name, "rows": rows, "q_between": _f(sg.q_between),
+        ctx["subgroups"].append({"name": s.label_of(name), "rows": rows, "q_between": _f(sg.q_between),
                                  "df": sg.q_between_df, "p_text": _pt(sg.q_between_pvalue)})
     ctx["metaregs"] = []
     for mr in res.metaregs:
-        coef = [{"term": t, "estimate": _f(c.estimate, 4), "se": _f(c.se, 4),
+        coef = [{"term": "intercept" if t == "intrcpt" else s.label_of(t), "estimate": _f(c.estimate, 4), "se": _f(c.se, 4),
                  "stat": _f(c.stat, 2), "p": _p(c.pvalue),
                  "ci": f"[{_f(c.ci_low, 4)}, {_f(c.ci_high, 4)}]"}
                 for t, c in mr.coefficients.iterrows()]
-        ctx["metaregs"].append({"terms": " + ".join(t for t in mr.coefficients.index
-                                                    if t != "intrcpt"),
+        ctx["metaregs"].append({"terms": " and ".join(s.label_of(t) for t in
+                                                      mr.coefficients.index if t != "intrcpt"),
                                 "coefficients": coef, "tau2": _f(mr.tau2, 4),
                                 "qm": _f(mr.qm, 2), "qm_p_text": _pt(mr.qm_pvalue),
                                 "qe": _f(mr.qe, 2), "qe_p_text": _pt(mr.qe_pvalue),
