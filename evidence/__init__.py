@@ -9,6 +9,8 @@ The public API (a contract, see DESIGN.md) is re-exported here::
 """
 
 import importlib
+import sys
+import types
 from typing import Any
 
 from .errors import (
@@ -47,6 +49,21 @@ _LAZY = {
     ".diff": ("ReviewDiff", "diff_reviews"),
 }
 _WHERE = {name: module for module, names in _LAZY.items() for name in names}
+
+
+class _Package(types.ModuleType):
+    """The package module. Importing a subpackage sets it as an attribute of its parent, so
+    ``import evidence.meta`` would hide the public function :func:`meta` (and likewise
+    ``completeness``); a public name is never replaced by a submodule (the submodule stays
+    importable by its full name)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _WHERE and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:

@@ -232,8 +232,10 @@ def meta_batch_dask(ddf, yi: str = "yi", vi: str = "vi",
     # method, test, level and control too); 'test' takes the dtype a non-empty fit gives it
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", EvidenceWarning)
-        meta = _meta_batch_pandas(ddf._meta, yi=yi, vi=vi, by=by_cols or None, method=method,
-                                  test=test, level=level, control=control)
+        # (with no groups, an empty frame is an error: Dask's fake non-empty rows stand in)
+        meta = _meta_batch_pandas(ddf._meta if by_cols else ddf._meta_nonempty, yi=yi, vi=vi,
+                                  by=by_cols or None, method=method, test=test, level=level,
+                                  control=control)
     if not by_cols:
         meta = meta.iloc[:0]
     meta["test"] = meta["test"].astype(meta["method"].dtype)

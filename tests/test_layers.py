@@ -39,3 +39,15 @@ def test_package_import_is_light_and_exports_resolve():
             "assert not missing, missing; from evidence import meta, plots, run_review")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
+
+
+def test_public_functions_are_not_hidden_by_their_subpackages():
+    """`import evidence.meta` (a subpackage) must not replace the function `evidence.meta`."""
+    import subprocess
+    import sys
+
+    code = ("import evidence as ev, evidence.meta.fit, evidence.completeness, types; "
+            "bad = [n for n in ev.__all__ if isinstance(getattr(ev, n), types.ModuleType) "
+            "and n != 'plots']; assert not bad, bad; assert callable(ev.meta)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr

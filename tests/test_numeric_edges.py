@@ -758,3 +758,16 @@ def test_the_checker_can_fail():
         warnings.warn("h2 is NaN because ...", DegenerateFitWarning)
         return silent_nan(y, v)
     run_cell(explained, Y6, V6)
+
+
+def test_meta_batch_empty_with_groups_is_an_empty_result():
+    """With ``by``, no rows are no groups (an empty Dask partition is such a frame): the
+    result has meta_batch's columns and no rows; the same frame grouped by nothing raises."""
+    empty = pd.DataFrame({"g": pd.Series([], dtype=object), "yi": pd.Series([], dtype=float),
+                          "vi": pd.Series([], dtype=float)})
+    full = ev.meta_batch(pd.DataFrame({"g": ["a", "a"], "yi": [0.1, 0.2], "vi": [0.1, 0.1]}),
+                         by="g")
+    out = ev.meta_batch(empty, by="g")
+    assert len(out) == 0 and list(out.columns) == list(full.columns)
+    with pytest.raises(ArgumentError, match="no rows"):
+        ev.meta_batch(empty)

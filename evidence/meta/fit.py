@@ -466,7 +466,8 @@ def meta_batch(df: pd.DataFrame, yi: str = "yi", vi: str = "vi",
             raise ArgumentError(
                 f"{name} column {col!r} is not in df; columns are {', '.join(map(str, df.columns))}"
             )
-    if len(df) == 0:
+    if len(df) == 0 and not by_cols:
+        # with ``by``, no rows are no groups: an empty result (a Dask partition may be empty)
         raise ArgumentError("df has no rows: need at least one study")
     y_all = _numeric_column(df[yi], "yi", yi)
     v_all = _numeric_column(df[vi], "vi", vi)
