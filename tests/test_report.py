@@ -85,4 +85,4 @@ def test_bcg_report_agrees_with_metafor(render_cached):
     assert "I² = <b>92.2%</b>" in html
     assert "13 of 13 studies pooled." in html
     md = render_cached("studies/bcg")["supplement.md"]
-    assert "| ablat | −0.0291 |" in md
+    assert "| absolute latitude (degrees) | −0.0291 |" in md
