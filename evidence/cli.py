@@ -207,6 +207,12 @@ def report(directory: Path = typer.Argument(DEFAULT_DIR, help="review directory;
         check_apart(out_dir, directory)
     except ValueError as exc:
         _die([str(exc)], EXIT_USAGE)
+    import signal
+
+    def _terminated(signum, frame):  # SIGTERM (kill, a CI timeout) ends the run like Ctrl-C:
+        raise KeyboardInterrupt      # the writer's clean-up runs, the old supplement stays
+
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         check_output_dir(out_dir)  # before the expensive part
         stale = []

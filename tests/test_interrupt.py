@@ -233,13 +233,14 @@ def test_evidence_report_killed_between_two_writes_then_rerun(world, cli_ref):
     assert "relabelled" in (out / "index.html").read_text(encoding="utf-8")
 
 
-def test_evidence_report_interrupted_is_one_error_line_exit_130(world, cli_ref):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_evidence_report_interrupted_is_one_error_line_exit_130(world, cli_ref, sig):
     ref, old_tag = cli_ref
-    out = world["tmp"] / "cli-int" / "out"
+    out = world["tmp"] / f"cli-int-{sig.name}" / "out"
     shutil.copytree(ref, out)
     proc = _cli(world["new_review"], out, EVIDENCE_TEST_PAUSE_AT="staged")
     _wait_for(proc, "evidence-test-paused-at staged")
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130
     errors = [line for line in stderr.splitlines() if line.startswith("error:")]
