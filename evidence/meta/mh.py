@@ -608,12 +608,12 @@ def meta_peto(ai, bi=None, ci=None, di=None, *, n1i=None, n2i=None, add: float =
     a, b, c, d = a_all[used], b_all[used], c_all[used], d_all[used]
     excluded = _omitted(missing)
     oe, v = _peto_terms(a, b, c, d)
-    sv = v.sum()
+    sv = float(v.sum())
     if sv == 0:
         raise ArgumentError("one of the two outcomes never occurs in any table (every table "
                             "has no events, or only events, in both groups): Peto's method "
                             "cannot be used")
-    est = oe.sum() / sv
+    est = float(oe.sum() / sv)
     pos = v > 0
     q = float((oe[pos] ** 2 / v[pos]).sum() - oe.sum() ** 2 / sv)
 
