@@ -255,3 +255,71 @@ def test_bad_input_is_an_argument_error(kwargs, match):
     if kwargs.pop("measure", None) is None:
         with pytest.raises(ArgumentError, match=match):
             meta_peto(**kwargs)
+
+
+# ---------------------------------------------------------------------------------------
+# the analysis spec: method MH / Peto in review.yaml (a copy of the bundled BCG review)
+
+import shutil  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from evidence.errors import RecordError  # noqa: E402
+
+BCG_DIR = Path(__file__).resolve().parents[1] / "studies" / "bcg"
+
+
+def _bcg_copy(tmp_path, method, measure="RR"):
+    dest = tmp_path / "bcg"
+    shutil.copytree(BCG_DIR, dest)
+    yaml = dest / "review.yaml"
+    text = yaml.read_text(encoding="utf-8")
+    assert "    measure: RR\n" in text and "    method: REML\n" in text
+    text = text.replace("    method: REML\n", f"    method: {method}\n")
+    text = text.replace("    measure: RR\n", f"    measure: {measure}\n")
+    yaml.write_text(text, encoding="utf-8")
+    return dest
+
+
+def _cells():
+    return [np.array(BCG[n], float) for n in ("ai", "bi", "ci", "di")]
+
+
+@pytest.mark.parametrize("method, measure", [("MH", "RR"), ("MH", "OR"), ("MH", "RD"),
+                                             ("Peto", "OR")])
+def test_review_spec_fits_mh_and_peto(tmp_path, method, measure):
+    from evidence.report.analyses import methods_text
+
+    review = ev.load_review(_bcg_copy(tmp_path, method, measure))
+    (res,) = ev.run_analyses(review)
+    expected = (meta_mh(*_cells(), measure=measure) if method == "MH"
+                else meta_peto(*_cells()))
+    assert res.pooled == expected  # the trials' tables, in the order of dat.bcg
+    assert res.effects["weight"].sum() == pytest.approx(100, rel=1e-12)
+    text = methods_text(res)
+    words = "Mantel-Haenszel fixed-effect model" if method == "MH" else "Peto fixed-effect model"
+    assert words in text and "τ² (" not in text
+    assert any("inverse-variance fixed-effect model" in n for n in res.notes)
+    assert res.subgroups and res.metaregs and res.leave_one_out is not None
+
+
+def test_review_spec_forest_plot_with_mh(tmp_path):
+    pytest.importorskip("matplotlib")
+    from evidence.report.analyses import analysis_figures
+
+    review = ev.load_review(_bcg_copy(tmp_path, "MH"))
+    (res,) = ev.run_analyses(review)
+    figs = analysis_figures(res)
+    forest = figs[0]
+    assert "Mantel-Haenszel fixed-effect model" in forest["caption"]
+    assert "prediction interval" not in forest["caption"]
+    assert forest["files"]
+
+
+@pytest.mark.parametrize("method, measure, match", [
+    ("Peto", "RR", "'Peto' pools 2x2 tables of measure OR only, not 'RR'"),
+    ("MH", "MD", "'MH' pools 2x2 tables of measure OR, RR or RD only, not 'MD'"),
+    ("mh", "RR", "'mh' is not one of FE, EE, .*MH, Peto"),
+])
+def test_review_spec_refuses_a_method_that_does_not_fit(tmp_path, method, measure, match):
+    with pytest.raises(RecordError, match=match):
+        ev.load_review(_bcg_copy(tmp_path, method, measure))

@@ -42,6 +42,7 @@ from scipy import stats
 from evidence.effects._frozen import readonly
 from evidence.effects.escalc import escalc, zero_cell_shift
 from evidence.errors import ArgumentError, EvidenceWarning
+from evidence.vocabulary import TABLE_METHODS
 
 from ._validate import as_1d, check_level, positions
 from .results import SCALAR_FIELDS, MetaResult, _f, _p, _pct
@@ -50,7 +51,7 @@ __all__ = ["meta_mh", "meta_peto", "MHResult", "PetoResult", "MH_MEASURES", "MH_
            "PETO_FIELDS"]
 
 #: Effect measures of :func:`meta_mh` (log odds ratio, log risk ratio, risk difference).
-MH_MEASURES = ("OR", "RR", "RD")
+MH_MEASURES = TABLE_METHODS["MH"]
 _TO = ("only0", "all", "if0all", "none")
 _MEASURE_WORDS = {"OR": "odds ratio", "RR": "risk ratio", "RD": "risk difference"}
 
