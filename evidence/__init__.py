@@ -35,6 +35,7 @@ _LAZY = {
     ".meta.fit": ("METHODS", "TESTS", "meta", "meta_batch"),
     ".distributed": ("meta_batch_dask",),
     ".meta.metareg": ("MetaRegResult", "metareg"),
+    ".meta.mh": ("MHResult", "PetoResult", "meta_mh", "meta_peto"),
     ".meta.results": ("MetaResult",),
     ".meta.sensitivity": ("cumulative", "influence", "leave_one_out"),
     ".meta.subgroup": ("SubgroupResult", "subgroup"),
@@ -93,6 +94,7 @@ __all__ = [
     "change_sd", "implied_correlation",
     # pooling and around the fit
     "meta", "meta_batch", "meta_batch_dask", "MetaResult", "METHODS", "TESTS", "subgroup", "SubgroupResult",
+    "meta_mh", "meta_peto", "MHResult", "PetoResult",
     "metareg", "MetaRegResult", "leave_one_out", "influence", "cumulative", "egger_test",
     "EggerResult", "trimfill", "TrimFillResult", "back_transform",
     # records to results: completeness, planned analyses, mixed-methods synthesis, updates

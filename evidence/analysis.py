@@ -20,11 +20,13 @@ from .effects._frozen import copied_on_read
 from .meta.bias import EggerResult, TrimFillResult, egger_test, trimfill
 from .meta.fit import meta
 from .meta.metareg import MetaRegResult, metareg
+from .meta.mh import meta_mh, meta_peto
 from .meta.results import MetaResult
 from .meta.sensitivity import cumulative, influence, leave_one_out
 from .meta.subgroup import SubgroupResult, subgroup
 from .model import Frames, PlannedAnalysis, planned_analyses, wide_measurements
-from .vocabulary import parse_level
+from .errors import ArgumentError
+from .vocabulary import TABLE_METHODS, parse_level
 
 __all__ = ["AnalysisResult", "two_arm_effects", "run_analysis", "run_analyses",
            "EVENT_MEASURES", "CONTINUOUS_MEASURES"]
@@ -145,6 +147,19 @@ def two_arm_effects(frames: Frames, spec: PlannedAnalysis) -> pd.DataFrame:
     return out.reset_index()
 
 
+_TABLE_METHOD_WORDS = {"MH": "Mantel-Haenszel", "Peto": "Peto"}
+
+
+def _pool_tables(used: pd.DataFrame, spec: PlannedAnalysis):
+    """The Mantel-Haenszel or Peto fit of the studies' 2x2 tables (arm 1 vs arm 2)."""
+    a1, a2 = spec.arms
+    cells = [used[f"{arm}_{c}"].to_numpy(float) for arm in (a1, a2)
+             for c in ("events", "nonevents")]
+    if spec.method == "MH":
+        return meta_mh(*cells, measure=spec.measure, level=spec.level)
+    return meta_peto(*cells, level=spec.level)
+
+
 def run_analysis(frames: Frames, spec: PlannedAnalysis) -> AnalysisResult:
     """Compute one planned analysis: effects, pooled fit, subgroups, meta-regression and the
     sensitivity analyses. Pure: frames in, results out."""
@@ -158,7 +173,20 @@ def run_analysis(frames: Frames, spec: PlannedAnalysis) -> AnalysisResult:
         eff["weight"] = np.nan
         return AnalysisResult(spec=spec, effects=eff, pooled=None, notes=tuple(notes))
     yi, vi = used["yi"].to_numpy(), used["vi"].to_numpy()
-    pooled = meta(yi, vi, method=spec.method, test=spec.test, level=spec.level)
+    around = spec.method  # the model of the subgroups, meta-regressions and sensitivity fits
+    if spec.method in TABLE_METHODS:
+        around = "FE"
+        try:
+            pooled = _pool_tables(used, spec)
+        except ArgumentError as err:
+            notes.append(f"{spec.method} pooling not possible: {err}")
+            eff["weight"] = np.nan
+            return AnalysisResult(spec=spec, effects=eff, pooled=None, notes=tuple(notes))
+        notes.append(f"{_TABLE_METHOD_WORDS[spec.method]} pooling of the 2x2 tables; "
+                     "subgroups, meta-regressions and the analyses around the fit use the "
+                     "inverse-variance fixed-effect model (FE) of the study-level effects")
+    else:
+        pooled = meta(yi, vi, method=spec.method, test=spec.test, level=spec.level)
     w = pd.Series(np.asarray(pooled.weights) * 100, index=used["study"])
     eff["weight"] = eff["study"].map(w)
 
@@ -168,7 +196,7 @@ def run_analysis(frames: Frames, spec: PlannedAnalysis) -> AnalysisResult:
         if g.isna().any():
             notes.append(f"subgroups by {name}: some studies lack {name}; skipped")
             continue
-        subgroups[name] = subgroup(yi, vi, g.astype(str).to_numpy(), method=spec.method,
+        subgroups[name] = subgroup(yi, vi, g.astype(str).to_numpy(), method=around,
                                    test=spec.test, level=spec.level)
     metaregs = []
     for mods in spec.moderators:
@@ -177,7 +205,7 @@ def run_analysis(frames: Frames, spec: PlannedAnalysis) -> AnalysisResult:
             notes.append(f"meta-regression on {', '.join(mods)}: too few studies or missing "
                          "moderator values; skipped")
             continue
-        metaregs.append(metareg(yi, vi, X, method=spec.method, test=spec.test, level=spec.level))
+        metaregs.append(metareg(yi, vi, X, method=around, test=spec.test, level=spec.level))
 
     # every estimator and test at once, as a batch over (method, test) "groups"
     rows = []
@@ -196,18 +224,18 @@ def run_analysis(frames: Frames, spec: PlannedAnalysis) -> AnalysisResult:
     loo = infl = cum = egg = tf = None
     labels = used["label"].to_numpy()
     if k >= 3:
-        loo = leave_one_out(yi, vi, method=spec.method, test=spec.test, level=spec.level)
+        loo = leave_one_out(yi, vi, method=around, test=spec.test, level=spec.level)
         loo.insert(0, "omitted", labels)
-        infl = influence(yi, vi, method=spec.method)
+        infl = influence(yi, vi, method=around)
         infl.insert(0, "study", labels)
         egg = egger_test(yi, vi, model="lm")
-        tf = trimfill(yi, vi, method=spec.method)
+        tf = trimfill(yi, vi, method=around)
     else:
         notes.append(f"k = {k}: leave-one-out, influence, Egger's test and trim-and-fill need "
                      "at least 3 studies")
     if spec.cumulative_order and k >= 2:
         order = used[spec.cumulative_order].astype(float).to_numpy()
-        cum = cumulative(yi, vi, order=order, method=spec.method, test=spec.test,
+        cum = cumulative(yi, vi, order=order, method=around, test=spec.test,
                          level=spec.level)
         idx = np.argsort(order, kind="stable")
         cum.insert(0, "added", labels[idx])

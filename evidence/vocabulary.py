@@ -16,7 +16,8 @@ from .errors import ArgumentError
 
 __all__ = [
     "MEASURES", "TWO_BY_TWO_MEASURES", "CONTINUOUS_TWO_ARM_MEASURES", "PRE_POST_MEASURES",
-    "CORRELATION_MEASURES", "RATIO_MEASURES", "METHODS", "FIXED_METHODS", "TESTS",
+    "CORRELATION_MEASURES", "RATIO_MEASURES", "METHODS", "FIXED_METHODS", "TABLE_METHODS",
+    "TESTS",
     "TRANSFORMS", "parse_level", "level_percent",
 ]
 
@@ -33,6 +34,11 @@ RATIO_MEASURES = ("OR", "RR", "ROM")
 #: τ² estimators (metafor's ``method`` names); ``FE``/``EE`` fix τ² at 0.
 METHODS = ("FE", "EE", "DL", "REML", "ML", "PM", "HE", "SJ", "HS", "EB")
 FIXED_METHODS = ("FE", "EE")
+
+#: Methods that pool 2x2 tables directly (Cochran's methods, RevMan's defaults for dichotomous
+#: outcomes), with the measures each allows: Mantel-Haenszel (``rma.mh``) and Peto's one-step
+#: odds ratio (``rma.peto``). Fixed-effect, with z tests.
+TABLE_METHODS = {"MH": ("OR", "RR", "RD"), "Peto": ("OR",)}
 
 #: Tests of the pooled estimate: normal (``z``) or Hartung-Knapp-Sidik-Jonkman (``knha``).
 TESTS = ("z", "knha")

@@ -272,6 +272,29 @@ def _rom(x, why, vtype):
     return yi, vi
 
 
+def zero_cell_shift(a, b, c, d, add: float, to: str, valid=None) -> np.ndarray:
+    """The amount added to every cell of each 2x2 table (metafor's ``add`` and ``to``).
+
+    ``to="only0"``: ``add`` for tables with a zero cell; ``"all"``: for every table;
+    ``"if0all"``: for every table if any ``valid`` table (default: all) has a zero cell;
+    ``"none"``: never. Shared by :func:`escalc` and the Mantel-Haenszel / Peto methods
+    (:mod:`evidence.meta.mh`), so the rule is written once.
+
+    >>> zero_cell_shift(np.array([0., 2.]), np.array([5., 3.]), np.array([1., 1.]),
+    ...                 np.array([4., 4.]), 0.5, "only0").tolist()
+    [0.5, 0.0]
+    """
+    zero = (a == 0) | (b == 0) | (c == 0) | (d == 0)
+    if to == "all":
+        return np.full(a.size, float(add))
+    if to == "only0":
+        return np.where(zero, float(add), 0.0)
+    if to == "if0all":
+        ok = np.ones(a.size, dtype=bool) if valid is None else valid
+        return np.full(a.size, float(add) if np.any(zero & ok) else 0.0)
+    return np.zeros(a.size)
+
+
 def _two_by_two(measure, x, why, add, to, drop00):
     a, b, c, d = (x[n].copy() for n in ("ai", "bi", "ci", "di"))
     for name, v in (("ai", a), ("bi", b), ("ci", c), ("di", d)):
@@ -280,15 +303,7 @@ def _two_by_two(measure, x, why, add, to, drop00):
     if drop00:
         why.add(((a == 0) & (c == 0)) | ((b == 0) & (d == 0)),
                 "no events (or only events) in both groups (drop00=True)")
-    zero = (a == 0) | (b == 0) | (c == 0) | (d == 0)
-    if to == "all":
-        shift = np.full(a.size, add)
-    elif to == "only0":
-        shift = np.where(zero, add, 0.0)
-    elif to == "if0all":
-        shift = np.full(a.size, add if np.any(zero & why.ok) else 0.0)
-    else:
-        shift = np.zeros(a.size)
+    shift = zero_cell_shift(a, b, c, d, add, to, why.ok)
     a, b, c, d = a + shift, b + shift, c + shift, d + shift
     n1, n2 = a + b, c + d
     if measure == "OR":

@@ -2,17 +2,23 @@
 
 ``meta`` fits one meta-analysis (R metafor's ``rma.uni`` for the intercept-only model);
 ``meta_batch`` fits one per group of a DataFrame, vectorised over the groups, with the same
-numbers. Results are frozen :class:`MetaResult` objects.
+numbers. Results are frozen :class:`MetaResult` objects. ``meta_mh`` and ``meta_peto`` pool
+2x2 tables by the Mantel-Haenszel and Peto methods (metafor's ``rma.mh``, ``rma.peto``).
 """
 
 from .estimators import FIXED_METHODS, METHODS
 from .fit import DEFAULT_CONTROL, TESTS, meta, meta_batch
+from .mh import MHResult, PetoResult, meta_mh, meta_peto
 from .results import SCALAR_FIELDS, MetaResult
 
 __all__ = [
     "meta",
     "meta_batch",
+    "meta_mh",
+    "meta_peto",
     "MetaResult",
+    "MHResult",
+    "PetoResult",
     "METHODS",
     "FIXED_METHODS",
     "TESTS",

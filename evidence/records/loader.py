@@ -18,7 +18,7 @@ from typing import Any, Iterator
 from pydantic import TypeAdapter, ValidationError
 
 from ..errors import RecordError
-from ..vocabulary import MEASURES, METHODS, TESTS, TRANSFORMS
+from ..vocabulary import MEASURES, METHODS, TABLE_METHODS, TESTS, TRANSFORMS
 from .safeyaml import YamlError, read_yaml_file
 from .schema import (
     BiomechanicalEvidence,
@@ -455,8 +455,20 @@ def _cross_check(review: Review, review_label: str, records: list[tuple[str, Any
         loc = f"{review_label}: {review.id}: analyses[{i}]"
         if a.measure not in MEASURES:
             probs.append(f"{loc}.measure: '{a.measure}' is not one of {', '.join(MEASURES)}")
-        if a.method not in METHODS:
-            probs.append(f"{loc}.method: '{a.method}' is not one of {', '.join(METHODS)}")
+        if a.method in TABLE_METHODS:
+            allowed = TABLE_METHODS[a.method]
+            if a.measure not in allowed:
+                words = (allowed[0] if len(allowed) == 1 else
+                         ", ".join(allowed[:-1]) + " or " + allowed[-1])
+                probs.append(f"{loc}.method: '{a.method}' pools 2x2 tables of measure "
+                             f"{words} only, not '{a.measure}'; use one of "
+                             f"{', '.join(METHODS)} for it")
+            if a.test != "z":
+                probs.append(f"{loc}.test: '{a.test}' does not apply to method '{a.method}' "
+                             "(a fixed-effect method with z tests); use test: z")
+        elif a.method not in METHODS:
+            probs.append(f"{loc}.method: '{a.method}' is not one of "
+                         f"{', '.join(METHODS + tuple(TABLE_METHODS))}")
         if a.test not in TESTS:
             probs.append(f"{loc}.test: '{a.test}' is not one of {', '.join(TESTS)}")
         if a.transform is not None and a.transform not in TRANSFORMS:

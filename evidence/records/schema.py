@@ -236,7 +236,9 @@ class AnalysisSpec(_Model):
     outcome: str = Field(description="outcome id, matched across studies")
     measure: str = Field(description="escalc measure, e.g. RR, OR, RD, MD, SMD")
     arms: list[Id] = Field(min_length=2, max_length=2)
-    method: str = "REML"
+    method: str = Field("REML", description="τ² estimator (FE, DL, REML, ...), or a method "
+                                            "that pools the 2x2 tables directly: MH "
+                                            "(Mantel-Haenszel; OR, RR, RD) or Peto (OR)")
     test: str = Field("z", description="z or knha")
     level: float = Field(0.95, gt=0, lt=100)
     transform: str | None = Field(None, description="display transform: identity, exp, tanh, "

@@ -40,6 +40,13 @@ REFERENCES = {
                 "2000;56:455-463.",
     "egger": "Egger M, Davey Smith G, Schneider M, Minder C. Bias in meta-analysis detected by "
              "a simple, graphical test. BMJ 1997;315:629-634.",
+    "MH": "Mantel N, Haenszel W. Statistical aspects of the analysis of data from retrospective "
+          "studies of disease. J Natl Cancer Inst 1959;22:719-748; Robins J, Breslow N, "
+          "Greenland S. Estimators of the Mantel-Haenszel variance consistent in both sparse "
+          "data and large-strata limiting models. Biometrics 1986;42:311-323.",
+    "Peto": "Yusuf S, Peto R, Lewis J, Collins R, Sleight P. Beta blockade during and after "
+            "myocardial infarction: an overview of the randomized trials. Prog Cardiovasc Dis "
+            "1985;27:335-371.",
     "metafor": "Viechtbauer W. Conducting meta-analyses in R with the metafor package. J Stat "
                "Softw 2010;36(3):1-48.",
     "smcr": "Becker BJ. Synthesizing standardized mean-change measures. Br J Math Stat Psychol "
@@ -50,7 +57,26 @@ REFERENCES = {
 _METHOD_NAMES = {"FE": "fixed-effect (inverse variance)", "EE": "equal-effects",
                  "DL": "DerSimonian-Laird", "REML": "restricted maximum likelihood",
                  "ML": "maximum likelihood", "PM": "Paule-Mandel", "HE": "Hedges",
-                 "SJ": "Sidik-Jonkman", "HS": "Hunter-Schmidt", "EB": "empirical Bayes"}
+                 "SJ": "Sidik-Jonkman", "HS": "Hunter-Schmidt", "EB": "empirical Bayes",
+                 "MH": "Mantel-Haenszel fixed-effect", "Peto": "Peto fixed-effect"}
+_TABLE_METHODS = ("MH", "Peto")
+_MH_VARIANCE = {"OR": "Robins-Breslow-Greenland", "RR": "Greenland-Robins",
+                "RD": "Sato-Greenland-Robins"}
+
+
+def _pooling_sentence(s) -> str:
+    """How the studies were pooled, in words (without the closing period)."""
+    if s.method == "MH":
+        return ("Studies were pooled from their 2×2 tables in a Mantel-Haenszel fixed-effect "
+                f"model with the {_MH_VARIANCE.get(s.measure, 'Mantel-Haenszel')} variance "
+                "(metafor's rma.mh)")
+    if s.method == "Peto":
+        return ("Studies were pooled from their 2×2 tables in a Peto fixed-effect model "
+                "(one-step odds ratio, metafor's rma.peto)")
+    if s.method in ("FE", "EE"):
+        return f"Studies were pooled in a {_METHOD_NAMES[s.method]} model"
+    return (f"Studies were pooled in a random-effects model with the "
+            f"{_METHOD_NAMES.get(s.method, s.method)} estimator of τ² ({s.method})")
 
 
 def _f(x: Any, d: int = 2) -> str:
@@ -74,6 +100,14 @@ def _bt(values: dict[str, float], transform: str | None) -> dict[str, float]:
     frame = pd.DataFrame([values])
     cols = [c for c in frame.columns if c in values]
     return back_transform(frame, transform, columns=cols).iloc[0].to_dict()
+
+
+def _weight_words(method: str) -> str:
+    if method in _TABLE_METHODS:
+        return f"percent of the {_METHOD_NAMES[method]} model"
+    if method in ("FE", "EE"):
+        return f"percent of the {method} model"
+    return f"percent of the {method} random-effects model"
 
 
 def figure_entry(fig_id: str, title: str, caption: str, fig) -> dict[str, Any]:
@@ -113,29 +147,38 @@ def methods_text(res: AnalysisResult) -> str:
         f"Effect sizes were computed as {name} ({s.measure}, "
         f"{s.arms[0]} vs {s.arms[1]}) with evidence's escalc, which follows metafor's "
         "definitions and sign conventions.",
-        f"Studies were pooled in a random-effects model with the "
-        f"{_METHOD_NAMES.get(s.method, s.method)} estimator of τ² ({s.method})"
-        if s.method not in ("FE", "EE") else
-        f"Studies were pooled in a {_METHOD_NAMES[s.method]} model",
+        _pooling_sentence(s),
         (f"; tests and {level:g}% confidence intervals use the Hartung-Knapp-Sidik-Jonkman "
          "method (t distribution, k − 1 df)." if s.test == "knha" else
          f"; tests and {level:g}% confidence intervals use the normal distribution."),
-        " The confidence interval of τ² is the Q-profile interval; the prediction interval "
-        "follows metafor's predict().",
+        (" Heterogeneity (Q, I²) is computed from the study-level effects around the pooled "
+         "estimate; no τ² is estimated." if s.method in _TABLE_METHODS else
+         " The confidence interval of τ² is the Q-profile interval; the prediction interval "
+         "follows metafor's predict()."),
     ]
     text = parts[0] + " " + parts[1] + parts[2] + parts[3]
+    if s.method in _TABLE_METHODS and (s.subgroups or s.moderators):
+        text += (" Subgroups, meta-regressions and the leave-one-out, influence, cumulative "
+                 "and trim-and-fill analyses use the inverse-variance fixed-effect model of "
+                 "the study-level effects.")
     if s.subgroups:
         text += (f" Subgroups (by {', '.join(map(s.label_of, s.subgroups))}) were fitted "
-                 "separately (one τ² per subgroup) and compared with a Q test of the subgroup "
-                 "estimates.")
+                 + ("separately" if s.method in _TABLE_METHODS else
+                    "separately (one τ² per subgroup)")
+                 + " and compared with a Q test of the subgroup estimates.")
     if s.moderators:
         text += (" Meta-regressions (on " + "; ".join(" and ".join(map(s.label_of, m))
                                                   for m in s.moderators)
-                 + ") used the same estimator, with the omnibus QM test.")
+                 + (") used the fixed-effect model" if s.method in _TABLE_METHODS else
+                    ") used the same estimator") + ", with the omnibus QM test.")
     text += (" Sensitivity analyses: every τ² estimator with z and Knapp-Hartung tests, "
              "leave-one-out, influence diagnostics, a cumulative meta-analysis, Egger's "
              "regression test and trim-and-fill (L0).")
-    if res.spec.measure in ("OR", "RR", "RD"):
+    if res.spec.method in _TABLE_METHODS:
+        text += (" The pooled estimate uses the counts as they are; the study-level effects "
+                 "get metafor's continuity correction of 1/2 in tables with a zero cell, and "
+                 "tables with no events (or only events) in both arms contribute nothing.")
+    elif res.spec.measure in ("OR", "RR", "RD"):
         text += (" Zero cells get metafor's default continuity correction of 1/2 "
                  "(only in tables with a zero cell).")
     return text
@@ -147,7 +190,8 @@ def _references(res: AnalysisResult) -> list[str]:
         keys.append(res.spec.method)
     if res.spec.test == "knha":
         keys.append("knha")
-    keys.append("qprofile")
+    if res.spec.method not in _TABLE_METHODS:
+        keys.append("qprofile")
     if res.egger is not None:
         keys.append("egger")
     if res.trimfill is not None:
@@ -302,8 +346,9 @@ def analysis_figures(res: AnalysisResult) -> list[dict[str, Any]]:
                  extra_columns=headers, not_poolable=not_poolable, favours=favours)
     figs.append(figure_entry(f"{s.id}-forest", f"Forest plot: {s.title}",
                              f"{label} per study with {lvl} CI; squares sized by weight "
-                             f"(percent of the {s.method} random-effects model); diamond: "
-                             "pooled estimate; bar under it: prediction interval.", fig))
+                             f"({_weight_words(s.method)}); diamond: pooled estimate"
+                             + ("." if res.pooled.model == "fixed" else
+                                "; bar under it: prediction interval."), fig))
     for name, sg in res.subgroups.items():
         human = s.label_of(name)
         r2 = rows.copy()
