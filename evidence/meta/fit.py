@@ -17,12 +17,12 @@ BMJ 342:d549. doi:10.1136/bmj.d549
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ..errors import ArgumentError, ConvergenceWarning, EvidenceWarning
 from ..vocabulary import FIXED_METHODS, METHODS, TESTS
@@ -32,94 +32,126 @@ from ._validate import check_level as _check_level
 from ._validate import check_method as _check_method
 from ._validate import check_test as _check_test
 from ._validate import positions as _positions
-from .estimators import (DEFAULT_CONTROL, Groups, InterceptDesign, fit_tau2, qprofile_ci,
-                         scale_exponents)
+from .estimators import (DEFAULT_CONTROL, Groups, InterceptDesign, chi2_sf, fit_tau2,
+                         norm_isf, norm_sf, qprofile_ci, scale_exponents, t_isf, t_sf)
+from ..effects._frozen import Deferred, readonly
 from .results import SCALAR_FIELDS, MetaResult
 
 __all__ = ["meta", "meta_batch", "METHODS", "TESTS", "DEFAULT_CONTROL"]
 
 
 # ---------------------------------------------------------------------------------------
-# the vectorised core
+# the vectorised core, in parts: the fit itself (tau^2, estimate, se) and, each paid only
+# when asked, the summary statistics, the Q-profile interval of tau^2 and the weights
+
+#: outputs computed with the fit itself (always)
+_CORE_FIELDS = ("k", "estimate", "se", "tau2", "tau", "se_tau2", "q_df", "df", "test",
+                "converged", "iterations")
+#: outputs of :func:`_summary` (tests, CI, Q, I^2, H^2, prediction interval): a few passes
+_SUMMARY_FIELDS = ("ci_low", "ci_high", "stat", "pvalue", "q", "q_pvalue", "i2", "h2",
+                   "pi_low", "pi_high")
+#: outputs of :func:`_tau2_interval` (Q-profile root finding: the dearest part)
+_TAU2_CI_FIELDS = ("tau2_ci_low", "tau2_ci_high")
+_ALL_OUTPUTS = frozenset(_SUMMARY_FIELDS + _TAU2_CI_FIELDS)
+
+#: data with |yi| above 2^_TAME_LOG2 (or any group rescaled) are fitted eagerly with the
+#: float64 range check of every output; below it (and at unit scale: weights within
+#: 2^+-100, see ``scale_exponents``) no output can overflow, so outputs may be deferred
+_TAME_LOG2 = 800
 
 
-def _fit_groups(y, v, counts, method, test, alpha, con):
-    """Fit every group. Rows of y, v are sorted by group; counts > 0.
+class _Fit:
+    """The state of a fit after :func:`_core`: everything the deferred parts need.
 
-    Returns a dict of per-group arrays (keys of SCALAR_FIELDS that vary) and the row weights.
+    Arrays are at the (possibly rescaled) working scale; ``m`` are the power-of-two
+    exponents to scale back with (see :func:`scale_exponents`).
     """
+
+    __slots__ = ("g", "y", "v", "m", "rescaled", "counts", "k", "method", "test", "alpha",
+                 "fixed", "multi", "tau2", "se_tau2", "conv", "iters", "w", "s1", "est", "vb",
+                 "se", "knha", "df", "tame")
+
+
+def _core(y, v, counts, method, test, alpha, con) -> _Fit:
+    """tau^2, the pooled estimate and its se for every group (rows sorted by group)."""
+    f = _Fit()
     G = counts.size
     g = Groups(counts)
     k = counts.astype(float)
     # data far from unit scale are fitted at unit scale (exact: powers of two), see
-    # scale_exponents; the results are scaled back below
+    # scale_exponents; the results are scaled back at the end
     m = scale_exponents(g, y, v)
     rescaled = bool(np.any(m != 0))
     if rescaled:
-        mr = g.expand(m)
+        mr = g.rows(m)
         y = np.ldexp(y, -mr)
         v = np.ldexp(v, -2 * mr)
     fixed = method in FIXED_METHODS
     multi = counts >= 2
-    out = {}
 
     tau2 = np.zeros(G)
     se_tau2 = np.full(G, np.nan)
     conv = np.ones(G, dtype=bool)
     iters = np.zeros(G, dtype=np.int64)
-    tau2_lo = np.full(G, np.nan)
-    tau2_hi = np.full(G, np.nan)
-
     if np.any(multi):
         if np.all(multi):
             sg, ys, vs = g, y, v
         else:
             sg, rows = g.subset(multi)
             ys, vs = y[rows], v[rows]
-        design = InterceptDesign(sg)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
-            fit = fit_tau2(method, design, ys, vs, con, stacklevel=4)
-        tau2[multi] = fit.tau2
-        se_tau2[multi] = fit.se_tau2
-        conv[multi] = fit.converged
-        iters[multi] = fit.iterations
-        if not fixed:
-            ok = fit.converged
-            lo = np.full(sg.n_groups, np.nan)
-            hi = np.full(sg.n_groups, np.nan)
-            if np.any(ok):
-                if np.all(ok):
-                    cg, cy, cv = sg, ys, vs
-                else:
-                    cg, r2 = sg.subset(ok)
-                    cy, cv = ys[r2], vs[r2]
-                with np.errstate(divide="ignore", invalid="ignore", over="ignore",
-                                 under="ignore"):
-                    lo[ok], hi[ok] = qprofile_ci(InterceptDesign(cg), cy, cv, fit.tau2[ok],
-                                                 alpha)
-            tau2_lo[multi] = lo
-            tau2_hi[multi] = hi
+            fit = fit_tau2(method, InterceptDesign(sg), ys, vs, con, stacklevel=5)
+        if sg is g:
+            tau2, se_tau2 = np.array(fit.tau2), np.array(fit.se_tau2)
+            conv, iters = np.array(fit.converged), np.array(fit.iterations)
+        else:
+            tau2[multi] = fit.tau2
+            se_tau2[multi] = fit.se_tau2
+            conv[multi] = fit.converged
+            iters[multi] = fit.iterations
 
     # pooled estimate with weights 1 / (v + tau2)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
         w = 1.0 / (v + g.expand(tau2))
         s1 = g.sum(w)
         est = g.sum(w * y) / s1
-        r = y - g.expand(est)
         vb = 1.0 / s1
         knha = (test == "knha") & multi  # k = 1: metafor falls back to z
         df = np.where(knha, k - 1.0, np.nan)
         if test == "knha":
+            r = y - g.expand(est)
             rss = g.sum(w * r * r)
             s2w = np.where(rss <= np.finfo(float).eps, 0.0, rss / (k - 1.0))
             vb = np.where(knha, s2w * vb, vb)
         se = np.sqrt(vb)
+    bad = ~conv
+    if np.any(bad):  # groups whose iterative estimator failed: no results
+        est[bad] = np.nan
+        se[bad] = np.nan
+    f.g, f.y, f.v, f.m, f.rescaled, f.counts, f.k = g, y, v, m, rescaled, counts, k
+    f.method, f.test, f.alpha, f.fixed, f.multi = method, test, alpha, fixed, multi
+    f.tau2, f.se_tau2, f.conv, f.iters = tau2, se_tau2, conv, iters
+    f.w, f.s1, f.est, f.vb, f.se, f.knha, f.df = w, s1, est, vb, se, knha, df
+    with np.errstate(invalid="ignore"):
+        f.tame = not rescaled and bool(np.max(np.abs(y)) <= 2.0**_TAME_LOG2)
+    return f
+
+
+def _summary(f: _Fit) -> dict:
+    """Test, CI, Cochran's Q, I^2, H^2 and the prediction interval (working scale)."""
+    g, y, v, k, multi, knha, alpha = f.g, f.y, f.v, f.k, f.multi, f.knha, f.alpha
+    G = f.counts.size
+    est, se, vb, tau2 = f.est, f.se, f.vb, f.tau2
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
         stat = est / se
-        crit_z = stats.norm.isf(alpha / 2.0)
-        crit = np.where(knha, stats.t.isf(alpha / 2.0, np.where(knha, df, 1.0)), crit_z)
-        pz = 2.0 * stats.norm.sf(np.abs(stat))
-        pt = 2.0 * stats.t.sf(np.abs(stat), np.where(knha, df, 1.0))
-        pvalue = np.where(knha, pt, pz)
+        crit_z = norm_isf(alpha / 2.0)
+        if np.any(knha):
+            dft = np.where(knha, f.df, 1.0)
+            crit = np.where(knha, t_isf(alpha / 2.0, dft), crit_z)
+            pvalue = np.where(knha, 2.0 * t_sf(np.abs(stat), dft), 2.0 * norm_sf(np.abs(stat)))
+        else:
+            crit = np.full(G, crit_z)
+            pvalue = 2.0 * norm_sf(np.abs(stat))
         ci_low = est - crit * se
         ci_high = est + crit * se
 
@@ -130,9 +162,8 @@ def _fit_groups(y, v, counts, method, test, alpha, con):
         r0 = y - g.expand(mu0)
         q = np.maximum(0.0, g.sum(w0 * r0 * r0))
         q = np.where(multi, q, 0.0)
-        q_df = counts - 1
-        q_p = np.where(multi, stats.chi2.sf(q, np.maximum(q_df, 1)), 1.0)
-        if fixed:
+        q_p = np.where(multi, chi2_sf(q, np.maximum(f.counts - 1, 1)), 1.0)
+        if f.fixed:
             i2 = np.maximum(0.0, 100.0 * (q - (k - 1.0)) / q)
             h2 = q / (k - 1.0)
         else:
@@ -144,43 +175,96 @@ def _fit_groups(y, v, counts, method, test, alpha, con):
         h2 = np.where(multi, h2, 1.0)
 
         # prediction interval (metafor's predict(): none for FE/EE models)
-        if fixed:
+        if f.fixed:
             pi_low = np.full(G, np.nan)
             pi_high = np.full(G, np.nan)
         else:
             half = crit * np.sqrt(vb + tau2)
             pi_low, pi_high = est - half, est + half
-
-        weights = w / g.expand(s1)
-
-    # groups whose iterative estimator failed: no results
-    bad = ~conv
+    bad = ~f.conv
     if np.any(bad):
-        for arr in (est, se, stat, pvalue, ci_low, ci_high, i2, h2, pi_low, pi_high,
-                    tau2_lo, tau2_hi):
-            arr[bad] = np.nan
-        weights = np.where(g.expand(bad), np.nan, weights)
-
-    _check_range(y, v, g, m, fixed, multi, conv, q, est, se, ci_low, ci_high, tau2, i2, h2,
-                 tau2_lo, tau2_hi, pi_low, pi_high)
-    if rescaled:
-        est, se, ci_low, ci_high, pi_low, pi_high = (
-            np.ldexp(a, m) for a in (est, se, ci_low, ci_high, pi_low, pi_high))
-        tau2, se_tau2, tau2_lo, tau2_hi = (
-            np.ldexp(a, 2 * m) for a in (tau2, se_tau2, tau2_lo, tau2_hi))
-
-    out.update(
-        k=counts, estimate=est, se=se, ci_low=ci_low, ci_high=ci_high, stat=stat,
-        pvalue=pvalue, tau2=tau2, tau=np.sqrt(tau2), se_tau2=se_tau2,
-        tau2_ci_low=tau2_lo, tau2_ci_high=tau2_hi, i2=i2, h2=h2, q=q, q_df=q_df,
-        q_pvalue=q_p, pi_low=pi_low, pi_high=pi_high, df=df,
-        test=np.where(knha, "knha", "z"), converged=conv, iterations=iters,
-    )
-    return out, weights
+        for a in (stat, pvalue, ci_low, ci_high, i2, h2, pi_low, pi_high):
+            a[bad] = np.nan
+    return dict(ci_low=ci_low, ci_high=ci_high, stat=stat, pvalue=pvalue, q=q, q_pvalue=q_p,
+                i2=i2, h2=h2, pi_low=pi_low, pi_high=pi_high)
 
 
-def _check_range(y, v, g, m, fixed, multi, conv, q, est, se, ci_low, ci_high, tau2, i2, h2,
-                 tau2_lo, tau2_hi, pi_low, pi_high):
+def _tau2_interval(f: _Fit) -> dict:
+    """Q-profile CI of tau^2 (working scale); NaN for FE/EE, k = 1 and failed fits."""
+    G = f.counts.size
+    lo_all = np.full(G, np.nan)
+    hi_all = np.full(G, np.nan)
+    if f.fixed:
+        return dict(tau2_ci_low=lo_all, tau2_ci_high=hi_all)
+    ok = f.multi & f.conv
+    if np.any(ok):
+        if np.all(ok):
+            cg, cy, cv = f.g, f.y, f.v
+        else:
+            cg, rows = f.g.subset(ok)
+            cy, cv = f.y[rows], f.v[rows]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+            lo, hi = qprofile_ci(InterceptDesign(cg), cy, cv, f.tau2[ok], f.alpha)
+        lo_all[ok] = lo
+        hi_all[ok] = hi
+    return dict(tau2_ci_low=lo_all, tau2_ci_high=hi_all)
+
+
+def _weights(f: _Fit) -> np.ndarray:
+    """Study weights as fractions of their group's total (NaN in failed groups)."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        weights = f.w / f.g.expand(f.s1)
+    bad = ~f.conv
+    if np.any(bad):
+        weights = np.where(f.g.rows(bad), np.nan, weights)
+    return weights
+
+
+_SCALE_1 = ("estimate", "se", "ci_low", "ci_high", "pi_low", "pi_high")
+_SCALE_2 = ("tau2", "se_tau2", "tau2_ci_low", "tau2_ci_high")
+
+
+def _scale_back(f: _Fit, out: dict) -> dict:
+    """Results of a rescaled fit in the units of the data (estimate etc. by 2^m, tau^2 by
+    4^m); the identity for data fitted as given."""
+    if f.rescaled:
+        for name in _SCALE_1:
+            if name in out:
+                out[name] = np.ldexp(out[name], f.m)
+        for name in _SCALE_2:
+            if name in out:
+                out[name] = np.ldexp(out[name], 2 * f.m)
+    if "tau2" in out:
+        out["tau"] = np.sqrt(out["tau2"])
+    return out
+
+
+def _fit_groups(y, v, counts, method, test, alpha, con, want=_ALL_OUTPUTS, where=None):
+    """Fit every group. Rows of y, v are sorted by group; counts > 0.
+
+    ``want``: the names of the outputs beyond :data:`_CORE_FIELDS` to compute (the
+    summary and the tau^2 CI are each computed only if one of their names is asked for;
+    data outside the tame range compute everything, to check the float64 range of every
+    output). ``where``: group positions for error messages (default 0..G-1).
+
+    Returns a dict of per-group arrays and the :class:`_Fit` state (for the weights).
+    """
+    f = _core(y, v, counts, method, test, alpha, con)
+    if not f.tame:
+        want = _ALL_OUTPUTS
+    out = dict(k=counts, estimate=f.est, se=f.se, tau2=f.tau2, se_tau2=f.se_tau2,
+               q_df=counts - 1, df=f.df, test=np.where(f.knha, "knha", "z"),
+               converged=f.conv, iterations=f.iters)
+    if not want.isdisjoint(_SUMMARY_FIELDS):
+        out.update(_summary(f))
+    if not want.isdisjoint(_TAU2_CI_FIELDS):
+        out.update(_tau2_interval(f))
+    if not f.tame:
+        _check_range(f, out, where)
+    return _scale_back(f, out), f
+
+
+def _check_range(f: _Fit, out: dict, where=None):
     """Raise ArgumentError where a fit overflowed float64 (never return such a result).
 
     Called on the (possibly rescaled) fit before scaling back: a statistic that is infinite
@@ -188,26 +272,36 @@ def _check_range(y, v, g, m, fixed, multi, conv, q, est, se, ci_low, ci_high, ta
     e.g. effects that differ by ~1e200 standard errors (Q > 1.8e308). The location and
     variance results are also checked after scaling back by 2^m and 4^m.
     """
+    m, conv, multi = f.m, f.conv, f.multi
+    q, est, se, tau2 = out["q"], out["estimate"], out["se"], out["tau2"]
+    ci_low, ci_high = out["ci_low"], out["ci_high"]
     with np.errstate(over="ignore", invalid="ignore"):
         bad = ~np.isfinite(q)
         ok = conv & ~bad
         back = [np.ldexp(est, m), np.ldexp(se, m), np.ldexp(ci_low, m), np.ldexp(ci_high, m),
                 np.ldexp(tau2, 2 * m)]
-        for a in [est, se, ci_low, ci_high, tau2, i2, h2, *back]:
+        for a in [est, se, ci_low, ci_high, tau2, out["i2"], out["h2"], *back]:
             bad |= ok & ~np.isfinite(a)
-        if not fixed:
+        if not f.fixed:
             re = ok & multi
-            for a in (tau2_lo, tau2_hi, pi_low, pi_high, np.ldexp(tau2_hi, 2 * m),
-                      np.ldexp(pi_low, m), np.ldexp(pi_high, m)):
+            lo, hi = out["tau2_ci_low"], out["tau2_ci_high"]
+            pl, ph = out["pi_low"], out["pi_high"]
+            for a in (lo, hi, pl, ph, np.ldexp(hi, 2 * m), np.ldexp(pl, m), np.ldexp(ph, m)):
                 bad |= re & ~np.isfinite(a)
     if not np.any(bad):
         return
-    rows = g.expand(bad)
-    yb = np.ldexp(y, g.expand(m))[rows]
-    vb = np.ldexp(v, 2 * g.expand(m))[rows]
-    where = "the data" if g.n_groups == 1 else f"group(s) at position(s) {_positions(bad)}"
+    g = f.g
+    rows = g.rows(bad)
+    yb = np.ldexp(f.y, g.rows(m))[rows]
+    vb = np.ldexp(f.v, 2 * g.rows(m))[rows]
+    if g.n_groups == 1 and where is None:
+        place = "the data"
+    else:
+        pos = np.flatnonzero(bad) if where is None else np.asarray(where)[bad]
+        shown = ", ".join(str(p) for p in pos[:5]) + (", ..." if pos.size > 5 else "")
+        place = f"group(s) at position(s) {shown}"
     raise ArgumentError(
-        f"{where} exceed the float64 range of a meta-analysis: Cochran's Q, tau^2 or the "
+        f"{place} exceed the float64 range of a meta-analysis: Cochran's Q, tau^2 or the "
         f"estimate overflows (yi from {yb.min():.3g} to {yb.max():.3g}, vi from "
         f"{vb.min():.3g} to {vb.max():.3g}). Effects that differ by more than ~1e150 "
         "standard errors, or a tau^2 above ~1.8e308, cannot be represented; check the "
@@ -355,6 +449,55 @@ def meta(yi, vi, method: str = "REML", test: str = "z", level: float = 0.95,
         raise ArgumentError(f"yi and vi must have the same length, got {y.size} and {v.size}")
     if y.size == 0:
         raise ArgumentError("yi is empty: need at least one study")
+    # one pass each when all is well (a NaN or inf makes the sum non-finite); the detailed
+    # checks below name the positions
+    if not (math.isfinite(y.sum()) and math.isfinite(v.sum()) and v.min() > 0):
+        _check_values(y, v)
+    counts = np.array([y.size])
+    out, f = _fit_groups(y, v, counts, method, test, alpha, con, want=frozenset())
+    _warn_common(method, test, counts, f.conv)
+    used_test = str(out["test"][0])
+    if f.tame:
+        # the summary, the tau^2 interval and the weights are computed on first read, from
+        # a private copy of the data (never a view of the caller's arrays)
+        if f.y is yi or f.y.base is not None:
+            f.y = f.y.copy()
+        if f.v is vi or f.v.base is not None:
+            f.v = f.v.copy()
+        summary = Deferred(lambda: _first(_summary(f)))
+        interval = Deferred(lambda: _first(_tau2_interval(f)))
+        weights = Deferred(lambda: {"weights": readonly(_weights(f), float)})
+        late = dict.fromkeys(_SUMMARY_FIELDS, summary)
+        late.update(dict.fromkeys(_TAU2_CI_FIELDS, interval))
+    else:  # computed eagerly (and range-checked) by _fit_groups
+        late = _first({name: out[name] for name in _SUMMARY_FIELDS + _TAU2_CI_FIELDS})
+        weights = _weights(f)
+    return MetaResult(
+        k=int(y.size),
+        estimate=float(out["estimate"][0]),
+        se=float(out["se"][0]),
+        tau2=float(out["tau2"][0]),
+        tau=float(out["tau"][0]),
+        se_tau2=float(out["se_tau2"][0]),
+        q_df=int(out["q_df"][0]),
+        df=int(out["df"][0]) if used_test == "knha" else None,
+        method=method,
+        test=used_test,
+        level=1.0 - alpha,
+        converged=bool(out["converged"][0]),
+        iterations=int(out["iterations"][0]),
+        weights=weights,
+        **late,
+    )
+
+
+def _first(arrays: dict) -> dict:
+    """The first (only) element of each per-group array, as a Python float."""
+    return {name: float(a[0]) for name, a in arrays.items()}
+
+
+def _check_values(y, v):
+    """ArgumentError naming the positions of NaN, infinite or non-positive values."""
     for name, a in (("yi", y), ("vi", v)):
         if np.any(np.isnan(a)):
             raise ArgumentError(
@@ -369,38 +512,6 @@ def meta(yi, vi, method: str = "REML", test: str = "z", level: float = 0.95,
             f"vi must be > 0 (sampling variances); got {v[v <= 0][0]!r} at position(s) "
             f"{_positions(v <= 0)}"
         )
-    counts = np.array([y.size])
-    out, weights = _fit_groups(y, v, counts, method, test, alpha, con)
-    _warn_common(method, test, counts, out["converged"])
-    used_test = str(out["test"][0])
-    return MetaResult(
-        k=int(y.size),
-        estimate=float(out["estimate"][0]),
-        se=float(out["se"][0]),
-        ci_low=float(out["ci_low"][0]),
-        ci_high=float(out["ci_high"][0]),
-        stat=float(out["stat"][0]),
-        pvalue=float(out["pvalue"][0]),
-        tau2=float(out["tau2"][0]),
-        tau=float(out["tau"][0]),
-        se_tau2=float(out["se_tau2"][0]),
-        tau2_ci_low=float(out["tau2_ci_low"][0]),
-        tau2_ci_high=float(out["tau2_ci_high"][0]),
-        i2=float(out["i2"][0]),
-        h2=float(out["h2"][0]),
-        q=float(out["q"][0]),
-        q_df=int(out["q_df"][0]),
-        q_pvalue=float(out["q_pvalue"][0]),
-        pi_low=float(out["pi_low"][0]),
-        pi_high=float(out["pi_high"][0]),
-        df=int(out["df"][0]) if used_test == "knha" else None,
-        method=method,
-        test=used_test,
-        level=1.0 - alpha,
-        converged=bool(out["converged"][0]),
-        iterations=int(out["iterations"][0]),
-        weights=weights,
-    )
 
 
 def meta_batch(df: pd.DataFrame, yi: str = "yi", vi: str = "vi",
