@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -32,12 +32,12 @@ from ._validate import check_level as _check_level
 from ._validate import check_method as _check_method
 from ._validate import check_test as _check_test
 from ._validate import positions as _positions
-from .estimators import (DEFAULT_CONTROL, Groups, InterceptDesign, chi2_sf, fit_tau2,
+from .estimators import (DEFAULT_CONTROL, Block, Groups, InterceptDesign, chi2_sf, fit_tau2,
                          norm_isf, norm_sf, qprofile_ci, scale_exponents, t_isf, t_sf)
 from ..effects._frozen import Deferred, readonly
 from .results import SCALAR_FIELDS, MetaResult
 
-__all__ = ["meta", "meta_batch", "METHODS", "TESTS", "DEFAULT_CONTROL"]
+__all__ = ["meta", "meta_batch", "METHODS", "TESTS", "DEFAULT_CONTROL", "DEFAULT_MAX_MEMORY"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -45,14 +45,14 @@ __all__ = ["meta", "meta_batch", "METHODS", "TESTS", "DEFAULT_CONTROL"]
 # when asked, the summary statistics, the Q-profile interval of tau^2 and the weights
 
 #: outputs computed with the fit itself (always)
-_CORE_FIELDS = ("k", "estimate", "se", "tau2", "tau", "se_tau2", "q_df", "df", "test",
+_CORE_FIELDS = ("k", "estimate", "se", "tau2", "tau", "q_df", "df", "test",
                 "converged", "iterations")
 #: outputs of :func:`_summary` (tests, CI, Q, I^2, H^2, prediction interval): a few passes
 _SUMMARY_FIELDS = ("ci_low", "ci_high", "stat", "pvalue", "q", "q_pvalue", "i2", "h2",
                    "pi_low", "pi_high")
 #: outputs of :func:`_tau2_interval` (Q-profile root finding: the dearest part)
 _TAU2_CI_FIELDS = ("tau2_ci_low", "tau2_ci_high")
-_ALL_OUTPUTS = frozenset(_SUMMARY_FIELDS + _TAU2_CI_FIELDS)
+_ALL_OUTPUTS = frozenset(_SUMMARY_FIELDS + _TAU2_CI_FIELDS + ("se_tau2",))
 
 #: data with |yi| above 2^_TAME_LOG2 (or any group rescaled) are fitted eagerly with the
 #: float64 range check of every output; below it (and at unit scale: weights within
@@ -72,11 +72,13 @@ class _Fit:
                  "se", "knha", "df", "tame")
 
 
-def _core(y, v, counts, method, test, alpha, con) -> _Fit:
-    """tau^2, the pooled estimate and its se for every group (rows sorted by group)."""
+def _core(y, v, counts, method, test, alpha, con, se_tau2=True, on_retry=None) -> _Fit:
+    """tau^2, the pooled estimate and its se for every group: rows sorted by group (1-D
+    y, v: segments, :class:`Groups`) or groups of one size as columns ((k, G) y, v:
+    :class:`Block`)."""
     f = _Fit()
     G = counts.size
-    g = Groups(counts)
+    g = Block(y.shape[0], y.shape[1]) if y.ndim == 2 else Groups(counts)
     k = counts.astype(float)
     # data far from unit scale are fitted at unit scale (exact: powers of two), see
     # scale_exponents; the results are scaled back at the end
@@ -90,7 +92,7 @@ def _core(y, v, counts, method, test, alpha, con) -> _Fit:
     multi = counts >= 2
 
     tau2 = np.zeros(G)
-    se_tau2 = np.full(G, np.nan)
+    want_se, se_tau2 = se_tau2, np.full(G, np.nan)
     conv = np.ones(G, dtype=bool)
     iters = np.zeros(G, dtype=np.int64)
     if np.any(multi):
@@ -100,7 +102,8 @@ def _core(y, v, counts, method, test, alpha, con) -> _Fit:
             sg, rows = g.subset(multi)
             ys, vs = y[rows], v[rows]
         with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
-            fit = fit_tau2(method, InterceptDesign(sg), ys, vs, con, stacklevel=5)
+            fit = fit_tau2(method, InterceptDesign(sg), ys, vs, con, stacklevel=5,
+                           se=want_se, on_retry=on_retry)
         if sg is g:
             tau2, se_tau2 = np.array(fit.tau2), np.array(fit.se_tau2)
             conv, iters = np.array(fit.converged), np.array(fit.iterations)
@@ -147,7 +150,8 @@ def _summary(f: _Fit) -> dict:
         crit_z = norm_isf(alpha / 2.0)
         if np.any(knha):
             dft = np.where(knha, f.df, 1.0)
-            crit = np.where(knha, t_isf(alpha / 2.0, dft), crit_z)
+            udf, inv = np.unique(dft, return_inverse=True)  # t quantiles per distinct df
+            crit = np.where(knha, t_isf(alpha / 2.0, udf)[inv], crit_z)
             pvalue = np.where(knha, 2.0 * t_sf(np.abs(stat), dft), 2.0 * norm_sf(np.abs(stat)))
         else:
             crit = np.full(G, crit_z)
@@ -239,7 +243,8 @@ def _scale_back(f: _Fit, out: dict) -> dict:
     return out
 
 
-def _fit_groups(y, v, counts, method, test, alpha, con, want=_ALL_OUTPUTS, where=None):
+def _fit_groups(y, v, counts, method, test, alpha, con, want=_ALL_OUTPUTS, where=None,
+                on_retry=None):
     """Fit every group. Rows of y, v are sorted by group; counts > 0.
 
     ``want``: the names of the outputs beyond :data:`_CORE_FIELDS` to compute (the
@@ -249,7 +254,8 @@ def _fit_groups(y, v, counts, method, test, alpha, con, want=_ALL_OUTPUTS, where
 
     Returns a dict of per-group arrays and the :class:`_Fit` state (for the weights).
     """
-    f = _core(y, v, counts, method, test, alpha, con)
+    f = _core(y, v, counts, method, test, alpha, con, se_tau2="se_tau2" in want,
+              on_retry=on_retry)
     if not f.tame:
         want = _ALL_OUTPUTS
     out = dict(k=counts, estimate=f.est, se=f.se, tau2=f.tau2, se_tau2=f.se_tau2,
@@ -334,6 +340,8 @@ def _numeric_column(col: pd.Series, name: str, label) -> np.ndarray:
     """A column as floats: missing values (None, NaN, pd.NA) become NaN (rows dropped and
     counted in ``k_dropped``); anything else that is not a number raises ArgumentError, as
     :func:`meta` does, rather than being dropped silently."""
+    if isinstance(col.dtype, np.dtype) and col.dtype.kind in "fiub":  # plain numpy numbers
+        return col.to_numpy(dtype=float)
     num = pd.to_numeric(col, errors="coerce")
     bad = (num.isna() & col.notna()).to_numpy()
     if np.any(bad):
@@ -454,7 +462,7 @@ def meta(yi, vi, method: str = "REML", test: str = "z", level: float = 0.95,
     if not (math.isfinite(y.sum()) and math.isfinite(v.sum()) and v.min() > 0):
         _check_values(y, v)
     counts = np.array([y.size])
-    out, f = _fit_groups(y, v, counts, method, test, alpha, con, want=frozenset())
+    out, f = _fit_groups(y, v, counts, method, test, alpha, con, want=frozenset(["se_tau2"]))
     _warn_common(method, test, counts, f.conv)
     used_test = str(out["test"][0])
     if f.tame:
@@ -514,10 +522,23 @@ def _check_values(y, v):
         )
 
 
+#: Default working-memory budget of :func:`meta_batch` in bytes (256 MiB): the groups are
+#: fitted in chunks whose temporary arrays stay below it (see ``max_memory``).
+DEFAULT_MAX_MEMORY = 256 * 2**20
+
+#: Peak working memory of a fit per study row (bytes): the REML fit with every output
+#: (tracemalloc peak of ``_fit_groups`` over its input, k = 8: ~330 B; rounded up). Sizes
+#: the chunks of :func:`meta_batch`.
+_BYTES_PER_ROW = 400
+
+
 def meta_batch(df: pd.DataFrame, yi: str = "yi", vi: str = "vi",
                by: str | Sequence[str] | None = None, method: str = "REML",
                test: str = "z", level: float = 0.95,
-               control: Mapping | None = None) -> pd.DataFrame:
+               control: Mapping | None = None, *,
+               columns: Sequence[str] | None = None,
+               max_memory: int | None = None,
+               progress: Callable[[int, int], object] | None = None) -> pd.DataFrame:
     """Fit one meta-analysis per group of ``df``, all groups at once (vectorised).
 
     Parameters
@@ -526,15 +547,35 @@ def meta_batch(df: pd.DataFrame, yi: str = "yi", vi: str = "vi",
     yi, vi : column names of the effect sizes and sampling variances.
     by : column name(s) defining the groups; None fits the whole frame as one group.
     method, test, level, control : as in :func:`meta`.
+    columns : sequence of str, optional
+        The result columns wanted, among :data:`evidence.meta.SCALAR_FIELDS` (default: all).
+        Only their cost is paid: without any of ``ci_low, ci_high, stat, pvalue, q,
+        q_pvalue, i2, h2, pi_low, pi_high`` the summary pass is skipped, and without
+        ``tau2_ci_low``/``tau2_ci_high`` the Q-profile root finding (the dearest part of a
+        random-effects fit) is skipped. The numbers of a column are the same whichever
+        other columns are asked for. The key columns, ``k`` and ``k_dropped`` are always
+        returned.
+    max_memory : int, optional
+        Budget in bytes for the working memory of the fit (default
+        :data:`DEFAULT_MAX_MEMORY`, 256 MiB). Groups are fitted in consecutive chunks of
+        at most ``max_memory / 400`` study rows (a group is never split: a single larger
+        group is one chunk), so the temporaries stay under the budget whatever the number
+        of groups; the input frame, the grouping (16 bytes per row unless ``df`` is
+        already sorted by numeric ``by`` columns) and the result frame (~8 bytes per column
+        per group) come on top. Chunking does not change any number.
+    progress : callable, optional
+        Called as ``progress(groups_done, groups_total)`` after each chunk (e.g. to drive
+        a progress bar: :func:`evidence.progress.rich_progress` gives one that shows only
+        on a terminal). The numeric core does no I/O itself.
 
     Returns
     -------
     DataFrame
         One row per group (sorted by the group keys), with the key columns, ``k`` (studies
         used), ``k_dropped`` (rows dropped because yi or vi is NaN) and the scalar fields of
-        :class:`MetaResult` (:data:`evidence.meta.SCALAR_FIELDS`), named as its attributes.
-        ``df`` is NaN where the z test was used. Groups whose rows are all NaN have k = 0
-        and NaN results.
+        :class:`MetaResult` (:data:`evidence.meta.SCALAR_FIELDS`, or those of ``columns``),
+        named as its attributes. ``df`` is NaN where the z test was used. Groups whose rows
+        are all NaN have k = 0 and NaN results.
 
     Raises
     ------
@@ -542,13 +583,16 @@ def meta_batch(df: pd.DataFrame, yi: str = "yi", vi: str = "vi",
         Unknown column, method, test or level; an empty ``df``; values in the yi or vi
         column that are not numbers (``"0,2"``; missing values are dropped, not raised);
         infinite values or vi <= 0 in rows that would be used; data beyond the float64
-        range (see :func:`meta`).
+        range (see :func:`meta`); unknown ``columns``; ``max_memory`` not a positive
+        number; ``progress`` not callable.
 
     Notes
     -----
     No Python loop over groups: group sums are segment reductions over the group-sorted
     rows, and the iterative estimators (Fisher scoring, Q-profile root finding) update all
-    unconverged groups together. The numbers equal :func:`meta` on each group.
+    unconverged groups of a chunk together. The numbers equal :func:`meta` on each group.
+    A ``df`` already sorted by numeric ``by`` columns is grouped in one pass without
+    ``groupby`` (the same groups in the same order).
 
     Examples
     --------
@@ -559,11 +603,18 @@ def meta_batch(df: pd.DataFrame, yi: str = "yi", vi: str = "vi",
        g  k  estimate
     0  a  3    0.2669
     1  b  3    1.0237
+    >>> meta_batch(d, by="g", method="DL", columns=["estimate", "tau2"]).columns.tolist()
+    ['g', 'k', 'k_dropped', 'estimate', 'tau2']
     """
     method = _check_method(method)
     test = _check_test(test)
     alpha = 1.0 - _check_level(level)
     con = _check_control(control)
+    wanted = _check_columns(columns)
+    budget = _check_budget(max_memory)
+    if progress is not None and not callable(progress):
+        raise ArgumentError(f"progress must be a callable (done, total), got "
+                            f"{type(progress).__name__}")
     if not isinstance(df, pd.DataFrame):
         raise ArgumentError(f"df must be a pandas DataFrame, got {type(df).__name__}")
     if by is None:
@@ -582,71 +633,193 @@ def meta_batch(df: pd.DataFrame, yi: str = "yi", vi: str = "vi",
     y_all = _numeric_column(df[yi], "yi", yi)
     v_all = _numeric_column(df[vi], "vi", vi)
 
-    if by_cols:
-        grouped = df.groupby(by_cols, sort=True, dropna=False, observed=True)
-        codes = grouped.ngroup().to_numpy()
-        keys = grouped.size().index.to_frame(index=False)
-        n_groups = len(keys)
-    else:
-        codes = np.zeros(len(df), dtype=np.int64)
-        keys = pd.DataFrame(index=range(1))
-        n_groups = 1
+    keys, total, order = _grouping(df, by_cols)
+    n_groups = total.size
 
-    keep = ~(np.isnan(y_all) | np.isnan(v_all))
-    for name, col, a in (("yi", yi, y_all), ("vi", vi, v_all)):
-        bad = keep & np.isinf(a)
-        if np.any(bad):
+    keep = None  # rows used (None: all)
+    if not (math.isfinite(y_all.sum()) and math.isfinite(v_all.sum()) and v_all.min() > 0):
+        keep = ~(np.isnan(y_all) | np.isnan(v_all))
+        for name, col, a in (("yi", yi, y_all), ("vi", vi, v_all)):
+            bad = keep & np.isinf(a)
+            if np.any(bad):
+                raise ArgumentError(
+                    f"{name} column {col!r} has infinite values at row(s) {_positions(bad)}"
+                )
+        badv = keep & (v_all <= 0)
+        if np.any(badv):
             raise ArgumentError(
-                f"{name} column {col!r} has infinite values at row(s) {_positions(bad)}"
+                f"vi column {vi!r} must be > 0 (sampling variances); row(s) "
+                f"{_positions(badv)} are <= 0"
             )
-    badv = keep & (v_all <= 0)
-    if np.any(badv):
-        raise ArgumentError(
-            f"vi column {vi!r} must be > 0 (sampling variances); row(s) {_positions(badv)} "
-            f"are <= 0"
-        )
+        if np.all(keep):
+            keep = None
 
-    total = np.bincount(codes, minlength=n_groups)
-    codes_k = codes[keep]
-    counts_all = np.bincount(codes_k, minlength=n_groups)
-    order = np.argsort(codes_k, kind="stable")
-    y = y_all[keep][order]
-    v = v_all[keep][order]
-    nonempty = counts_all > 0
-
-    res = {name: np.full(n_groups, np.nan) for name in SCALAR_FIELDS
+    names = [name for name in SCALAR_FIELDS if name in wanted]
+    res = {name: np.full(n_groups, np.nan) for name in names
            if name not in ("method", "test", "level", "k", "q_df", "converged", "iterations")}
     test_col = np.full(n_groups, test, dtype=object)
     conv = np.ones(n_groups, dtype=bool)
     iters = np.zeros(n_groups, dtype=np.int64)
-    q_df = counts_all - 1
-    if np.any(nonempty):
-        out, _ = _fit_groups(y, v, counts_all[nonempty], method, test, alpha, con)
-        for name in res:
-            res[name][nonempty] = out[name]
-        test_col[nonempty] = out["test"]
-        conv[nonempty] = out["converged"]
-        iters[nonempty] = out["iterations"]
-        _warn_common(method, test, counts_all[nonempty], out["converged"], " in some groups")
+    counts_all = np.zeros(n_groups, dtype=np.int64)
 
-    frame = keys.copy()
-    frame["k"] = counts_all
-    frame["k_dropped"] = total - counts_all
-    for name in SCALAR_FIELDS:
+    # consecutive chunks of groups, each of at most `chunk_rows` rows (or one group)
+    bounds = np.zeros(n_groups + 1, dtype=np.int64)
+    np.cumsum(total, out=bounds[1:])
+    chunk_rows = max(1, budget // _BYTES_PER_ROW)
+    retried: list = []
+    g0 = 0
+    if progress is not None:
+        progress(0, n_groups)
+    while g0 < n_groups:
+        g1 = int(np.searchsorted(bounds, bounds[g0] + chunk_rows, side="right")) - 1
+        g1 = min(max(g1, g0 + 1), n_groups)
+        r0, r1 = int(bounds[g0]), int(bounds[g1])
+        rows = slice(r0, r1) if order is None else order[r0:r1]
+        y, v = y_all[rows], v_all[rows]
+        cnt = total[g0:g1]
+        if keep is not None:
+            kc = keep[rows]
+            y, v = y[kc], v[kc]
+            cs = np.zeros(kc.size + 1, dtype=np.int64)
+            np.cumsum(kc, out=cs[1:])
+            cnt = cs[bounds[g0 + 1:g1 + 1] - r0] - cs[bounds[g0:g1] - r0]
+        counts_all[g0:g1] = cnt
+        for pos, yb, vb, cb in _blocks(y, v, cnt):
+            out, _ = _fit_groups(yb, vb, cb, method, test, alpha, con, want=wanted,
+                                 where=None if n_groups == 1 else g0 + pos,
+                                 on_retry=lambda n, *how: retried.append((n, *how)))
+            pos = g0 + pos
+            for name in res:
+                res[name][pos] = out[name]
+            test_col[pos] = out["test"]
+            conv[pos] = out["converged"]
+            iters[pos] = out["iterations"]
+            del yb, vb
+        del y, v
+        g0 = g1
+        if progress is not None:
+            progress(g0, n_groups)
+
+    if retried:
+        n_fixed = sum(r[0] for r in retried)
+        warnings.warn(
+            f"{n_fixed} group(s) converged only after retrying with "
+            f"stepadj={retried[0][1]:g} and maxiter={retried[0][2]} (Fisher scoring "
+            "oscillated); pass control={'retry': False} to get NaN for such groups instead",
+            EvidenceWarning, stacklevel=2)
+    nonempty = counts_all > 0
+    if np.any(nonempty):
+        _warn_common(method, test, counts_all[nonempty], conv[nonempty], " in some groups")
+
+    # one constructor call without copies (column by column insertion costs ~30 µs each)
+    data = {c: keys[c] for c in keys.columns}
+    data["k"] = counts_all
+    data["k_dropped"] = total - counts_all
+    for name in names:
         if name == "k":
             continue
         if name == "method":
-            frame[name] = method
+            data[name] = np.full(n_groups, method, dtype=object)
         elif name == "test":
-            frame[name] = test_col
+            data[name] = test_col
         elif name == "level":
-            frame[name] = 1.0 - alpha
+            data[name] = np.full(n_groups, 1.0 - alpha)
         elif name == "q_df":
-            frame[name] = np.where(nonempty, q_df, 0)
+            data[name] = np.where(nonempty, counts_all - 1, 0)
         elif name == "converged":
-            frame[name] = conv
+            data[name] = conv
         elif name == "iterations":
-            frame[name] = iters
+            data[name] = iters
         else:
-            frame[name] = res[name]
-    return frame
+            data[name] = res.pop(name)
+    return pd.DataFrame(data, index=keys.index, copy=False)
+
+
+#: groups of up to this many studies are fitted as :class:`Block` columns (one per
+#: distinct k: vectorised passes over the groups); larger ones as segments (reductions
+#: within each group), which cost less when a group is long
+_BLOCK_MAX_K = 32
+#: ... when at least this many groups share that k (a Block costs a fixed ~0.1 ms of
+#: Python per fit; below this the one segment fit of the rest is cheaper)
+_BLOCK_MIN_GROUPS = 512
+
+
+def _blocks(y, v, counts):
+    """Split group-sorted rows into the fits of one chunk: (group positions, y, v,
+    counts) with (k, G_k) arrays for each size k <= _BLOCK_MAX_K shared by at least
+    _BLOCK_MIN_GROUPS groups, and 1-D segments for the other groups. Empty groups are left out. The numbers do not depend on the split
+    (a Block adds in the order of the segment reductions)."""
+    starts = np.zeros(counts.size, dtype=np.int64)
+    np.cumsum(counts[:-1], out=starts[1:])
+    small = (counts > 0) & (counts <= _BLOCK_MAX_K)
+    sizes, n_of = np.unique(counts[small], return_counts=True)
+    large = counts > 0
+    for k in sizes[n_of >= _BLOCK_MIN_GROUPS]:
+        pos = np.flatnonzero(counts == k)
+        large[pos] = False
+        idx = starts[pos][None, :] + np.arange(k)[:, None]
+        yield pos, y[idx], v[idx], counts[pos]
+    if np.any(large):
+        pos = np.flatnonzero(large)
+        rows = np.repeat(large, counts)
+        yield pos, y[rows], v[rows], counts[pos]
+
+
+def _check_columns(columns) -> frozenset:
+    if columns is None:
+        return frozenset(SCALAR_FIELDS)
+    if isinstance(columns, str):
+        columns = [columns]
+    try:
+        wanted = frozenset(columns)
+    except TypeError:
+        raise ArgumentError("columns must be a list of names of SCALAR_FIELDS") from None
+    unknown = wanted - set(SCALAR_FIELDS)
+    if unknown:
+        raise ArgumentError(f"columns {', '.join(sorted(map(repr, unknown)))} not among "
+                            f"{', '.join(SCALAR_FIELDS)}")
+    return wanted
+
+
+def _check_budget(max_memory) -> int:
+    if max_memory is None:
+        return DEFAULT_MAX_MEMORY
+    try:
+        budget = float(max_memory)
+    except (TypeError, ValueError):
+        budget = math.nan
+    if not (budget > 0 and math.isfinite(budget)) or isinstance(max_memory, bool):
+        raise ArgumentError(f"max_memory must be a positive number of bytes, got "
+                            f"{max_memory!r}")
+    return int(budget)
+
+
+def _grouping(df: pd.DataFrame, by_cols: list[str]):
+    """The groups of ``df``: (keys frame sorted as groupby(sort=True), rows per group,
+    row order that sorts the rows by group or None if they already are)."""
+    n = len(df)
+    if not by_cols:
+        return pd.DataFrame(index=range(1)), np.array([n], dtype=np.int64), None
+    cols = [df[c] for c in by_cols]
+    if all(isinstance(c.dtype, np.dtype) and c.dtype.kind in "iufb" for c in cols):
+        arrays = [c.to_numpy() for c in cols]
+        # already sorted (lexicographically, NaN-free)? then the groups are the runs
+        if all(a.dtype.kind != "f" or not np.isnan(a).any() for a in arrays):
+            decided = np.zeros(max(n - 1, 0), dtype=bool)
+            ordered = True
+            for a in arrays:
+                lo, hi = a[:-1], a[1:]
+                if np.any((hi < lo) & ~decided):
+                    ordered = False
+                    break
+                decided |= hi != lo
+            if ordered:
+                starts = np.concatenate([[0], np.flatnonzero(decided) + 1])
+                total = np.diff(np.append(starts, n))
+                keys = pd.DataFrame({c: a[starts] for c, a in zip(by_cols, arrays)})
+                return keys, total, None
+    grouped = df.groupby(by_cols, sort=True, dropna=False, observed=True)
+    codes = grouped.ngroup().to_numpy()
+    keys = grouped.size().index.to_frame(index=False)
+    total = np.bincount(codes, minlength=len(keys))
+    return keys, total, np.argsort(codes, kind="stable")
