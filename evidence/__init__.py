@@ -37,6 +37,7 @@ _LAZY = {
     ".meta.subgroup": ("SubgroupResult", "subgroup"),
     ".meta.transform": ("back_transform",),
     ".model": ("LoadedReview", "load_review"),
+    ".progress": ("rich_progress",),
     ".analysis": ("AnalysisResult", "run_analyses", "run_analysis"),
     ".completeness": ("completeness", "outcome_status"),
     ".synthesis": ("check_stated_findings", "clinical_effects", "conclusions", "expert_matrix",
@@ -76,7 +77,7 @@ __all__ = [
     # pooling and around the fit
     "meta", "meta_batch", "MetaResult", "METHODS", "TESTS", "subgroup", "SubgroupResult",
     "metareg", "MetaRegResult", "leave_one_out", "influence", "cumulative", "egger_test",
-    "EggerResult", "trimfill", "TrimFillResult", "back_transform",
+    "EggerResult", "trimfill", "TrimFillResult", "back_transform", "rich_progress",
     # records to results: completeness, planned analyses, mixed-methods synthesis, updates
     "completeness", "outcome_status", "run_analyses", "run_analysis", "AnalysisResult",
     "clinical_effects", "pool_by_group", "load_rules", "levels_of_evidence", "expert_matrix",
