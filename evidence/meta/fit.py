@@ -382,6 +382,12 @@ def meta(yi, vi, method: str = "REML", test: str = "z", level: float = 0.95,
     Returns
     -------
     MetaResult
+        tau^2, estimate and se are computed by the call; the CI and test, Q, I^2, H^2 and
+        the prediction interval, the Q-profile tau^2 interval and the weights are computed
+        on the first read of one of their fields (the same code and numbers as an eager
+        computation, from a private copy of the data; see
+        :data:`evidence.meta.results.DEFERRED_FIELDS`). Data far from unit scale (rescaled,
+        see below) are computed eagerly, so that every output is range-checked here.
 
     Raises
     ------
