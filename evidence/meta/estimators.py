@@ -124,13 +124,14 @@ class Groups:
 
     def __init__(self, counts: np.ndarray):
         counts = np.asarray(counts, dtype=np.int64)
-        if counts.ndim != 1 or counts.size == 0 or np.any(counts <= 0):
+        if counts.ndim != 1 or counts.size == 0 or counts.min() <= 0:
             raise ValueError("Groups needs a non-empty 1-D array of positive counts")
         self.counts = counts
         self.n_groups = counts.size
         self.n_rows = int(counts.sum())
         self.starts = np.zeros(counts.size, dtype=np.int64)
-        np.cumsum(counts[:-1], out=self.starts[1:])
+        if counts.size > 1:
+            np.cumsum(counts[:-1], out=self.starts[1:])
         self._codes = None
 
     @property
@@ -329,9 +330,9 @@ def scale_exponents(groups: Groups, y: np.ndarray, v: np.ndarray) -> np.ndarray:
     # fast exits (no logarithms): the whole data well inside the safe range (global
     # extremes: four vectorised passes), or every group
     with np.errstate(invalid="ignore", over="ignore"):
-        if (v.size and np.min(v) >= 2.0 ** (1 - SAFE_LOG2)
-                and np.max(v) <= 2.0 ** (SAFE_LOG2 - 1)
-                and np.max(y) * 0.5 - np.min(y) * 0.5 <= 2.0 ** (SAFE_LOG2 // 2 - 2)):
+        if (v.size and v.min() >= 2.0 ** (1 - SAFE_LOG2)
+                and v.max() <= 2.0 ** (SAFE_LOG2 - 1)
+                and y.max() * 0.5 - y.min() * 0.5 <= 2.0 ** (SAFE_LOG2 // 2 - 2)):
             return np.zeros(groups.n_groups, dtype=np.int64)
     # fast exit (no logarithms): every group well inside the safe range gives m = 0; the
     # margin of one binade (2^-99, 2^99, spread^2 <= 2^98) keeps this exit conservative,

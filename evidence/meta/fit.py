@@ -76,6 +76,11 @@ def _core(y, v, counts, method, test, alpha, con, se_tau2=True, on_retry=None) -
     """tau^2, the pooled estimate and its se for every group: rows sorted by group (1-D
     y, v: segments, :class:`Groups`) or groups of one size as columns ((k, G) y, v:
     :class:`Block`)."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        return _core_fit(y, v, counts, method, test, alpha, con, se_tau2, on_retry)
+
+
+def _core_fit(y, v, counts, method, test, alpha, con, want_se, on_retry) -> _Fit:
     f = _Fit()
     G = counts.size
     g = Block(y.shape[0], y.shape[1]) if y.ndim == 2 else Groups(counts)
@@ -83,7 +88,7 @@ def _core(y, v, counts, method, test, alpha, con, se_tau2=True, on_retry=None) -
     # data far from unit scale are fitted at unit scale (exact: powers of two), see
     # scale_exponents; the results are scaled back at the end
     m = scale_exponents(g, y, v)
-    rescaled = bool(np.any(m != 0))
+    rescaled = bool(m.any())
     if rescaled:
         mr = g.rows(m)
         y = np.ldexp(y, -mr)
@@ -91,52 +96,47 @@ def _core(y, v, counts, method, test, alpha, con, se_tau2=True, on_retry=None) -
     fixed = method in FIXED_METHODS
     multi = counts >= 2
 
-    tau2 = np.zeros(G)
-    want_se, se_tau2 = se_tau2, np.full(G, np.nan)
-    conv = np.ones(G, dtype=bool)
-    iters = np.zeros(G, dtype=np.int64)
-    if np.any(multi):
-        if np.all(multi):
-            sg, ys, vs = g, y, v
-        else:
+    if multi.all():
+        fit = fit_tau2(method, InterceptDesign(g), y, v, con, stacklevel=6, se=want_se,
+                       on_retry=on_retry)
+        tau2, se_tau2 = np.array(fit.tau2), np.array(fit.se_tau2)
+        conv, iters = np.array(fit.converged), np.array(fit.iterations)
+    else:
+        tau2 = np.zeros(G)
+        se_tau2 = np.full(G, np.nan)
+        conv = np.ones(G, dtype=bool)
+        iters = np.zeros(G, dtype=np.int64)
+        if multi.any():
             sg, rows = g.subset(multi)
-            ys, vs = y[rows], v[rows]
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
-            fit = fit_tau2(method, InterceptDesign(sg), ys, vs, con, stacklevel=5,
+            fit = fit_tau2(method, InterceptDesign(sg), y[rows], v[rows], con, stacklevel=6,
                            se=want_se, on_retry=on_retry)
-        if sg is g:
-            tau2, se_tau2 = np.array(fit.tau2), np.array(fit.se_tau2)
-            conv, iters = np.array(fit.converged), np.array(fit.iterations)
-        else:
             tau2[multi] = fit.tau2
             se_tau2[multi] = fit.se_tau2
             conv[multi] = fit.converged
             iters[multi] = fit.iterations
 
     # pooled estimate with weights 1 / (v + tau2)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
-        w = 1.0 / (v + g.expand(tau2))
-        s1 = g.sum(w)
-        est = g.sum(w * y) / s1
-        vb = 1.0 / s1
-        knha = (test == "knha") & multi  # k = 1: metafor falls back to z
-        df = np.where(knha, k - 1.0, np.nan)
-        if test == "knha":
-            r = y - g.expand(est)
-            rss = g.sum(w * r * r)
-            s2w = np.where(rss <= np.finfo(float).eps, 0.0, rss / (k - 1.0))
-            vb = np.where(knha, s2w * vb, vb)
-        se = np.sqrt(vb)
+    w = 1.0 / (v + g.expand(tau2))
+    s1 = g.sum(w)
+    est = g.sum(w * y) / s1
+    vb = 1.0 / s1
+    knha = (test == "knha") & multi  # k = 1: metafor falls back to z
+    df = np.where(knha, k - 1.0, np.nan)
+    if test == "knha":
+        r = y - g.expand(est)
+        rss = g.sum(w * r * r)
+        s2w = np.where(rss <= np.finfo(float).eps, 0.0, rss / (k - 1.0))
+        vb = np.where(knha, s2w * vb, vb)
+    se = np.sqrt(vb)
     bad = ~conv
-    if np.any(bad):  # groups whose iterative estimator failed: no results
+    if bad.any():  # groups whose iterative estimator failed: no results
         est[bad] = np.nan
         se[bad] = np.nan
     f.g, f.y, f.v, f.m, f.rescaled, f.counts, f.k = g, y, v, m, rescaled, counts, k
     f.method, f.test, f.alpha, f.fixed, f.multi = method, test, alpha, fixed, multi
     f.tau2, f.se_tau2, f.conv, f.iters = tau2, se_tau2, conv, iters
     f.w, f.s1, f.est, f.vb, f.se, f.knha, f.df = w, s1, est, vb, se, knha, df
-    with np.errstate(invalid="ignore"):
-        f.tame = not rescaled and bool(np.max(np.abs(y)) <= 2.0**_TAME_LOG2)
+    f.tame = not rescaled and bool(max(y.max(), -y.min()) <= 2.0**_TAME_LOG2)
     return f
 
 
@@ -382,9 +382,9 @@ def meta(yi, vi, method: str = "REML", test: str = "z", level: float = 0.95,
     Returns
     -------
     MetaResult
-        tau^2, estimate and se are computed by the call; the CI and test, Q, I^2, H^2 and
-        the prediction interval, the Q-profile tau^2 interval and the weights are computed
-        on the first read of one of their fields (the same code and numbers as an eager
+        tau^2, estimate and se are computed by the call; the SE of tau^2, the CI and test,
+        Q, I^2, H^2 and the prediction interval, the Q-profile tau^2 interval and the
+        weights are computed on the first read of one of their fields (the same code and numbers as an eager
         computation, from a private copy of the data; see
         :data:`evidence.meta.results.DEFERRED_FIELDS`). Data far from unit scale (rescaled,
         see below) are computed eagerly, so that every output is range-checked here.
@@ -468,7 +468,10 @@ def meta(yi, vi, method: str = "REML", test: str = "z", level: float = 0.95,
     if not (math.isfinite(y.sum()) and math.isfinite(v.sum()) and v.min() > 0):
         _check_values(y, v)
     counts = np.array([y.size])
-    out, f = _fit_groups(y, v, counts, method, test, alpha, con, want=frozenset(["se_tau2"]))
+    out, f = _fit_groups(y, v, counts, method, test, alpha, con, want=frozenset())
+    if not f.tame:  # everything eagerly, se_tau2 included (rare: data far from unit scale)
+        out, f = _fit_groups(y, v, counts, method, test, alpha, con,
+                             on_retry=lambda *how: None)
     _warn_common(method, test, counts, f.conv)
     used_test = str(out["test"][0])
     if f.tame:
@@ -479,12 +482,18 @@ def meta(yi, vi, method: str = "REML", test: str = "z", level: float = 0.95,
         if f.v is vi or f.v.base is not None:
             f.v = f.v.copy()
         summary = Deferred(lambda: _first(_summary(f)))
+        # the SE of tau^2: the estimator again, with its SE (deterministic: the same tau^2)
+        se_part = Deferred(lambda: {"se_tau2": float(_core(
+            f.y, f.v, counts, method, test, alpha, con, se_tau2=True,
+            on_retry=lambda *how: None).se_tau2[0])})
         interval = Deferred(lambda: _first(_tau2_interval(f)))
         weights = Deferred(lambda: {"weights": readonly(_weights(f), float)})
         late = dict.fromkeys(_SUMMARY_FIELDS, summary)
         late.update(dict.fromkeys(_TAU2_CI_FIELDS, interval))
+        late["se_tau2"] = se_part
     else:  # computed eagerly (and range-checked) by _fit_groups
-        late = _first({name: out[name] for name in _SUMMARY_FIELDS + _TAU2_CI_FIELDS})
+        late = _first({name: out[name]
+                       for name in _SUMMARY_FIELDS + _TAU2_CI_FIELDS + ("se_tau2",)})
         weights = _weights(f)
     return MetaResult(
         k=int(y.size),
@@ -492,7 +501,6 @@ def meta(yi, vi, method: str = "REML", test: str = "z", level: float = 0.95,
         se=float(out["se"][0]),
         tau2=float(out["tau2"][0]),
         tau=float(out["tau"][0]),
-        se_tau2=float(out["se_tau2"][0]),
         q_df=int(out["q_df"][0]),
         df=int(out["df"][0]) if used_test == "knha" else None,
         method=method,

@@ -45,9 +45,10 @@ SCALAR_FIELDS = (
 
 
 #: Fields :func:`evidence.meta.meta` may compute on first read (each group of them in one
-#: go): the summary statistics, the Q-profile interval of tau^2 and the weights.
-DEFERRED_FIELDS = ("ci_low", "ci_high", "stat", "pvalue", "q", "q_pvalue", "i2", "h2",
-                   "pi_low", "pi_high", "tau2_ci_low", "tau2_ci_high", "weights")
+#: go): the SE of tau^2, the summary statistics, the Q-profile interval of tau^2 and the
+#: weights.
+DEFERRED_FIELDS = ("se_tau2", "ci_low", "ci_high", "stat", "pvalue", "q", "q_pvalue", "i2",
+                   "h2", "pi_low", "pi_high", "tau2_ci_low", "tau2_ci_high", "weights")
 
 
 @deferred_fields(*DEFERRED_FIELDS)
@@ -78,8 +79,9 @@ class MetaResult(FrozenResult):
     converged, iterations : convergence of iterative estimators (True / 0 for closed forms).
     weights : weights of the studies as fractions summing to 1 (in input order).
 
-    :func:`evidence.meta.meta` defers the fields of :data:`DEFERRED_FIELDS` (CI, test,
-    Q, I^2, H^2, prediction interval; the Q-profile interval of tau^2; the weights): each
+    :func:`evidence.meta.meta` defers the fields of :data:`DEFERRED_FIELDS` (the SE of
+    tau^2; CI, test, Q, I^2, H^2, prediction interval; the Q-profile interval of tau^2;
+    the weights): each
     group is computed on the first read of one of its fields, from a private copy of the
     data, with the same code and numbers as the eager computation, and then stored. A
     result is therefore cheap when only estimate, se and tau^2 are read, and reads the same
