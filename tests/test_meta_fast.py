@@ -253,3 +253,19 @@ def test_rich_progress_is_silent_off_a_terminal():
     with ev.rich_progress("pooling", console=console) as bar:
         out = meta_batch(df, by="g", method="DL", progress=bar)
     assert len(out) == 2 and buf.getvalue() == ""
+
+
+@pytest.mark.parametrize("first", [
+    "ev.meta_batch(pd.DataFrame({'yi': [0.1, 0.3], 'vi': [0.01, 0.02]}))",
+    "from evidence.meta import SCALAR_FIELDS",
+])
+def test_ev_meta_is_callable_whatever_was_imported_first(first):
+    # importing the subpackage evidence.meta binds it to evidence.meta; ev.meta(...) must
+    # still fit (a fresh interpreter: the test session has imported everything already)
+    import subprocess
+    import sys
+    code = ("import pandas as pd\nimport evidence as ev\n" + first + "\n"
+            "print(round(ev.meta([0.1, 0.3], [0.01, 0.02], method='DL').estimate, 6))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "0.175"

@@ -5,6 +5,9 @@
 numbers. Results are frozen :class:`MetaResult` objects.
 """
 
+import sys
+import types
+
 from .estimators import FIXED_METHODS, METHODS
 from .fit import DEFAULT_CONTROL, TESTS, meta, meta_batch
 from .results import SCALAR_FIELDS, MetaResult
@@ -19,3 +22,16 @@ __all__ = [
     "SCALAR_FIELDS",
     "DEFAULT_CONTROL",
 ]
+
+
+class _CallablePackage(types.ModuleType):
+    """Importing this subpackage binds it to the name ``meta`` in :mod:`evidence`, where the
+    public API's ``ev.meta`` is the function :func:`evidence.meta.fit.meta`. Whenever the
+    package takes the name, calling it still fits a meta-analysis (``ev.meta(yi, vi)``
+    then works whatever was imported first)."""
+
+    def __call__(self, *args, **kwargs):
+        return meta(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallablePackage

@@ -763,6 +763,12 @@ def _blocks(y, v, counts):
     counts) with (k, G_k) arrays for each size k <= _BLOCK_MAX_K shared by at least
     _BLOCK_MIN_GROUPS groups, and 1-D segments for the other groups. Empty groups are left out. The numbers do not depend on the split
     (a Block adds in the order of the segment reductions)."""
+    kmin, kmax = int(counts.min()), int(counts.max())
+    if kmin == kmax and 0 < kmin <= _BLOCK_MAX_K and counts.size >= _BLOCK_MIN_GROUPS:
+        # one size (e.g. a simulation study): the block is the transpose of the rows
+        yield (np.arange(counts.size), np.ascontiguousarray(y.reshape(-1, kmin).T),
+               np.ascontiguousarray(v.reshape(-1, kmin).T), counts)
+        return
     starts = np.zeros(counts.size, dtype=np.int64)
     np.cumsum(counts[:-1], out=starts[1:])
     small = (counts > 0) & (counts <= _BLOCK_MAX_K)
