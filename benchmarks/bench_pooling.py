@@ -2,16 +2,19 @@
 
     python benchmarks/bench_pooling.py            # full run
     python benchmarks/bench_pooling.py --quick    # smaller caps, fewer repeats
-    python benchmarks/bench_pooling.py --big      # adds meta_batch memory at 1,000,000 groups
+    python benchmarks/bench_pooling.py --no-r     # skip R metafor (its columns say so)
 
 Sections
 --------
-1. one meta-analysis (k = 10, 100, 1000): evidence.meta vs statsmodels combine_effects,
-   PyMARE estimators and R metafor rma() (timed with system.time() inside R);
-2. many meta-analyses (G groups of k in 3..7, mean 5): evidence.meta_batch (one call) vs a
-   Python loop of statsmodels, PyMARE's own batching (2-D y/v, one call per distinct k) and
-   an R loop of rma() (slow peers are capped and extrapolated, labelled as such);
-3. memory of meta_batch (peak RSS and tracemalloc, in a fresh child process).
+1. one meta-analysis (k = 10 ... 10^6; DL, REML, PM): evidence.meta vs statsmodels
+   combine_effects, PyMARE estimators and R metafor rma() (timed with system.time() inside
+   R; k <= 1,000);
+2. many meta-analyses (G = 10^3 ... 10^6 groups of k = 8; DL, REML, ML, PM):
+   evidence.meta_batch (one call from a DataFrame) vs a Python loop of statsmodels,
+   PyMARE's own batching (2-D y/v) and an R loop of rma() (slow peers are capped and
+   extrapolated, labelled as such);
+3. peak memory, one fresh child process per configuration (VmHWM; tracemalloc);
+4. the targets of issue 12, checked on the run's numbers.
 
 Ratios are peer time / evidence time: above 1 means evidence is faster.
 All data are synthetic, drawn from a seeded numpy generator (see ``synth``).
@@ -48,26 +51,36 @@ SEED = 20240611
 #: ``repeats``: best of this many blocks; ``cap_*``: most groups a looping peer fits
 #: (beyond that its time is extrapolated linearly in G and labelled so).
 MODES = {
-    "full": dict(single_k=(10, 100, 1000), batch_g=(1_000, 10_000, 100_000),
+    "full": dict(single_k=(10, 100, 1000, 10_000, 100_000, 1_000_000),
+                 batch_g=(1_000, 10_000, 100_000, 1_000_000),
                  min_time=0.2, repeats=5, batch_repeats=3, peer_batch_repeats=2,
-                 cap_statsmodels=10_000, cap_metafor=2_000, mem_groups=(100_000,)),
-    "quick": dict(single_k=(10, 100, 1000), batch_g=(1_000, 10_000, 100_000),
+                 big_repeats=1, cap_statsmodels=10_000, cap_metafor=2_000,
+                 metafor_single_max_k=1000, mem_groups=(1_000, 10_000, 100_000, 1_000_000),
+                 mem_single_k=(1_000_000,)),
+    "quick": dict(single_k=(10, 1000, 1_000_000), batch_g=(1_000, 100_000),
                   min_time=0.05, repeats=3, batch_repeats=2, peer_batch_repeats=1,
-                  cap_statsmodels=2_000, cap_metafor=500, mem_groups=(100_000,)),
+                  big_repeats=1, cap_statsmodels=2_000, cap_metafor=500,
+                  metafor_single_max_k=1000, mem_groups=(100_000,), mem_single_k=()),
 }
 BIG_GROUPS = 1_000_000
+#: studies per group in the batch section (the setting of the issue's targets; equal k is
+#: PyMARE's best case: one call)
+BATCH_K = 8
 SINGLE_METHODS = ("REML", "DL", "PM")
-BATCH_METHODS = ("REML", "DL", "PM")
+BATCH_METHODS = ("REML", "DL", "ML", "PM")
+#: what PyMARE computes (estimate, its variance, tau2): the evidence rows peers are
+#: compared with ask meta_batch for these columns only (meta() reads only these fields)
+LITE_COLUMNS = ["estimate", "se", "tau2"]
 METAFOR_DEFAULT_NOTE = {"REML": "; default Fisher scoring threshold 1e-5",
+                        "ML": "; default Fisher scoring threshold 1e-5",
                         "PM": "; default uniroot tol eps^0.25 ≈ 1.2e-4"}
 ENV_PREFIXES = ("OPENBLAS_", "OMP_", "MKL_", "BLIS_", "VECLIB_", "NUMEXPR_", "GOTO_")
 
 # what each peer really runs for an evidence method (None: the peer has no such estimator)
-STATSMODELS_METHOD = {"DL": "chi2", "PM": "iterated", "REML": None}
+STATSMODELS_METHOD = {"DL": "chi2", "PM": "iterated", "REML": None, "ML": None}
 PYMARE_METHOD = {"DL": "DerSimonianLaird", "REML": 'VarianceBasedLikelihoodEstimator("REML")',
-                 "PM": None}
-METAFOR_METHOD = {"DL": 'rma(method="DL")', "REML": 'rma(method="REML")',
-                  "PM": 'rma(method="PM")'}
+                 "ML": 'VarianceBasedLikelihoodEstimator("ML")', "PM": None}
+METAFOR_METHOD = {m: f'rma(method="{m}")' for m in ("DL", "REML", "ML", "PM")}
 
 
 # ---------------------------------------------------------------------------------------
@@ -88,7 +101,7 @@ def synth(rng: np.random.Generator, counts: np.ndarray, tau2: float = 0.04):
 
 
 def batch_data(max_groups: int, rng: np.random.Generator) -> pd.DataFrame:
-    counts = rng.integers(3, 8, size=max_groups)  # k in 3..7, mean 5
+    counts = np.full(max_groups, BATCH_K)
     y, v = synth(rng, counts)
     g = np.repeat(np.arange(max_groups), counts)
     return pd.DataFrame({"g": g, "yi": y, "vi": v})
@@ -104,6 +117,8 @@ def best_time(fn, repeats: int, min_time: float):
     t0 = time.perf_counter()
     result = fn()
     first = time.perf_counter() - t0
+    if repeats <= 0:  # one timed call (the largest cases)
+        return first, result
     number = max(1, math.ceil(min_time / max(first, 1e-9)))
     best = math.inf
     for _ in range(repeats):
@@ -173,6 +188,7 @@ class Row:
     timed_groups: int | None = None
     extrapolated: bool = False
     is_base: bool = False
+    d_tight: tuple | None = None  # (max |Δ estimate|, max |Δ tau2|) vs metafor, tight control
 
     @property
     def ratio(self):
@@ -206,7 +222,7 @@ def pymare_estimator(method: str):
     # "wald": the plain z-based covariance, as evidence's test="z" and metafor's default
     if method == "DL":
         return DerSimonianLaird(small_sample_correction="wald")
-    return VarianceBasedLikelihoodEstimator(method="REML", small_sample_correction="wald")
+    return VarianceBasedLikelihoodEstimator(method=method, small_sample_correction="wald")
 
 
 def pymare_fit(method: str, Y: np.ndarray, V: np.ndarray):
@@ -297,6 +313,8 @@ def prepare_single(cfg, R: RRunner):
         rng = np.random.default_rng([SEED, 1, i])
         y, v = synth(rng, np.array([k]))
         data[k] = (y, v)
+        if k > cfg["metafor_single_max_k"]:
+            continue  # rma() forms k x k matrices (174 s and 1.8 GB at k = 4,000)
         for m in SINGLE_METHODS:
             R.add_single(f"s_{k}_{m}", y, v, m, cfg["min_time"], cfg["repeats"])
     return data
@@ -320,17 +338,37 @@ def run_single(cfg, data, R: RRunner, rep: Report):
     for k in cfg["single_k"]:
         y, v = data[k]
         for m in SINGLE_METHODS:
+            reps = cfg["repeats"] if k < 1_000_000 else max(1, cfg["repeats"] // 2)
+
+            def lite():  # the outputs the peers compute
+                r = ev.meta(y, v, method=m)
+                return r, (r.estimate, r.se, r.tau2)
+
+            def full():  # every field, the Q-profile interval and the weights included
+                r = ev.meta(y, v, method=m)
+                return r, (r.to_dict(), r.weights)
+
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                t_ev, r_ev = best_time(lambda: ev.meta(y, v, method=m), cfg["repeats"],
-                                       cfg["min_time"])
-            rep.rows.append(Row("single", k, m, f"evidence.meta(method={m!r})", t_ev,
-                                base=t_ev, is_base=True))
+                t_all, _ = best_time(full, reps, cfg["min_time"])
+                t_ev, (r_ev, _) = best_time(lite, reps, cfg["min_time"])
+            rr = R.get(f"s_{k}_{m}")
+            tight = None
+            if rr is not None:
+                tight = (maxdiff(rr["estimate_tight"], [r_ev.estimate]),
+                         maxdiff(rr["tau2_tight"], [r_ev.tau2]))
+            rep.rows.append(Row("single", k, m, f"evidence.meta(method={m!r}), reading "
+                                "estimate, se, tau2", t_ev, base=t_ev, is_base=True,
+                                d_tight=tight))
+            rep.rows.append(Row("single", k, m, f"evidence.meta(method={m!r}), reading every "
+                                "field", t_all, base=t_ev, is_base=True, d_tight=tight,
+                                note="CI, tests, Q, I², H², PI, Q-profile tau2 CI, weights "
+                                     "(computed on first read)"))
 
             smm = STATSMODELS_METHOD[m]
             if smm is None:
                 rep.rows.append(Row("single", k, m, "statsmodels combine_effects", None,
-                                    note="no REML estimator in statsmodels"))
+                                    note=f"no {m} estimator in statsmodels"))
             elif sm_ok:
                 t, (est, tau2) = best_time(lambda: statsmodels_fit(smm, y, v), cfg["repeats"],
                                            cfg["min_time"])
@@ -357,7 +395,10 @@ def run_single(cfg, data, R: RRunner, rep: Report):
                                     abs(est[0] - r_ev.estimate), abs(tau2[0] - r_ev.tau2),
                                     note))
 
-            rr = R.get(f"s_{k}_{m}")
+            if rr is None and R.ok and k > cfg["metafor_single_max_k"]:
+                rep.rows.append(Row("single", k, m, "metafor rma()", None,
+                                    note=f"not run above k = {cfg['metafor_single_max_k']:,}: "
+                                         "rma() forms k x k matrices"))
             if rr is not None:
                 note = "R system.time, start-up excluded"
                 note += METAFOR_DEFAULT_NOTE.get(m, "")
@@ -410,24 +451,40 @@ def run_batch(cfg, df_all, R: RRunner, rep: Report):
         nrows = int(starts_all[G])
         df = df_all.iloc[:nrows].copy()
         counts = counts_all[:G]
+        big = G >= BIG_GROUPS
+        reps = cfg["big_repeats"] - 1 if big else cfg["batch_repeats"]
         for m in BATCH_METHODS:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                t_ev, tbl = best_time(lambda: ev.meta_batch(df, by="g", method=m),
-                                      cfg["batch_repeats"], 0.0)
+                t_all, tbl = best_time(lambda: ev.meta_batch(df, by="g", method=m),
+                                       reps, 0.0)
+                t_ev, _ = best_time(lambda: ev.meta_batch(df, by="g", method=m,
+                                                         columns=LITE_COLUMNS), reps, 0.0)
             e_est = tbl["estimate"].to_numpy()
             e_tau2 = tbl["tau2"].to_numpy()
             nbad = int((~tbl["converged"].astype(bool)).sum())
-            rep.rows.append(Row("batch", G, m, f"evidence.meta_batch(by='g', method={m!r})",
-                                t_ev, t_ev, note=(f"{nbad} group(s) did not converge (NaN, ConvergenceWarning)"
-                                                  if nbad else "one call, all groups"),
-                                timed_groups=G, is_base=True))
+            rr = R.get(f"b_{m}_{min(G, cfg['cap_metafor'])}")
+            tight = None
+            if rr is not None:
+                n = len(rr["estimate"])
+                tight = (maxdiff(rr["estimate_tight"][:n], e_est[:n]),
+                         maxdiff(rr["tau2_tight"][:n], e_tau2[:n]))
+            conv_note = (f"; {nbad} group(s) did not converge (NaN, ConvergenceWarning)"
+                         if nbad else "")
+            rep.rows.append(Row("batch", G, m, f"evidence.meta_batch(method={m!r}, "
+                                f"columns={LITE_COLUMNS})", t_ev, t_ev,
+                                note="one call from the DataFrame" + conv_note,
+                                timed_groups=G, is_base=True, d_tight=tight))
+            rep.rows.append(Row("batch", G, m, f"evidence.meta_batch(method={m!r}), every "
+                                "column", t_all, t_ev,
+                                note="with Q-profile tau2 CI, tests, Q, I², H², PI",
+                                timed_groups=G, is_base=True, d_tight=tight))
 
             # statsmodels: a Python loop over groups (arrays pre-split, not timed)
             smm = STATSMODELS_METHOD[m]
             if smm is None:
                 rep.rows.append(Row("batch", G, m, "statsmodels loop", None,
-                                    note="no REML estimator in statsmodels"))
+                                    note=f"no {m} estimator in statsmodels"))
             elif sm_ok:
                 n = min(G, cfg["cap_statsmodels"])
                 key = (smm, n)
@@ -478,14 +535,15 @@ def run_batch(cfg, df_all, R: RRunner, rep: Report):
 
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    t, (est, tau2) = best_time(pymare_all, cfg["peer_batch_repeats"], 0.0)
+                    t, (est, tau2) = best_time(
+                        pymare_all, cfg["big_repeats"] - 1 if big else cfg["peer_batch_repeats"],
+                        0.0)
                 rep.rows.append(Row("batch", G, m, f"PyMARE {pmm}, native 2-D batching", t, t_ev,
                                     maxdiff(est, e_est), maxdiff(tau2, e_tau2),
-                                    f"{len(ks)} calls (one per distinct k); fit() only"
+                                    f"{len(ks)} call(s) (one per distinct k); fit() only"
                                     + n_disagree(tau2, e_tau2), timed_groups=G))
 
             # metafor: an R loop of rma() over groups, capped and extrapolated
-            rr = R.get(f"b_{m}_{min(G, cfg['cap_metafor'])}")
             if rr is not None:
                 n = len(rr["estimate"])  # the R loop ran over the first n groups
                 per = float(rr["seconds"]) / n
@@ -530,46 +588,73 @@ def _peak_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def memory_child(groups: int, method: str) -> dict:
-    import evidence as ev
-
+def memory_child(kind: str, size: int, method: str) -> dict:
+    """One configuration in this fresh process: ``kind`` "batch" (evidence.meta_batch,
+    every column, G = size groups of BATCH_K), "batch-pymare" (PyMARE on the (k, G)
+    arrays), "single" (evidence.meta with k = size, every field read) or "single-pymare".
+    Peak RSS: Linux VmHWM, reset just before the call (its increase is the call's own
+    memory) and as a whole (interpreter, libraries and the input data included)."""
     rng = np.random.default_rng([SEED, 3])
-    counts = np.full(groups, 5)
+    counts = np.full(size, BATCH_K) if kind.startswith("batch") else np.array([size])
     y, v = synth(rng, counts)
-    df = pd.DataFrame({"g": np.repeat(np.arange(groups), counts), "yi": y, "vi": v})
-    del y, v
-    input_mb = df.memory_usage(deep=True).sum() / 2**20
+    df = None
+    if kind == "batch":
+        import evidence as ev
+        df = pd.DataFrame({"g": np.repeat(np.arange(size), counts), "yi": y, "vi": v})
+        del y, v
+        input_mb = df.memory_usage(deep=True).sum() / 2**20
+        fn = lambda: ev.meta_batch(df, by="g", method=method)  # noqa: E731
+    elif kind == "single":
+        import evidence as ev
+        input_mb = (y.nbytes + v.nbytes) / 2**20
+
+        def fn():
+            r = ev.meta(y, v, method=method)
+            return r.to_dict(), r.weights
+    else:
+        Y = y.reshape(-1, counts[0]).T.copy() if kind == "batch-pymare" else y[:, None]
+        V = v.reshape(-1, counts[0]).T.copy() if kind == "batch-pymare" else v[:, None]
+        del y, v
+        input_mb = (Y.nbytes + V.nbytes) / 2**20
+        fn = lambda: pymare_fit(method, Y, V)  # noqa: E731
     warnings.simplefilter("ignore")
+    fn() if kind.startswith("single") else None  # warm up imports for the small case
     rss0 = _rss_now_kb()
     reset = _reset_peak()
     t0 = time.perf_counter()
-    tbl = ev.meta_batch(df, by="g", method=method)
+    out = fn()
     secs = time.perf_counter() - t0
     peak = _peak_kb()
-    out_mb = tbl.memory_usage(deep=True).sum() / 2**20
-    del tbl
-    tracemalloc.start()  # numpy reports its buffers to tracemalloc
-    ev.meta_batch(df, by="g", method=method)
-    _, tm_peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return dict(groups=groups, rows=int(counts.sum()), method=method, seconds=secs,
-                input_mb=input_mb, output_mb=out_mb, rss_before_mb=rss0 / 1024,
-                peak_rss_mb=peak / 1024, peak_rss_increase_mb=(peak - rss0) / 1024,
-                peak_reset=reset, tracemalloc_peak_mb=tm_peak / 2**20)
+    del out
+    tm_peak = math.nan
+    if kind in ("batch", "single") and size <= 100_000:
+        tracemalloc.start()  # numpy reports its buffers to tracemalloc
+        fn()
+        tm_peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+    return dict(kind=kind, size=size, method=method, seconds=secs, input_mb=input_mb,
+                rss_before_mb=rss0 / 1024, peak_rss_mb=peak / 1024,
+                peak_rss_increase_mb=(peak - rss0) / 1024, peak_reset=reset,
+                tracemalloc_peak_mb=tm_peak)
 
 
-def run_memory(groups_list, rep: Report):
-    for groups in groups_list:
-        for method in ("REML",):
-            proc = subprocess.run([sys.executable, str(Path(__file__).resolve()),
-                                   "--memory-child", str(groups), method],
-                                  capture_output=True, text=True)
-            if proc.returncode != 0:
-                rep.notes.append(f"memory at G={groups:,} failed: "
-                                 + (proc.stderr.strip().splitlines() or ["?"])[-1])
-                continue
-            rep.memory.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-            print(f"  memory G={groups:,} done", flush=True)
+def run_memory(cfg, rep: Report):
+    configs = [("batch", g, "REML") for g in cfg["mem_groups"]]
+    if have("pymare"):
+        configs += [("batch-pymare", g, "REML") for g in cfg["mem_groups"] if g >= 100_000]
+    configs += [("single", k, "REML") for k in cfg["mem_single_k"]]
+    if have("pymare"):
+        configs += [("single-pymare", k, "REML") for k in cfg["mem_single_k"]]
+    for kind, size, method in configs:
+        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()),
+                               "--memory-child", kind, str(size), method],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            rep.notes.append(f"memory {kind} {size:,} failed: "
+                             + (proc.stderr.strip().splitlines() or ["?"])[-1])
+            continue
+        rep.memory.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        print(f"  memory {kind} {size:,} done", flush=True)
 
 
 # ---------------------------------------------------------------------------------------
@@ -626,8 +711,9 @@ def table(rows, section) -> list[str]:
     size_name = "k" if section == "single" else "G"
     t_name = "time per fit" if section == "single" else "time for all G"
     head = [f"| {size_name} | method | tool (what it really runs) | {t_name} | "
-            "peer / evidence | max abs Δ estimate | max abs Δ tau2 | note |",
-            "|---:|---|---|---:|---:|---:|---:|---|"]
+            "peer / evidence | max abs Δ estimate | max abs Δ tau2 | "
+            "evidence vs metafor, tight (Δ est / Δ tau2) | note |",
+            "|---:|---|---|---:|---:|---:|---:|---:|---|"]
     out = list(head)
     for r in rows:
         if r.section != section:
@@ -635,16 +721,101 @@ def table(rows, section) -> list[str]:
         t = fmt_time(r.seconds)
         if r.extrapolated:
             t = f"≈ {t} (extrapolated from {r.timed_groups:,} groups)"
-        ratio = "1 (baseline)" if r.is_base else fmt_ratio(r.ratio)
+        ratio = ("1 (baseline)" if r.is_base and r.seconds == r.base else
+                 "" if r.is_base else fmt_ratio(r.ratio))
         if r.extrapolated and ratio:
             ratio = "≈ " + ratio
         dd = ("—", "—") if r.is_base else (fmt_diff(r.d_est), fmt_diff(r.d_tau2))
         if r.seconds is None and not r.is_base:
             dd = ("", "")
+        tight = "" if r.d_tight is None else f"{fmt_diff(r.d_tight[0])} / {fmt_diff(r.d_tight[1])}"
         tool = f"**{r.tool}**" if r.is_base else r.tool
         out.append(f"| {r.size:,} | {r.method} | {tool} | {t} | {ratio} | {dd[0]} | {dd[1]} | "
-                   f"{r.note} |")
+                   f"{tight} | {r.note} |")
     return out
+
+
+def _find(rep, section, size, method, tool_start, lite=True):
+    for r in rep.rows:
+        if (r.section == section and r.size == size and r.method == method
+                and r.tool.startswith(tool_start)):
+            if tool_start.startswith("evidence") and lite != ("every" not in r.tool):
+                continue
+            return r
+    return None
+
+
+def targets(rep: Report) -> list[str]:
+    """The done-criteria of issue 12, checked on this run's numbers."""
+    lines = ["| target | measured | met |", "|---|---|---|"]
+
+    def add(what, measured, ok):
+        lines.append(f"| {what} | {measured} | {'yes' if ok else ('**no**' if ok is not None else 'not measured')} |")
+
+    def speed(section, size, method, peer, lite=True):
+        e = _find(rep, section, size, method, "evidence", lite)
+        p = _find(rep, section, size, method, peer)
+        if e is None or p is None or p.seconds is None:
+            return None, e, p
+        return p.seconds / e.seconds, e, p
+
+    for lite in (False, True):
+        r, e, p = speed("batch", 100_000, "REML", "PyMARE", lite)
+        what = "every column" if not lite else f"columns={LITE_COLUMNS}"
+        add(f"G=10^5 REML k={BATCH_K}: ≥ 5× faster than PyMARE ({what})",
+            "" if r is None else f"{fmt_ratio(r)} ({fmt_time(e.seconds)} vs {fmt_time(p.seconds)})",
+            None if r is None else r >= 5)
+    for lite in (False, True):
+        r, e, p = speed("batch", 100_000, "REML", "metafor", lite=lite)
+        what = "every column" if not lite else f"columns={LITE_COLUMNS}"
+        add(f"G=10^5 REML: per-group cost ≥ 1,000× lower than the metafor loop ({what})",
+            "" if r is None else f"{fmt_ratio(r)} ({e.seconds / e.size * 1e6:.2f} µs vs "
+            f"{p.seconds / p.size * 1e3:.2f} ms per group)", None if r is None else r >= 1000)
+    e = _find(rep, "batch", 100_000, "REML", "evidence")
+    if e is not None and e.d_tight is not None:
+        worst = max(x for x in e.d_tight if x is not None)
+        add("G=10^5 REML: max |Δ tau2|, |Δ estimate| vs metafor (tight) ≤ 1e-8",
+            f"{fmt_diff(e.d_tight[0])} / {fmt_diff(e.d_tight[1])} (first {e.size and min(e.size, 2000):,} groups)",
+            worst <= 1e-8)
+    else:
+        add("G=10^5 REML: max |Δ| vs metafor (tight) ≤ 1e-8", "R not run", None)
+    for method in ("DL", "ML"):
+        vals = []
+        for G in sorted({r.size for r in rep.rows if r.section == "batch"}):
+            r, e, p = speed("batch", G, method, "PyMARE")
+            if r is not None:
+                vals.append((G, r))
+        if vals:
+            add(f"{method} at every G: at least as fast as PyMARE (columns={LITE_COLUMNS})",
+                ", ".join(f"G={G:,}: {fmt_ratio(x)}" for G, x in vals),
+                all(x >= 1 for _, x in vals))
+    mem = [m for m in rep.memory if m["kind"] == "batch" and m["size"] == 1_000_000]
+    for lite in (False, True):
+        r, e, p = speed("batch", 1_000_000, "REML", "PyMARE", lite=lite)
+        what = "every column" if not lite else f"columns={LITE_COLUMNS}"
+        add(f"G=10^6 REML k={BATCH_K}: ≥ 5× faster than PyMARE ({what})",
+            "" if r is None else f"{fmt_ratio(r)} ({fmt_time(e.seconds)} vs {fmt_time(p.seconds)})",
+            None if r is None else r >= 5)
+    if mem:
+        add("G=10^6 REML: peak memory ≤ 1 GB (whole process: interpreter, input frame, "
+            "result)", f"{mem[0]['peak_rss_mb']:.0f} MB (call's own increase "
+            f"{mem[0]['peak_rss_increase_mb']:.0f} MB)", mem[0]["peak_rss_mb"] <= 1024)
+    for method in ("DL", "REML"):
+        r, e, p = speed("single", 10, method, "PyMARE")
+        add(f"one meta() k=10 {method}, reading estimate, se, tau2: not slower than PyMARE",
+            "" if r is None else f"{fmt_ratio(r)} ({fmt_time(e.seconds)} vs {fmt_time(p.seconds)})",
+            None if r is None else r >= 1)
+    for lite in (False, True):
+        r, e, p = speed("single", 1_000_000, "REML", "PyMARE", lite=lite)
+        what = "every field" if not lite else "reading estimate, se, tau2"
+        add(f"k=10^6, one REML model: ≥ 4× faster than PyMARE ({what})",
+            "" if r is None else f"{fmt_ratio(r)} ({fmt_time(e.seconds)} vs {fmt_time(p.seconds)})",
+            None if r is None else r >= 4)
+    lines += ["", "PyMARE's fit() computes estimate, its variance and tau2: the rows "
+              f"`columns={LITE_COLUMNS}` / `reading estimate, se, tau2` are the same work; "
+              "`every column` adds the Q-profile tau2 interval (root finding per group), "
+              "tests, Q, I², H² and the prediction interval, which PyMARE does not compute."]
+    return lines
 
 
 def headline(rep: Report) -> list[str]:
@@ -674,11 +845,16 @@ NOTES = [
     "metafor DL are real estimator differences, not rounding; `\"iterated\"` is Paule-Mandel "
     "(stops when |Q_gen - (k-1)| <= 1e-5) and is compared with evidence PM. statsmodels "
     "has no REML, PyMARE no PM.",
-    "Work done differs: evidence.meta/meta_batch always compute the Q-profile CI of tau2, "
-    "Q, I2, H2 and the prediction interval as well as estimate/se/CI; metafor rma() "
-    "computes estimate, se, CI, Q, I2, H2 (no tau2 CI); PyMARE is timed on fit() only "
-    "(estimate, covariance, tau2; small_sample_correction=\"wald\"); statsmodels "
-    "combine_effects computes FE and RE estimates and HKSJ scales.",
+    "Work done: two evidence rows per case. The first computes what the peers compute "
+    "(meta(): estimate, se, tau2 read; the other fields are computed on first read; "
+    f"meta_batch(columns={LITE_COLUMNS})) and is the baseline of the ratios; the second "
+    "computes everything (Q-profile CI of tau2, tests, Q, I², H², prediction interval, "
+    "weights). metafor rma() computes estimate, se, CI, Q, I², H² (no tau2 CI); PyMARE is "
+    "timed on fit() only (estimate, covariance, tau2; small_sample_correction=\"wald\"); "
+    "statsmodels combine_effects computes FE and RE estimates and HKSJ scales.",
+    "`evidence vs metafor, tight`: the largest differences of evidence's estimate and tau2 "
+    "from metafor refitted (untimed) with control threshold = 1e-12 (REML, ML) or tol = "
+    "1e-12 (PM); DL is closed form (the default fit). Over the groups metafor fitted.",
     "Convergence: evidence stops Fisher scoring at |Δtau2| <= 1e-12 and solves PM to "
     "machine precision; metafor runs with its defaults (REML threshold 1e-5, PM uniroot tol "
     "≈ 1.2e-4), which is what its users get; PyMARE's REML is a bounded scalar search with "
@@ -689,7 +865,7 @@ NOTES = [
     "section loop over arrays that were split before timing; evidence.meta_batch is timed "
     "from the DataFrame (grouping included).",
     "Data: synthetic, seeded numpy generator (`synth` in bench_pooling.py). Single: one "
-    "data set per k. Batch: G groups with k drawn from 3..7 (mean 5); smaller G are prefixes "
+    f"data set per k. Batch: G groups of k = {BATCH_K} studies; smaller G are prefixes "
     "of the largest data set.",
     "The machine may be shared with other jobs (see the load average); timings are "
     "best-of-N to damp that noise.",
@@ -704,26 +880,28 @@ def write_markdown(path: Path, facts, rep: Report, mode: str, wall: float, argv)
     lines += [f"| {k} | {v} |" for k, v in facts]
     lines += ["", "## Headline ratios (peer time / evidence time)", ""] + headline(rep)
     lines += ["", "## 1. One meta-analysis", ""] + table(rep.rows, "single")
-    lines += ["", "## 2. Many meta-analyses (G groups, k = 3..7)", ""] + table(rep.rows, "batch")
-    lines += ["", "## 3. Memory of meta_batch (fresh child process, k = 5, REML)", ""]
+    lines += ["", f"## 2. Many meta-analyses (G groups of k = {BATCH_K})", ""] + table(rep.rows, "batch")
+    lines += ["", "## 3. Peak memory (one fresh child process per configuration, REML)", ""]
     if rep.memory:
-        lines += ["| groups | rows | time | input frame | output frame | RSS before | "
-                  "peak RSS | peak RSS increase | tracemalloc peak |",
-                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += ["| what | size | time (first call in the process) | input data | RSS before the call | peak RSS (whole "
+                  "process) | peak RSS increase during the call | tracemalloc peak |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        names = {"batch": f"evidence.meta_batch, G groups of k = {BATCH_K}, every column",
+                 "batch-pymare": f"PyMARE REML, (k = {BATCH_K}, G) arrays",
+                 "single": "evidence.meta, one model of k studies, every field",
+                 "single-pymare": "PyMARE REML, one model of k studies"}
         for m in rep.memory:
+            tm = "" if not np.isfinite(m["tracemalloc_peak_mb"]) else f"{m['tracemalloc_peak_mb']:.0f} MB"
             lines.append(
-                f"| {m['groups']:,} | {m['rows']:,} | {fmt_time(m['seconds'])} | "
-                f"{m['input_mb']:.0f} MB | {m['output_mb']:.0f} MB | {m['rss_before_mb']:.0f} MB"
-                f" | {m['peak_rss_mb']:.0f} MB | {m['peak_rss_increase_mb']:.0f} MB | "
-                f"{m['tracemalloc_peak_mb']:.0f} MB |")
+                f"| {names[m['kind']]} | {m['size']:,} | {fmt_time(m['seconds'])} | "
+                f"{m['input_mb']:.0f} MB | {m['rss_before_mb']:.0f} MB | {m['peak_rss_mb']:.0f} MB"
+                f" | {m['peak_rss_increase_mb']:.0f} MB | {tm} |")
         if not all(m["peak_reset"] for m in rep.memory):
-            lines.append("")
-            lines.append("(peak RSS could not be reset before the call; it may include data "
-                         "generation)")
-        if not any(m["groups"] >= BIG_GROUPS for m in rep.memory):
-            lines += ["", f"Run with `--big` to add {BIG_GROUPS:,} groups."]
+            lines += ["", "(peak RSS could not be reset before the call; it may include data "
+                      "generation)"]
     else:
         lines.append("not measured")
+    lines += ["", "## 4. Issue 12 targets, checked on this run", ""] + targets(rep)
     lines += ["", "## How to read this", ""] + [f"- {n}" for n in NOTES + rep.notes]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
@@ -737,16 +915,17 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller caps, fewer repeats")
     ap.add_argument("--big", action="store_true",
-                    help=f"also measure meta_batch memory at {BIG_GROUPS:,} groups")
+                    help=f"(quick mode) also measure meta_batch memory at {BIG_GROUPS:,} groups")
     ap.add_argument("--no-r", action="store_true", help="skip R metafor")
     ap.add_argument("--out", default=str(HERE / "results" / "latest.md"),
                     help="markdown file to write (default benchmarks/results/latest.md)")
-    ap.add_argument("--memory-child", nargs=2, metavar=("GROUPS", "METHOD"),
+    ap.add_argument("--memory-child", nargs=3, metavar=("KIND", "SIZE", "METHOD"),
                     help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
     if args.memory_child:
-        print(json.dumps(memory_child(int(args.memory_child[0]), args.memory_child[1])))
+        kind, size, method = args.memory_child
+        print(json.dumps(memory_child(kind, int(size), method)))
         return 0
 
     mode = "quick" if args.quick else "full"
@@ -769,7 +948,9 @@ def main(argv=None):
         print("section 2: many meta-analyses", flush=True)
         run_batch(cfg, df_batch, R, rep)
         print("section 3: memory", flush=True)
-        run_memory(cfg["mem_groups"] + ((BIG_GROUPS,) if args.big else ()), rep)
+        if args.big and BIG_GROUPS not in cfg["mem_groups"]:
+            cfg = dict(cfg, mem_groups=cfg["mem_groups"] + (BIG_GROUPS,))
+        run_memory(cfg, rep)
     finally:
         R.cleanup()
     facts.append(("load average at end (1/5/15 min)",

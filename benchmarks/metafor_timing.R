@@ -39,17 +39,16 @@ fit_one <- function(yi, vi, method) {
   tryCatch(rma(yi, vi, method = method), error = function(e) NULL)
 }
 
-# untimed refit with tight convergence (REML: Fisher scoring threshold; PM: uniroot tol),
+# untimed refit with tight convergence (REML, ML: Fisher scoring threshold; PM: uniroot tol; DL is closed form),
 # so that tolerance differences can be told apart from disagreement
 tight_control <- function(method) {
-  if (method == "REML") return(list(threshold = 1e-12))
+  if (method %in% c("REML", "ML")) return(list(threshold = 1e-12))
   if (method == "PM") return(list(tol = 1e-12))
-  NULL
+  list()  # closed form (DL): the default fit is the exact one
 }
 
 fit_tight <- function(yi, vi, method) {
   con <- tight_control(method)
-  if (is.null(con)) return(c(NA_real_, NA_real_))
   fit <- tryCatch(rma(yi, vi, method = method, control = con), error = function(e) NULL)
   if (is.null(fit)) c(NA_real_, NA_real_) else c(fit$beta[1], fit$tau2)
 }

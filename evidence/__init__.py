@@ -41,6 +41,7 @@ _LAZY = {
     ".meta.subgroup": ("SubgroupResult", "subgroup"),
     ".meta.transform": ("back_transform",),
     ".model": ("LoadedReview", "load_review"),
+    ".progress": ("rich_progress",),
     ".analysis": ("AnalysisResult", "run_analyses", "run_analysis"),
     ".completeness": ("completeness", "outcome_status"),
     ".synthesis": ("check_stated_findings", "clinical_effects", "conclusions", "expert_matrix",
@@ -75,6 +76,10 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(module, __name__), name)
     globals()[name] = value  # later look-ups are plain attribute reads
+    # importing the subpackage evidence.meta binds it to the name "meta" in this module,
+    # which would hide the function ev.meta (ev.meta_batch(...) then ev.meta(...) failed)
+    if name != "meta" and "meta" in globals() and not callable(globals()["meta"]):
+        globals()["meta"] = importlib.import_module(".meta.fit", __name__).meta
     return value
 
 
@@ -96,7 +101,7 @@ __all__ = [
     "meta", "meta_batch", "meta_batch_dask", "MetaResult", "METHODS", "TESTS", "subgroup", "SubgroupResult",
     "meta_mh", "meta_peto", "MHResult", "PetoResult",
     "metareg", "MetaRegResult", "leave_one_out", "influence", "cumulative", "egger_test",
-    "EggerResult", "trimfill", "TrimFillResult", "back_transform",
+    "EggerResult", "trimfill", "TrimFillResult", "back_transform", "rich_progress",
     # records to results: completeness, planned analyses, mixed-methods synthesis, updates
     "completeness", "outcome_status", "run_analyses", "run_analysis", "AnalysisResult",
     "clinical_effects", "pool_by_group", "load_rules", "levels_of_evidence", "expert_matrix",

@@ -7,6 +7,9 @@ mutable (``res.weights[0] = 9``). The helpers here close that gap:
   ``__post_init__``);
 * :func:`copied_on_read` makes DataFrame / Series / dict fields hand out copies, keeping the
   attribute names, the constructor and ``dataclasses.fields`` as they are;
+* :func:`deferred_fields` lets fields be computed on first read (a :class:`Deferred`
+  computation of several fields at once), so a result can be returned before its dearer
+  parts are computed, with the numbers the eager computation gives;
 * :class:`FrozenResult` gives results an equality that understands arrays, frames and NaN,
   so that a result equals its pickled copy, a hash consistent with it, and a pickle that
   goes through the constructor (so the unpickled arrays are read-only too).
@@ -24,7 +27,7 @@ from dataclasses import FrozenInstanceError, fields
 import numpy as np
 import pandas as pd
 
-__all__ = ["readonly", "copied_on_read", "same", "FrozenResult"]
+__all__ = ["readonly", "copied_on_read", "deferred_fields", "Deferred", "same", "FrozenResult"]
 
 
 def readonly(a, dtype=None) -> np.ndarray:
@@ -100,6 +103,78 @@ def copied_on_read(*names: str):
             if storage is not None and not hasattr(storage, "__set__"):
                 raise TypeError(f"{cls.__name__}.{name} has a class-level default; not supported")
             setattr(cls, name, _CopyOnRead(name, storage))
+        return cls
+
+    return decorate
+
+
+class Deferred:
+    """A pending computation of one or more fields of a frozen result.
+
+    ``compute()`` returns a dict field name -> value; it runs at most once, on the first
+    read of any of its fields (then the function and what it holds are released). Values
+    are final: a deferred field reads the same as if it had been computed eagerly, so
+    equality, hashing, pickling and ``repr`` (which read every field) see plain values.
+    """
+
+    __slots__ = ("_compute", "_values")
+
+    def __init__(self, compute):
+        self._compute = compute
+        self._values = None
+
+    def value(self, name: str):
+        if self._values is None:
+            values = self._compute()
+            self._values, self._compute = values, None
+        return self._values[name]
+
+
+class _DeferredField:
+    """Data descriptor over a slot: a :class:`Deferred` stored in it is resolved (and the
+    slot overwritten with the value) on the first read."""
+
+    def __init__(self, name: str, storage):
+        self.name = name
+        self.storage = storage
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            raise AttributeError(self.name)
+        value = self.storage.__get__(obj, owner)
+        if isinstance(value, Deferred):
+            value = value.value(self.name)
+            self.storage.__set__(obj, value)
+        return value
+
+    def __set__(self, obj, value):
+        self.storage.__set__(obj, value)
+
+    def __delete__(self, obj):
+        raise FrozenInstanceError(f"cannot delete field {self.name!r}")
+
+
+def deferred_fields(*names: str):
+    """Class decorator (outside ``@dataclass(slots=True)``): the named fields may be passed
+    a :class:`Deferred`, computed on first read.
+
+    >>> from dataclasses import dataclass
+    >>> @deferred_fields("b")
+    ... @dataclass(frozen=True, slots=True)
+    ... class R:
+    ...     a: float
+    ...     b: float
+    >>> r = R(1.0, Deferred(lambda: {"b": 2.0}))
+    >>> r.b
+    2.0
+    """
+
+    def decorate(cls):
+        for name in names:
+            storage = cls.__dict__.get(name)
+            if storage is None or not hasattr(storage, "__set__"):
+                raise TypeError(f"{cls.__name__}.{name}: deferred fields need slots=True")
+            setattr(cls, name, _DeferredField(name, storage))
         return cls
 
     return decorate

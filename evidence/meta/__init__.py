@@ -6,6 +6,9 @@ numbers. Results are frozen :class:`MetaResult` objects. ``meta_mh`` and ``meta_
 2x2 tables by the Mantel-Haenszel and Peto methods (metafor's ``rma.mh``, ``rma.peto``).
 """
 
+import sys
+import types
+
 from .estimators import FIXED_METHODS, METHODS
 from .fit import DEFAULT_CONTROL, TESTS, meta, meta_batch
 from .mh import MHResult, PetoResult, meta_mh, meta_peto
@@ -25,3 +28,16 @@ __all__ = [
     "SCALAR_FIELDS",
     "DEFAULT_CONTROL",
 ]
+
+
+class _CallablePackage(types.ModuleType):
+    """Importing this subpackage binds it to the name ``meta`` in :mod:`evidence`, where the
+    public API's ``ev.meta`` is the function :func:`evidence.meta.fit.meta`. Whenever the
+    package takes the name, calling it still fits a meta-analysis (``ev.meta(yi, vi)``
+    then works whatever was imported first)."""
+
+    def __call__(self, *args, **kwargs):
+        return meta(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallablePackage

@@ -57,7 +57,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import linalg, stats
+from scipy import linalg, special
 
 from evidence.effects._frozen import FrozenResult, readonly
 from evidence.errors import ArgumentError, EvidenceWarning
@@ -69,6 +69,7 @@ __all__ = [
     "ESTIMATORS",
     "DEFAULT_CONTROL",
     "Groups",
+    "Block",
     "InterceptDesign",
     "MatrixDesign",
     "Tau2Fit",
@@ -79,6 +80,7 @@ __all__ = [
     "SAFE_LOG2",
     "scale_exponents",
     "solve_q_equal",
+    "norm_sf", "norm_isf", "t_sf", "t_isf", "chi2_sf", "chi2_isf", "chi2_ppf",
 ]
 
 #: Convergence settings (names as metafor's ``control``). ``threshold``: Fisher scoring
@@ -122,13 +124,14 @@ class Groups:
 
     def __init__(self, counts: np.ndarray):
         counts = np.asarray(counts, dtype=np.int64)
-        if counts.ndim != 1 or counts.size == 0 or np.any(counts <= 0):
+        if counts.ndim != 1 or counts.size == 0 or counts.min() <= 0:
             raise ValueError("Groups needs a non-empty 1-D array of positive counts")
         self.counts = counts
         self.n_groups = counts.size
         self.n_rows = int(counts.sum())
         self.starts = np.zeros(counts.size, dtype=np.int64)
-        np.cumsum(counts[:-1], out=self.starts[1:])
+        if counts.size > 1:
+            np.cumsum(counts[:-1], out=self.starts[1:])
         self._codes = None
 
     @property
@@ -143,12 +146,147 @@ class Groups:
         return np.add.reduceat(x, self.starts)
 
     def expand(self, a: np.ndarray) -> np.ndarray:
-        """Broadcast a per-group array to the rows."""
+        """Broadcast a per-group array to the rows, for elementwise arithmetic with them.
+
+        With one group the length-1 array itself is returned (numpy broadcasts it): the
+        same numbers without writing a row-length copy, which for one model with k = 10^6
+        studies saves a pass over memory per use. Use :meth:`rows` for a row mask.
+        """
+        if self.n_groups == 1:
+            return np.asarray(a)
+        return np.repeat(a, self.counts)
+
+    def rows(self, a: np.ndarray) -> np.ndarray:
+        """A per-group array repeated to full row length (e.g. a boolean row mask)."""
         return np.repeat(a, self.counts)
 
     def subset(self, keep: np.ndarray) -> tuple["Groups", np.ndarray]:
         """Keep the groups where ``keep`` is True; return the new Groups and a row mask."""
-        return Groups(self.counts[keep]), self.expand(keep)
+        return Groups(self.counts[keep]), self.rows(keep)
+
+    def min(self, x: np.ndarray) -> np.ndarray:
+        """Minimum of ``x`` within each group."""
+        return np.minimum.reduceat(x, self.starts)
+
+    def max(self, x: np.ndarray) -> np.ndarray:
+        """Maximum of ``x`` within each group."""
+        return np.maximum.reduceat(x, self.starts)
+
+
+#: ``np.add.reduceat`` sums a segment of n values as ``x_0 + s(x_1 .. x_{n-1})`` with
+#: numpy's pairwise summation ``s`` (sequential below 8 values, eight accumulators up to
+#: 128, halves beyond): :class:`Block` repeats exactly that order across columns
+_PW_BLOCKSIZE = 128
+
+
+def _pairwise(rows, i0: int, n: int):
+    """numpy's pairwise sum of ``rows[i0:i0+n]`` (row arrays), same association."""
+    if n < 8:
+        res = rows[i0] + 0.0
+        for i in range(1, n):
+            res = res + rows[i0 + i]
+        return res
+    if n <= _PW_BLOCKSIZE:
+        r = [rows[i0 + j] for j in range(8)]
+        last = n - n % 8
+        for i in range(8, last, 8):
+            r = [r[j] + rows[i0 + i + j] for j in range(8)]
+        res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+        for i in range(last, n):
+            res = res + rows[i0 + i]
+        return res
+    n2 = n // 2
+    n2 -= n2 % 8
+    return _pairwise(rows, i0, n2) + _pairwise(rows, i0 + n2, n - n2)
+
+
+class Block:
+    """G groups of the same size k, stored as the columns of (k, G) arrays.
+
+    The same interface as :class:`Groups` (and the same numbers: :meth:`sum` adds in the
+    order of ``np.add.reduceat``), but per-group values broadcast against the rows
+    without being repeated, and every operation is a contiguous pass over G values: many
+    small meta-analyses cost a few vectorised passes instead of G segment reductions.
+
+    Examples
+    --------
+    >>> b = Block(3, 2)
+    >>> b.sum(np.arange(6.0).reshape(3, 2))
+    array([6., 9.])
+    """
+
+    __slots__ = ("k_rows", "counts", "n_groups", "n_rows")
+
+    def __init__(self, k: int, n_groups: int):
+        if k < 1 or n_groups < 1:
+            raise ValueError("Block needs k >= 1 and at least one group")
+        self.k_rows = int(k)
+        self.n_groups = int(n_groups)
+        self.counts = np.full(self.n_groups, self.k_rows, dtype=np.int64)
+        self.n_rows = self.k_rows * self.n_groups
+
+    def sum(self, x: np.ndarray) -> np.ndarray:
+        if self.k_rows == 1:
+            return x[0].copy()
+        return x[0] + _pairwise(x, 1, self.k_rows - 1)
+
+    def expand(self, a: np.ndarray) -> np.ndarray:
+        return np.asarray(a)  # (G,) broadcasts against (k, G)
+
+    def rows(self, a: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(a, (self.k_rows, self.n_groups))
+
+    def subset(self, keep: np.ndarray) -> tuple["Block", tuple]:
+        """Keep the groups where ``keep`` is True; the selector indexes the (k, G) arrays."""
+        keep = np.asarray(keep, dtype=bool)
+        return Block(self.k_rows, int(np.count_nonzero(keep))), (slice(None), keep)
+
+    def min(self, x: np.ndarray) -> np.ndarray:
+        return np.min(x, axis=0)
+
+    def max(self, x: np.ndarray) -> np.ndarray:
+        return np.max(x, axis=0)
+
+
+# ---------------------------------------------------------------------------------------
+# distribution functions: the scipy.special functions behind scipy.stats' norm, t and chi2
+# (the same numbers; a scipy.stats call costs ~30-80 µs of argument handling per call, most
+# of the time of one small meta-analysis). Arguments here are always in the support.
+
+
+def norm_sf(x):
+    """Upper tail of N(0, 1), as ``scipy.stats.norm.sf``."""
+    return special.ndtr(-np.asarray(x, dtype=float))
+
+
+def norm_isf(q):
+    """Inverse upper tail of N(0, 1), as ``scipy.stats.norm.isf``."""
+    return -special.ndtri(q)
+
+
+def t_sf(x, df):
+    """Upper tail of Student's t, as ``scipy.stats.t.sf``."""
+    return special.stdtr(df, -np.asarray(x, dtype=float))
+
+
+def t_isf(q, df):
+    """Inverse upper tail of Student's t, as ``scipy.stats.t.isf``."""
+    return -special.stdtrit(df, q)
+
+
+def chi2_sf(x, df):
+    """Upper tail of chi-square, as ``scipy.stats.chi2.sf`` (x >= 0)."""
+    return special.chdtrc(df, x)
+
+
+def chi2_isf(q, df):
+    """Inverse upper tail of chi-square, as ``scipy.stats.chi2.isf``."""
+    return special.chdtri(df, q)
+
+
+def chi2_ppf(p, df):
+    """Quantile of chi-square, as ``scipy.stats.chi2.ppf``."""
+    return 2.0 * special.gammaincinv(np.asarray(df, dtype=float) / 2.0, p)
 
 
 # ---------------------------------------------------------------------------------------
@@ -189,12 +327,26 @@ def scale_exponents(groups: Groups, y: np.ndarray, v: np.ndarray) -> np.ndarray:
     ...                 np.array([0.01, 0.02, 1e-302, 2e-302])).tolist()
     [0, -499]
     """
-    st = groups.starts
+    # fast exits (no logarithms): the whole data well inside the safe range (global
+    # extremes: four vectorised passes), or every group
+    with np.errstate(invalid="ignore", over="ignore"):
+        if (v.size and v.min() >= 2.0 ** (1 - SAFE_LOG2)
+                and v.max() <= 2.0 ** (SAFE_LOG2 - 1)
+                and y.max() * 0.5 - y.min() * 0.5 <= 2.0 ** (SAFE_LOG2 // 2 - 2)):
+            return np.zeros(groups.n_groups, dtype=np.int64)
+    # fast exit (no logarithms): every group well inside the safe range gives m = 0; the
+    # margin of one binade (2^-99, 2^99, spread^2 <= 2^98) keeps this exit conservative,
+    # groups near the edges go through the exact computation below
+    with np.errstate(invalid="ignore", over="ignore"):
+        half_spread = groups.max(y) * 0.5 - groups.min(y) * 0.5
+        if (np.all(groups.min(v) >= 2.0 ** (1 - SAFE_LOG2))
+                and np.all(groups.max(v) <= 2.0 ** (SAFE_LOG2 - 1))
+                and np.all(half_spread <= 2.0 ** (SAFE_LOG2 // 2 - 2))):
+            return np.zeros(groups.n_groups, dtype=np.int64)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         lv = np.log2(v)
-        lv_min = np.minimum.reduceat(np.where(v > 0, lv, np.inf), st)
-        lv_max = np.maximum.reduceat(np.where(v > 0, lv, -np.inf), st)
-        half_spread = np.maximum.reduceat(y, st) * 0.5 - np.minimum.reduceat(y, st) * 0.5
+        lv_min = groups.min(np.where(v > 0, lv, np.inf))
+        lv_max = groups.max(np.where(v > 0, lv, -np.inf))
         ls = 2.0 * (np.log2(half_spread) + 1.0)  # log2(spread^2), -inf for equal effects
     hi = np.fmax(lv_max, ls)
     lo = np.where(np.isfinite(lv_min), lv_min, hi)
@@ -253,6 +405,14 @@ class InterceptDesign:
     def subset(self, keep):
         g, rows = self.groups.subset(keep)
         return InterceptDesign(g), rows
+
+    def as_segments(self, y, v, below: int = 64):
+        """For a :class:`Block` of fewer than ``below`` groups, the same groups as segments
+        (rows group by group): the same sums, with fewer numpy calls per pass. Used for the
+        last iterations of the iterative estimators, when few groups are still running."""
+        if isinstance(self.groups, Block) and self.groups.n_groups < below:
+            return InterceptDesign(Groups(self.groups.counts)), y.T.ravel(), v.T.ravel()
+        return self, y, v
 
     def wls(self, y, w) -> _InterceptWLS:
         s1 = self.groups.sum(w)
@@ -512,6 +672,8 @@ def solve_q_equal(
             xa, loa, hia, tt, idx = xa[act], loa[act], hia[act], tt[act], idx[act]
             sd, rmask = sd.subset(act)
             yy, vv = yy[rmask], vv[rmask]
+            if hasattr(sd, "as_segments"):
+                sd, yy, vv = sd.as_segments(yy, vv)
             act = np.ones(n_act, dtype=bool)
     left = idx[act]
     if left.size:
@@ -549,6 +711,7 @@ class _Settings:
     ll0check: bool
     ll0tol: float
     stepadj: float
+    se: bool = True  # False: skip the standard error of tau^2 (NaN)
 
 
 def _closed(tau2, se):
@@ -562,6 +725,10 @@ def _fixed(d, y, v, s) -> Tau2Fit:
     return _closed(np.zeros(n), np.full(n, np.nan))
 
 
+def _no_se(tau2):
+    return np.full(tau2.shape, np.nan)
+
+
 def _moment_se(d, f, tau2, denom):
     """SE of a moment estimator (Q - c) / denom with Q from the 1/v_i-weighted fit."""
     df = d.k - d.p
@@ -572,13 +739,13 @@ def _dl(d, y, v, s) -> Tau2Fit:
     f = d.wls(y, 1.0 / v)
     tr_p = d.trace_p(f)
     tau2 = np.maximum(0.0, (_rss(d, f) - (d.k - d.p)) / tr_p)
-    return _closed(tau2, _moment_se(d, f, tau2, tr_p))
+    return _closed(tau2, _moment_se(d, f, tau2, tr_p) if s.se else _no_se(tau2))
 
 
 def _hs(d, y, v, s) -> Tau2Fit:
     f = d.wls(y, 1.0 / v)
     tau2 = np.maximum(0.0, (_rss(d, f) - d.k) / f.s1)
-    return _closed(tau2, _moment_se(d, f, tau2, f.s1))
+    return _closed(tau2, _moment_se(d, f, tau2, f.s1) if s.se else _no_se(tau2))
 
 
 def _he_raw(d, y, v):
@@ -591,6 +758,8 @@ def _he_raw(d, y, v):
 def _he(d, y, v, s) -> Tau2Fit:
     raw, f, tr_pv = _he_raw(d, y, v)
     tau2 = np.maximum(0.0, raw)
+    if not s.se:
+        return _closed(tau2, _no_se(tau2))
     df = d.k - d.p
     tr_pvpv = d.trace_pdpe(f, v, v)
     se = np.sqrt(2.0 * tr_pvpv + 4.0 * tau2 * tr_pv + 2.0 * tau2**2 * df) / df
@@ -603,6 +772,8 @@ def _sj(d, y, v, s) -> Tau2Fit:
     f = d.wls(y, 1.0 / (v + d.expand(tau2_0)))
     df = d.k - d.p
     tau2 = np.maximum(0.0, tau2_0 * _rss(d, f) / df)
+    if not s.se:
+        return _closed(tau2, _no_se(tau2))
     tr_pvpv = d.trace_pdpe(f, v, v)
     tr_pvp = d.trace_pdpe(f, v)
     tr_pp = d.trace_pdpe(f)
@@ -625,8 +796,11 @@ def _pm(d, y, v, s) -> Tau2Fit:
         root, c, it = solve_q_equal(sub, ys, vs, ts, hi)
         tau2[pos], conv[pos], iters[pos] = root, c, it
     tau2 = np.where(conv, np.maximum(0.0, tau2), np.nan)
-    s1 = d.sum(1.0 / (v + d.expand(np.where(conv, tau2, 0.0))))
-    se = np.where(conv, np.sqrt(2.0 * d.k**2 / target) / s1, np.nan)
+    if s.se:
+        s1 = d.sum(1.0 / (v + d.expand(np.where(conv, tau2, 0.0))))
+        se = np.where(conv, np.sqrt(2.0 * d.k**2 / target) / s1, np.nan)
+    else:
+        se = _no_se(tau2)
     return Tau2Fit(tau2=tau2, se_tau2=se, converged=conv, iterations=iters,
                    ll0_reset=np.zeros(n, dtype=bool))
 
@@ -692,9 +866,12 @@ def _fisher_scoring(method, d, y, v, s: _Settings) -> Tau2Fit:
         keep = ~finished
         if not np.any(keep):
             break
-        idx, t, kk = idx[keep], t[keep], kk[keep]
-        sd, rmask = sd.subset(keep)
-        yy, vv = yy[rmask], vv[rmask]
+        if not np.all(keep):  # compact: drop the finished groups (a copy of their rows)
+            idx, t, kk = idx[keep], t[keep], kk[keep]
+            sd, rmask = sd.subset(keep)
+            yy, vv = yy[rmask], vv[rmask]
+            if hasattr(sd, "as_segments"):
+                sd, yy, vv = sd.as_segments(yy, vv)
 
     reset = np.zeros(n, dtype=bool)
     if s.ll0check and method in ("ML", "REML"):
@@ -709,6 +886,9 @@ def _fisher_scoring(method, d, y, v, s: _Settings) -> Tau2Fit:
         tau2 = np.where(reset, 0.0, tau2)
 
     tau2 = np.where(conv, np.maximum(0.0, tau2), np.nan)
+    if not s.se:
+        return Tau2Fit(tau2=tau2, se_tau2=_no_se(tau2), converged=conv, iterations=iters,
+                       ll0_reset=reset)
     w = 1.0 / (v + d.expand(np.where(conv, tau2, 0.0)))
     if method == "ML":
         se = np.sqrt(2.0 / d.sum(w * w))
@@ -760,6 +940,7 @@ def estimate_tau2(
     ll0check: bool = True,
     ll0tol: float = _EPS**0.25,
     stepadj: float = 1.0,
+    se: bool = True,
 ) -> Tau2Fit:
     """Estimate tau^2 for every group of a design with one estimator.
 
@@ -777,6 +958,8 @@ def estimate_tau2(
     stepadj : factor applied to every Fisher-scoring step (metafor's ``stepadj``); values
         below 1 (e.g. 0.5) cure the rare oscillating divergence of Fisher scoring with few
         studies, at the cost of more iterations
+    se : compute the standard error of tau^2 (False: ``se_tau2`` is NaN and its passes
+        over the data are skipped)
 
     Returns
     -------
@@ -811,27 +994,28 @@ def estimate_tau2(
     0.1286
     """
     estimator = _estimator(method)
-    if isinstance(d, Groups):
+    if isinstance(d, (Groups, Block)):
         d = InterceptDesign(d)
     settings = _Settings(float(threshold), int(maxiter), bool(ll0check), float(ll0tol),
-                         float(stepadj))
+                         float(stepadj), bool(se))
     return estimator(d, y, v, settings)
 
 
 def fit_tau2(method: str, d, y: np.ndarray, v: np.ndarray, control: dict,
-             *, stacklevel: int = 3) -> Tau2Fit:
+             *, stacklevel: int = 3, se: bool = True, on_retry=None) -> Tau2Fit:
     """:func:`estimate_tau2` with validated ``control`` settings and metafor's remedy.
 
     Fisher scoring can oscillate on flat likelihoods (metafor stops with an error there).
     With ``control["retry"]`` the groups that did not converge are refitted once with half
     the step (``stepadj``) and ten times ``maxiter``, the remedy metafor's documentation
     gives, with an :class:`~evidence.errors.EvidenceWarning` naming how many were rescued;
-    the maximum found is the same.
+    the maximum found is the same. ``on_retry(n_rescued, stepadj, maxiter)``, if given, is
+    called instead of warning (so that a caller fitting in chunks warns once).
     """
     con = control
     kw = dict(threshold=float(con["threshold"]), maxiter=int(con["maxiter"]),
               ll0check=bool(con["ll0check"]), ll0tol=float(con["tol"]),
-              stepadj=float(con["stepadj"]))
+              stepadj=float(con["stepadj"]), se=se)
     fit = estimate_tau2(method, d, y, v, **kw)
     bad = ~fit.converged
     if not (np.any(bad) and con.get("retry", True) and method in _FISHER):
@@ -845,7 +1029,9 @@ def fit_tau2(method: str, d, y: np.ndarray, v: np.ndarray, control: dict,
         a[bad] = getattr(refit, name)
         parts[name] = a
     n_fixed = int(np.sum(refit.converged))
-    if n_fixed:
+    if n_fixed and on_retry is not None:
+        on_retry(n_fixed, kw["stepadj"], kw["maxiter"])
+    elif n_fixed:
         warnings.warn(
             f"{n_fixed} group(s) converged only after retrying with "
             f"stepadj={kw['stepadj']:g} and maxiter={kw['maxiter']} (Fisher scoring "
@@ -883,12 +1069,14 @@ def qprofile_ci(
     is already below the critical value) or to ``tau2_max = max(100, 10 tau2)`` (if Q stays
     above it), exactly as metafor's ``confint()`` does.
     """
-    if isinstance(d, Groups):
+    if isinstance(d, (Groups, Block)):
         d = InterceptDesign(d)
     n = d.n_groups
     df = d.k - d.p
-    crit_u = stats.chi2.isf(alpha / 2.0, df)
-    crit_l = stats.chi2.ppf(alpha / 2.0, df)
+    # the quantiles per distinct df (few), mapped back: same numbers, far fewer calls
+    udf, inv = np.unique(df, return_inverse=True)
+    crit_u = chi2_isf(alpha / 2.0, udf)[inv]
+    crit_l = chi2_ppf(alpha / 2.0, udf)[inv]
     tmax = np.maximum(100.0, 10.0 * np.where(np.isfinite(tau2), tau2, 0.0))
     q0, dq0 = q_generalized(d, y, v, np.zeros(n))
     qmax, _ = q_generalized(d, y, v, tmax)

@@ -17,12 +17,12 @@ BMJ 342:d549. doi:10.1136/bmj.d549
 
 from __future__ import annotations
 
+import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ..errors import ArgumentError, ConvergenceWarning, EvidenceWarning
 from ..vocabulary import FIXED_METHODS, METHODS, TESTS
@@ -32,94 +32,130 @@ from ._validate import check_level as _check_level
 from ._validate import check_method as _check_method
 from ._validate import check_test as _check_test
 from ._validate import positions as _positions
-from .estimators import (DEFAULT_CONTROL, Groups, InterceptDesign, fit_tau2, qprofile_ci,
-                         scale_exponents)
+from .estimators import (DEFAULT_CONTROL, Block, Groups, InterceptDesign, chi2_sf, fit_tau2,
+                         norm_isf, norm_sf, qprofile_ci, scale_exponents, t_isf, t_sf)
+from ..effects._frozen import Deferred, readonly
 from .results import SCALAR_FIELDS, MetaResult
 
-__all__ = ["meta", "meta_batch", "METHODS", "TESTS", "DEFAULT_CONTROL"]
+__all__ = ["meta", "meta_batch", "METHODS", "TESTS", "DEFAULT_CONTROL", "DEFAULT_MAX_MEMORY"]
 
 
 # ---------------------------------------------------------------------------------------
-# the vectorised core
+# the vectorised core, in parts: the fit itself (tau^2, estimate, se) and, each paid only
+# when asked, the summary statistics, the Q-profile interval of tau^2 and the weights
+
+#: outputs computed with the fit itself (always)
+_CORE_FIELDS = ("k", "estimate", "se", "tau2", "tau", "q_df", "df", "test",
+                "converged", "iterations")
+#: outputs of :func:`_summary` (tests, CI, Q, I^2, H^2, prediction interval): a few passes
+_SUMMARY_FIELDS = ("ci_low", "ci_high", "stat", "pvalue", "q", "q_pvalue", "i2", "h2",
+                   "pi_low", "pi_high")
+#: outputs of :func:`_tau2_interval` (Q-profile root finding: the dearest part)
+_TAU2_CI_FIELDS = ("tau2_ci_low", "tau2_ci_high")
+_ALL_OUTPUTS = frozenset(_SUMMARY_FIELDS + _TAU2_CI_FIELDS + ("se_tau2",))
+
+#: data with |yi| above 2^_TAME_LOG2 (or any group rescaled) are fitted eagerly with the
+#: float64 range check of every output; below it (and at unit scale: weights within
+#: 2^+-100, see ``scale_exponents``) no output can overflow, so outputs may be deferred
+_TAME_LOG2 = 800
 
 
-def _fit_groups(y, v, counts, method, test, alpha, con):
-    """Fit every group. Rows of y, v are sorted by group; counts > 0.
+class _Fit:
+    """The state of a fit after :func:`_core`: everything the deferred parts need.
 
-    Returns a dict of per-group arrays (keys of SCALAR_FIELDS that vary) and the row weights.
+    Arrays are at the (possibly rescaled) working scale; ``m`` are the power-of-two
+    exponents to scale back with (see :func:`scale_exponents`).
     """
+
+    __slots__ = ("g", "y", "v", "m", "rescaled", "counts", "k", "method", "test", "alpha",
+                 "fixed", "multi", "tau2", "se_tau2", "conv", "iters", "w", "s1", "est", "vb",
+                 "se", "knha", "df", "tame")
+
+
+def _core(y, v, counts, method, test, alpha, con, se_tau2=True, on_retry=None) -> _Fit:
+    """tau^2, the pooled estimate and its se for every group: rows sorted by group (1-D
+    y, v: segments, :class:`Groups`) or groups of one size as columns ((k, G) y, v:
+    :class:`Block`)."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        return _core_fit(y, v, counts, method, test, alpha, con, se_tau2, on_retry)
+
+
+def _core_fit(y, v, counts, method, test, alpha, con, want_se, on_retry) -> _Fit:
+    f = _Fit()
     G = counts.size
-    g = Groups(counts)
+    g = Block(y.shape[0], y.shape[1]) if y.ndim == 2 else Groups(counts)
     k = counts.astype(float)
     # data far from unit scale are fitted at unit scale (exact: powers of two), see
-    # scale_exponents; the results are scaled back below
+    # scale_exponents; the results are scaled back at the end
     m = scale_exponents(g, y, v)
-    rescaled = bool(np.any(m != 0))
+    rescaled = bool(m.any())
     if rescaled:
-        mr = g.expand(m)
+        mr = g.rows(m)
         y = np.ldexp(y, -mr)
         v = np.ldexp(v, -2 * mr)
     fixed = method in FIXED_METHODS
     multi = counts >= 2
-    out = {}
 
-    tau2 = np.zeros(G)
-    se_tau2 = np.full(G, np.nan)
-    conv = np.ones(G, dtype=bool)
-    iters = np.zeros(G, dtype=np.int64)
-    tau2_lo = np.full(G, np.nan)
-    tau2_hi = np.full(G, np.nan)
-
-    if np.any(multi):
-        if np.all(multi):
-            sg, ys, vs = g, y, v
-        else:
+    if multi.all():
+        fit = fit_tau2(method, InterceptDesign(g), y, v, con, stacklevel=6, se=want_se,
+                       on_retry=on_retry)
+        tau2, se_tau2 = np.array(fit.tau2), np.array(fit.se_tau2)
+        conv, iters = np.array(fit.converged), np.array(fit.iterations)
+    else:
+        tau2 = np.zeros(G)
+        se_tau2 = np.full(G, np.nan)
+        conv = np.ones(G, dtype=bool)
+        iters = np.zeros(G, dtype=np.int64)
+        if multi.any():
             sg, rows = g.subset(multi)
-            ys, vs = y[rows], v[rows]
-        design = InterceptDesign(sg)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
-            fit = fit_tau2(method, design, ys, vs, con, stacklevel=4)
-        tau2[multi] = fit.tau2
-        se_tau2[multi] = fit.se_tau2
-        conv[multi] = fit.converged
-        iters[multi] = fit.iterations
-        if not fixed:
-            ok = fit.converged
-            lo = np.full(sg.n_groups, np.nan)
-            hi = np.full(sg.n_groups, np.nan)
-            if np.any(ok):
-                if np.all(ok):
-                    cg, cy, cv = sg, ys, vs
-                else:
-                    cg, r2 = sg.subset(ok)
-                    cy, cv = ys[r2], vs[r2]
-                with np.errstate(divide="ignore", invalid="ignore", over="ignore",
-                                 under="ignore"):
-                    lo[ok], hi[ok] = qprofile_ci(InterceptDesign(cg), cy, cv, fit.tau2[ok],
-                                                 alpha)
-            tau2_lo[multi] = lo
-            tau2_hi[multi] = hi
+            fit = fit_tau2(method, InterceptDesign(sg), y[rows], v[rows], con, stacklevel=6,
+                           se=want_se, on_retry=on_retry)
+            tau2[multi] = fit.tau2
+            se_tau2[multi] = fit.se_tau2
+            conv[multi] = fit.converged
+            iters[multi] = fit.iterations
 
     # pooled estimate with weights 1 / (v + tau2)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
-        w = 1.0 / (v + g.expand(tau2))
-        s1 = g.sum(w)
-        est = g.sum(w * y) / s1
+    w = 1.0 / (v + g.expand(tau2))
+    s1 = g.sum(w)
+    est = g.sum(w * y) / s1
+    vb = 1.0 / s1
+    knha = (test == "knha") & multi  # k = 1: metafor falls back to z
+    df = np.where(knha, k - 1.0, np.nan)
+    if test == "knha":
         r = y - g.expand(est)
-        vb = 1.0 / s1
-        knha = (test == "knha") & multi  # k = 1: metafor falls back to z
-        df = np.where(knha, k - 1.0, np.nan)
-        if test == "knha":
-            rss = g.sum(w * r * r)
-            s2w = np.where(rss <= np.finfo(float).eps, 0.0, rss / (k - 1.0))
-            vb = np.where(knha, s2w * vb, vb)
-        se = np.sqrt(vb)
+        rss = g.sum(w * r * r)
+        s2w = np.where(rss <= np.finfo(float).eps, 0.0, rss / (k - 1.0))
+        vb = np.where(knha, s2w * vb, vb)
+    se = np.sqrt(vb)
+    bad = ~conv
+    if bad.any():  # groups whose iterative estimator failed: no results
+        est[bad] = np.nan
+        se[bad] = np.nan
+    f.g, f.y, f.v, f.m, f.rescaled, f.counts, f.k = g, y, v, m, rescaled, counts, k
+    f.method, f.test, f.alpha, f.fixed, f.multi = method, test, alpha, fixed, multi
+    f.tau2, f.se_tau2, f.conv, f.iters = tau2, se_tau2, conv, iters
+    f.w, f.s1, f.est, f.vb, f.se, f.knha, f.df = w, s1, est, vb, se, knha, df
+    f.tame = not rescaled and bool(max(y.max(), -y.min()) <= 2.0**_TAME_LOG2)
+    return f
+
+
+def _summary(f: _Fit) -> dict:
+    """Test, CI, Cochran's Q, I^2, H^2 and the prediction interval (working scale)."""
+    g, y, v, k, multi, knha, alpha = f.g, f.y, f.v, f.k, f.multi, f.knha, f.alpha
+    G = f.counts.size
+    est, se, vb, tau2 = f.est, f.se, f.vb, f.tau2
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
         stat = est / se
-        crit_z = stats.norm.isf(alpha / 2.0)
-        crit = np.where(knha, stats.t.isf(alpha / 2.0, np.where(knha, df, 1.0)), crit_z)
-        pz = 2.0 * stats.norm.sf(np.abs(stat))
-        pt = 2.0 * stats.t.sf(np.abs(stat), np.where(knha, df, 1.0))
-        pvalue = np.where(knha, pt, pz)
+        crit_z = norm_isf(alpha / 2.0)
+        if np.any(knha):
+            dft = np.where(knha, f.df, 1.0)
+            udf, inv = np.unique(dft, return_inverse=True)  # t quantiles per distinct df
+            crit = np.where(knha, t_isf(alpha / 2.0, udf)[inv], crit_z)
+            pvalue = np.where(knha, 2.0 * t_sf(np.abs(stat), dft), 2.0 * norm_sf(np.abs(stat)))
+        else:
+            crit = np.full(G, crit_z)
+            pvalue = 2.0 * norm_sf(np.abs(stat))
         ci_low = est - crit * se
         ci_high = est + crit * se
 
@@ -130,9 +166,8 @@ def _fit_groups(y, v, counts, method, test, alpha, con):
         r0 = y - g.expand(mu0)
         q = np.maximum(0.0, g.sum(w0 * r0 * r0))
         q = np.where(multi, q, 0.0)
-        q_df = counts - 1
-        q_p = np.where(multi, stats.chi2.sf(q, np.maximum(q_df, 1)), 1.0)
-        if fixed:
+        q_p = np.where(multi, chi2_sf(q, np.maximum(f.counts - 1, 1)), 1.0)
+        if f.fixed:
             i2 = np.maximum(0.0, 100.0 * (q - (k - 1.0)) / q)
             h2 = q / (k - 1.0)
         else:
@@ -144,43 +179,98 @@ def _fit_groups(y, v, counts, method, test, alpha, con):
         h2 = np.where(multi, h2, 1.0)
 
         # prediction interval (metafor's predict(): none for FE/EE models)
-        if fixed:
+        if f.fixed:
             pi_low = np.full(G, np.nan)
             pi_high = np.full(G, np.nan)
         else:
             half = crit * np.sqrt(vb + tau2)
             pi_low, pi_high = est - half, est + half
-
-        weights = w / g.expand(s1)
-
-    # groups whose iterative estimator failed: no results
-    bad = ~conv
+    bad = ~f.conv
     if np.any(bad):
-        for arr in (est, se, stat, pvalue, ci_low, ci_high, i2, h2, pi_low, pi_high,
-                    tau2_lo, tau2_hi):
-            arr[bad] = np.nan
-        weights = np.where(g.expand(bad), np.nan, weights)
-
-    _check_range(y, v, g, m, fixed, multi, conv, q, est, se, ci_low, ci_high, tau2, i2, h2,
-                 tau2_lo, tau2_hi, pi_low, pi_high)
-    if rescaled:
-        est, se, ci_low, ci_high, pi_low, pi_high = (
-            np.ldexp(a, m) for a in (est, se, ci_low, ci_high, pi_low, pi_high))
-        tau2, se_tau2, tau2_lo, tau2_hi = (
-            np.ldexp(a, 2 * m) for a in (tau2, se_tau2, tau2_lo, tau2_hi))
-
-    out.update(
-        k=counts, estimate=est, se=se, ci_low=ci_low, ci_high=ci_high, stat=stat,
-        pvalue=pvalue, tau2=tau2, tau=np.sqrt(tau2), se_tau2=se_tau2,
-        tau2_ci_low=tau2_lo, tau2_ci_high=tau2_hi, i2=i2, h2=h2, q=q, q_df=q_df,
-        q_pvalue=q_p, pi_low=pi_low, pi_high=pi_high, df=df,
-        test=np.where(knha, "knha", "z"), converged=conv, iterations=iters,
-    )
-    return out, weights
+        for a in (stat, pvalue, ci_low, ci_high, i2, h2, pi_low, pi_high):
+            a[bad] = np.nan
+    return dict(ci_low=ci_low, ci_high=ci_high, stat=stat, pvalue=pvalue, q=q, q_pvalue=q_p,
+                i2=i2, h2=h2, pi_low=pi_low, pi_high=pi_high)
 
 
-def _check_range(y, v, g, m, fixed, multi, conv, q, est, se, ci_low, ci_high, tau2, i2, h2,
-                 tau2_lo, tau2_hi, pi_low, pi_high):
+def _tau2_interval(f: _Fit) -> dict:
+    """Q-profile CI of tau^2 (working scale); NaN for FE/EE, k = 1 and failed fits."""
+    G = f.counts.size
+    lo_all = np.full(G, np.nan)
+    hi_all = np.full(G, np.nan)
+    if f.fixed:
+        return dict(tau2_ci_low=lo_all, tau2_ci_high=hi_all)
+    ok = f.multi & f.conv
+    if np.any(ok):
+        if np.all(ok):
+            cg, cy, cv = f.g, f.y, f.v
+        else:
+            cg, rows = f.g.subset(ok)
+            cy, cv = f.y[rows], f.v[rows]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+            lo, hi = qprofile_ci(InterceptDesign(cg), cy, cv, f.tau2[ok], f.alpha)
+        lo_all[ok] = lo
+        hi_all[ok] = hi
+    return dict(tau2_ci_low=lo_all, tau2_ci_high=hi_all)
+
+
+def _weights(f: _Fit) -> np.ndarray:
+    """Study weights as fractions of their group's total (NaN in failed groups)."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        weights = f.w / f.g.expand(f.s1)
+    bad = ~f.conv
+    if np.any(bad):
+        weights = np.where(f.g.rows(bad), np.nan, weights)
+    return weights
+
+
+_SCALE_1 = ("estimate", "se", "ci_low", "ci_high", "pi_low", "pi_high")
+_SCALE_2 = ("tau2", "se_tau2", "tau2_ci_low", "tau2_ci_high")
+
+
+def _scale_back(f: _Fit, out: dict) -> dict:
+    """Results of a rescaled fit in the units of the data (estimate etc. by 2^m, tau^2 by
+    4^m); the identity for data fitted as given."""
+    if f.rescaled:
+        for name in _SCALE_1:
+            if name in out:
+                out[name] = np.ldexp(out[name], f.m)
+        for name in _SCALE_2:
+            if name in out:
+                out[name] = np.ldexp(out[name], 2 * f.m)
+    if "tau2" in out:
+        out["tau"] = np.sqrt(out["tau2"])
+    return out
+
+
+def _fit_groups(y, v, counts, method, test, alpha, con, want=_ALL_OUTPUTS, where=None,
+                on_retry=None):
+    """Fit every group. Rows of y, v are sorted by group; counts > 0.
+
+    ``want``: the names of the outputs beyond :data:`_CORE_FIELDS` to compute (the
+    summary and the tau^2 CI are each computed only if one of their names is asked for;
+    data outside the tame range compute everything, to check the float64 range of every
+    output). ``where``: group positions for error messages (default 0..G-1).
+
+    Returns a dict of per-group arrays and the :class:`_Fit` state (for the weights).
+    """
+    f = _core(y, v, counts, method, test, alpha, con, se_tau2="se_tau2" in want,
+              on_retry=on_retry)
+    if not f.tame:
+        want = _ALL_OUTPUTS
+    out = dict(k=counts, estimate=f.est, se=f.se, tau2=f.tau2, se_tau2=f.se_tau2,
+               q_df=counts - 1, df=f.df, test=np.where(f.knha, "knha", "z"),
+               converged=f.conv, iterations=f.iters)
+    if not want.isdisjoint(_SUMMARY_FIELDS):
+        out.update(_summary(f))
+    if not want.isdisjoint(_TAU2_CI_FIELDS):
+        out.update(_tau2_interval(f))
+    if not f.tame:
+        _check_range(f, out, where)
+    return _scale_back(f, out), f
+
+
+def _check_range(f: _Fit, out: dict, where=None):
     """Raise ArgumentError where a fit overflowed float64 (never return such a result).
 
     Called on the (possibly rescaled) fit before scaling back: a statistic that is infinite
@@ -188,26 +278,36 @@ def _check_range(y, v, g, m, fixed, multi, conv, q, est, se, ci_low, ci_high, ta
     e.g. effects that differ by ~1e200 standard errors (Q > 1.8e308). The location and
     variance results are also checked after scaling back by 2^m and 4^m.
     """
+    m, conv, multi = f.m, f.conv, f.multi
+    q, est, se, tau2 = out["q"], out["estimate"], out["se"], out["tau2"]
+    ci_low, ci_high = out["ci_low"], out["ci_high"]
     with np.errstate(over="ignore", invalid="ignore"):
         bad = ~np.isfinite(q)
         ok = conv & ~bad
         back = [np.ldexp(est, m), np.ldexp(se, m), np.ldexp(ci_low, m), np.ldexp(ci_high, m),
                 np.ldexp(tau2, 2 * m)]
-        for a in [est, se, ci_low, ci_high, tau2, i2, h2, *back]:
+        for a in [est, se, ci_low, ci_high, tau2, out["i2"], out["h2"], *back]:
             bad |= ok & ~np.isfinite(a)
-        if not fixed:
+        if not f.fixed:
             re = ok & multi
-            for a in (tau2_lo, tau2_hi, pi_low, pi_high, np.ldexp(tau2_hi, 2 * m),
-                      np.ldexp(pi_low, m), np.ldexp(pi_high, m)):
+            lo, hi = out["tau2_ci_low"], out["tau2_ci_high"]
+            pl, ph = out["pi_low"], out["pi_high"]
+            for a in (lo, hi, pl, ph, np.ldexp(hi, 2 * m), np.ldexp(pl, m), np.ldexp(ph, m)):
                 bad |= re & ~np.isfinite(a)
     if not np.any(bad):
         return
-    rows = g.expand(bad)
-    yb = np.ldexp(y, g.expand(m))[rows]
-    vb = np.ldexp(v, 2 * g.expand(m))[rows]
-    where = "the data" if g.n_groups == 1 else f"group(s) at position(s) {_positions(bad)}"
+    g = f.g
+    rows = g.rows(bad)
+    yb = np.ldexp(f.y, g.rows(m))[rows]
+    vb = np.ldexp(f.v, 2 * g.rows(m))[rows]
+    if g.n_groups == 1 and where is None:
+        place = "the data"
+    else:
+        pos = np.flatnonzero(bad) if where is None else np.asarray(where)[bad]
+        shown = ", ".join(str(p) for p in pos[:5]) + (", ..." if pos.size > 5 else "")
+        place = f"group(s) at position(s) {shown}"
     raise ArgumentError(
-        f"{where} exceed the float64 range of a meta-analysis: Cochran's Q, tau^2 or the "
+        f"{place} exceed the float64 range of a meta-analysis: Cochran's Q, tau^2 or the "
         f"estimate overflows (yi from {yb.min():.3g} to {yb.max():.3g}, vi from "
         f"{vb.min():.3g} to {vb.max():.3g}). Effects that differ by more than ~1e150 "
         "standard errors, or a tau^2 above ~1.8e308, cannot be represented; check the "
@@ -240,6 +340,8 @@ def _numeric_column(col: pd.Series, name: str, label) -> np.ndarray:
     """A column as floats: missing values (None, NaN, pd.NA) become NaN (rows dropped and
     counted in ``k_dropped``); anything else that is not a number raises ArgumentError, as
     :func:`meta` does, rather than being dropped silently."""
+    if isinstance(col.dtype, np.dtype) and col.dtype.kind in "fiub":  # plain numpy numbers
+        return col.to_numpy(dtype=float)
     num = pd.to_numeric(col, errors="coerce")
     bad = (num.isna() & col.notna()).to_numpy()
     if np.any(bad):
@@ -280,6 +382,12 @@ def meta(yi, vi, method: str = "REML", test: str = "z", level: float = 0.95,
     Returns
     -------
     MetaResult
+        tau^2, estimate and se are computed by the call; the SE of tau^2, the CI and test,
+        Q, I^2, H^2 and the prediction interval, the Q-profile tau^2 interval and the
+        weights are computed on the first read of one of their fields (the same code and numbers as an eager
+        computation, from a private copy of the data; see
+        :data:`evidence.meta.results.DEFERRED_FIELDS`). Data far from unit scale (rescaled,
+        see below) are computed eagerly, so that every output is range-checked here.
 
     Raises
     ------
@@ -355,6 +463,63 @@ def meta(yi, vi, method: str = "REML", test: str = "z", level: float = 0.95,
         raise ArgumentError(f"yi and vi must have the same length, got {y.size} and {v.size}")
     if y.size == 0:
         raise ArgumentError("yi is empty: need at least one study")
+    # one pass each when all is well (a NaN or inf makes the sum non-finite); the detailed
+    # checks below name the positions
+    if not (math.isfinite(y.sum()) and math.isfinite(v.sum()) and v.min() > 0):
+        _check_values(y, v)
+    counts = np.array([y.size])
+    out, f = _fit_groups(y, v, counts, method, test, alpha, con, want=frozenset())
+    if not f.tame:  # everything eagerly, se_tau2 included (rare: data far from unit scale)
+        out, f = _fit_groups(y, v, counts, method, test, alpha, con,
+                             on_retry=lambda *how: None)
+    _warn_common(method, test, counts, f.conv)
+    used_test = str(out["test"][0])
+    if f.tame:
+        # the summary, the tau^2 interval and the weights are computed on first read, from
+        # a private copy of the data (never a view of the caller's arrays)
+        if f.y is yi or f.y.base is not None:
+            f.y = f.y.copy()
+        if f.v is vi or f.v.base is not None:
+            f.v = f.v.copy()
+        summary = Deferred(lambda: _first(_summary(f)))
+        # the SE of tau^2: the estimator again, with its SE (deterministic: the same tau^2)
+        se_part = Deferred(lambda: {"se_tau2": float(_core(
+            f.y, f.v, counts, method, test, alpha, con, se_tau2=True,
+            on_retry=lambda *how: None).se_tau2[0])})
+        interval = Deferred(lambda: _first(_tau2_interval(f)))
+        weights = Deferred(lambda: {"weights": readonly(_weights(f), float)})
+        late = dict.fromkeys(_SUMMARY_FIELDS, summary)
+        late.update(dict.fromkeys(_TAU2_CI_FIELDS, interval))
+        late["se_tau2"] = se_part
+    else:  # computed eagerly (and range-checked) by _fit_groups
+        late = _first({name: out[name]
+                       for name in _SUMMARY_FIELDS + _TAU2_CI_FIELDS + ("se_tau2",)})
+        weights = _weights(f)
+    return MetaResult(
+        k=int(y.size),
+        estimate=float(out["estimate"][0]),
+        se=float(out["se"][0]),
+        tau2=float(out["tau2"][0]),
+        tau=float(out["tau"][0]),
+        q_df=int(out["q_df"][0]),
+        df=int(out["df"][0]) if used_test == "knha" else None,
+        method=method,
+        test=used_test,
+        level=1.0 - alpha,
+        converged=bool(out["converged"][0]),
+        iterations=int(out["iterations"][0]),
+        weights=weights,
+        **late,
+    )
+
+
+def _first(arrays: dict) -> dict:
+    """The first (only) element of each per-group array, as a Python float."""
+    return {name: float(a[0]) for name, a in arrays.items()}
+
+
+def _check_values(y, v):
+    """ArgumentError naming the positions of NaN, infinite or non-positive values."""
     for name, a in (("yi", y), ("vi", v)):
         if np.any(np.isnan(a)):
             raise ArgumentError(
@@ -369,44 +534,25 @@ def meta(yi, vi, method: str = "REML", test: str = "z", level: float = 0.95,
             f"vi must be > 0 (sampling variances); got {v[v <= 0][0]!r} at position(s) "
             f"{_positions(v <= 0)}"
         )
-    counts = np.array([y.size])
-    out, weights = _fit_groups(y, v, counts, method, test, alpha, con)
-    _warn_common(method, test, counts, out["converged"])
-    used_test = str(out["test"][0])
-    return MetaResult(
-        k=int(y.size),
-        estimate=float(out["estimate"][0]),
-        se=float(out["se"][0]),
-        ci_low=float(out["ci_low"][0]),
-        ci_high=float(out["ci_high"][0]),
-        stat=float(out["stat"][0]),
-        pvalue=float(out["pvalue"][0]),
-        tau2=float(out["tau2"][0]),
-        tau=float(out["tau"][0]),
-        se_tau2=float(out["se_tau2"][0]),
-        tau2_ci_low=float(out["tau2_ci_low"][0]),
-        tau2_ci_high=float(out["tau2_ci_high"][0]),
-        i2=float(out["i2"][0]),
-        h2=float(out["h2"][0]),
-        q=float(out["q"][0]),
-        q_df=int(out["q_df"][0]),
-        q_pvalue=float(out["q_pvalue"][0]),
-        pi_low=float(out["pi_low"][0]),
-        pi_high=float(out["pi_high"][0]),
-        df=int(out["df"][0]) if used_test == "knha" else None,
-        method=method,
-        test=used_test,
-        level=1.0 - alpha,
-        converged=bool(out["converged"][0]),
-        iterations=int(out["iterations"][0]),
-        weights=weights,
-    )
+
+
+#: Default working-memory budget of :func:`meta_batch` in bytes (256 MiB): the groups are
+#: fitted in chunks whose temporary arrays stay below it (see ``max_memory``).
+DEFAULT_MAX_MEMORY = 256 * 2**20
+
+#: Peak working memory of a fit per study row (bytes), to size the chunks of
+#: :func:`meta_batch`: the tracemalloc peak of a chunk's fits with every output (REML,
+#: knha) is 276 B per row for k = 1, 133 B for k = 8, 71 B for k = 1000; 400 leaves room.
+_BYTES_PER_ROW = 400
 
 
 def meta_batch(df: pd.DataFrame, yi: str = "yi", vi: str = "vi",
                by: str | Sequence[str] | None = None, method: str = "REML",
                test: str = "z", level: float = 0.95,
-               control: Mapping | None = None) -> pd.DataFrame:
+               control: Mapping | None = None, *,
+               columns: Sequence[str] | None = None,
+               max_memory: int | None = None,
+               progress: Callable[[int, int], object] | None = None) -> pd.DataFrame:
     """Fit one meta-analysis per group of ``df``, all groups at once (vectorised).
 
     Parameters
@@ -415,15 +561,35 @@ def meta_batch(df: pd.DataFrame, yi: str = "yi", vi: str = "vi",
     yi, vi : column names of the effect sizes and sampling variances.
     by : column name(s) defining the groups; None fits the whole frame as one group.
     method, test, level, control : as in :func:`meta`.
+    columns : sequence of str, optional
+        The result columns wanted, among :data:`evidence.meta.SCALAR_FIELDS` (default: all).
+        Only their cost is paid: without any of ``ci_low, ci_high, stat, pvalue, q,
+        q_pvalue, i2, h2, pi_low, pi_high`` the summary pass is skipped, and without
+        ``tau2_ci_low``/``tau2_ci_high`` the Q-profile root finding (the dearest part of a
+        random-effects fit) is skipped. The numbers of a column are the same whichever
+        other columns are asked for. The key columns, ``k`` and ``k_dropped`` are always
+        returned.
+    max_memory : int, optional
+        Budget in bytes for the working memory of the fit (default
+        :data:`DEFAULT_MAX_MEMORY`, 256 MiB). Groups are fitted in consecutive chunks of
+        at most ``max_memory / 400`` study rows (a group is never split: a single larger
+        group is one chunk), so the temporaries stay under the budget whatever the number
+        of groups; the input frame, the grouping (16 bytes per row unless ``df`` is
+        already sorted by numeric ``by`` columns) and the result frame (~8 bytes per column
+        per group) come on top. Chunking does not change any number.
+    progress : callable, optional
+        Called as ``progress(groups_done, groups_total)`` after each chunk (e.g. to drive
+        a progress bar: :func:`evidence.progress.rich_progress` gives one that shows only
+        on a terminal). The numeric core does no I/O itself.
 
     Returns
     -------
     DataFrame
         One row per group (sorted by the group keys), with the key columns, ``k`` (studies
         used), ``k_dropped`` (rows dropped because yi or vi is NaN) and the scalar fields of
-        :class:`MetaResult` (:data:`evidence.meta.SCALAR_FIELDS`), named as its attributes.
-        ``df`` is NaN where the z test was used. Groups whose rows are all NaN have k = 0
-        and NaN results.
+        :class:`MetaResult` (:data:`evidence.meta.SCALAR_FIELDS`, or those of ``columns``),
+        named as its attributes. ``df`` is NaN where the z test was used. Groups whose rows
+        are all NaN have k = 0 and NaN results.
 
     Raises
     ------
@@ -431,13 +597,16 @@ def meta_batch(df: pd.DataFrame, yi: str = "yi", vi: str = "vi",
         Unknown column, method, test or level; an empty ``df``; values in the yi or vi
         column that are not numbers (``"0,2"``; missing values are dropped, not raised);
         infinite values or vi <= 0 in rows that would be used; data beyond the float64
-        range (see :func:`meta`).
+        range (see :func:`meta`); unknown ``columns``; ``max_memory`` not a positive
+        number; ``progress`` not callable.
 
     Notes
     -----
     No Python loop over groups: group sums are segment reductions over the group-sorted
     rows, and the iterative estimators (Fisher scoring, Q-profile root finding) update all
-    unconverged groups together. The numbers equal :func:`meta` on each group.
+    unconverged groups of a chunk together. The numbers equal :func:`meta` on each group.
+    A ``df`` already sorted by numeric ``by`` columns is grouped in one pass without
+    ``groupby`` (the same groups in the same order).
 
     Examples
     --------
@@ -448,11 +617,18 @@ def meta_batch(df: pd.DataFrame, yi: str = "yi", vi: str = "vi",
        g  k  estimate
     0  a  3    0.2669
     1  b  3    1.0237
+    >>> meta_batch(d, by="g", method="DL", columns=["estimate", "tau2"]).columns.tolist()
+    ['g', 'k', 'k_dropped', 'estimate', 'tau2']
     """
     method = _check_method(method)
     test = _check_test(test)
     alpha = 1.0 - _check_level(level)
     con = _check_control(control)
+    wanted = _check_columns(columns)
+    budget = _check_budget(max_memory)
+    if progress is not None and not callable(progress):
+        raise ArgumentError(f"progress must be a callable (done, total), got "
+                            f"{type(progress).__name__}")
     if not isinstance(df, pd.DataFrame):
         raise ArgumentError(f"df must be a pandas DataFrame, got {type(df).__name__}")
     if by is None:
@@ -472,71 +648,199 @@ def meta_batch(df: pd.DataFrame, yi: str = "yi", vi: str = "vi",
     y_all = _numeric_column(df[yi], "yi", yi)
     v_all = _numeric_column(df[vi], "vi", vi)
 
-    if by_cols:
-        grouped = df.groupby(by_cols, sort=True, dropna=False, observed=True)
-        codes = grouped.ngroup().to_numpy()
-        keys = grouped.size().index.to_frame(index=False)
-        n_groups = len(keys)
-    else:
-        codes = np.zeros(len(df), dtype=np.int64)
-        keys = pd.DataFrame(index=range(1))
-        n_groups = 1
+    keys, total, order = _grouping(df, by_cols)
+    n_groups = total.size
 
-    keep = ~(np.isnan(y_all) | np.isnan(v_all))
-    for name, col, a in (("yi", yi, y_all), ("vi", vi, v_all)):
-        bad = keep & np.isinf(a)
-        if np.any(bad):
+    keep = None  # rows used (None: all)
+    if not (math.isfinite(y_all.sum()) and math.isfinite(v_all.sum()) and v_all.min() > 0):
+        keep = ~(np.isnan(y_all) | np.isnan(v_all))
+        for name, col, a in (("yi", yi, y_all), ("vi", vi, v_all)):
+            bad = keep & np.isinf(a)
+            if np.any(bad):
+                raise ArgumentError(
+                    f"{name} column {col!r} has infinite values at row(s) {_positions(bad)}"
+                )
+        badv = keep & (v_all <= 0)
+        if np.any(badv):
             raise ArgumentError(
-                f"{name} column {col!r} has infinite values at row(s) {_positions(bad)}"
+                f"vi column {vi!r} must be > 0 (sampling variances); row(s) "
+                f"{_positions(badv)} are <= 0"
             )
-    badv = keep & (v_all <= 0)
-    if np.any(badv):
-        raise ArgumentError(
-            f"vi column {vi!r} must be > 0 (sampling variances); row(s) {_positions(badv)} "
-            f"are <= 0"
-        )
+        if np.all(keep):
+            keep = None
 
-    total = np.bincount(codes, minlength=n_groups)
-    codes_k = codes[keep]
-    counts_all = np.bincount(codes_k, minlength=n_groups)
-    order = np.argsort(codes_k, kind="stable")
-    y = y_all[keep][order]
-    v = v_all[keep][order]
-    nonempty = counts_all > 0
-
-    res = {name: np.full(n_groups, np.nan) for name in SCALAR_FIELDS
+    names = [name for name in SCALAR_FIELDS if name in wanted]
+    res = {name: np.full(n_groups, np.nan) for name in names
            if name not in ("method", "test", "level", "k", "q_df", "converged", "iterations")}
     test_col = np.full(n_groups, test, dtype=object)
     conv = np.ones(n_groups, dtype=bool)
     iters = np.zeros(n_groups, dtype=np.int64)
-    q_df = counts_all - 1
-    if np.any(nonempty):
-        out, _ = _fit_groups(y, v, counts_all[nonempty], method, test, alpha, con)
-        for name in res:
-            res[name][nonempty] = out[name]
-        test_col[nonempty] = out["test"]
-        conv[nonempty] = out["converged"]
-        iters[nonempty] = out["iterations"]
-        _warn_common(method, test, counts_all[nonempty], out["converged"], " in some groups")
+    counts_all = np.zeros(n_groups, dtype=np.int64)
 
-    frame = keys.copy()
-    frame["k"] = counts_all
-    frame["k_dropped"] = total - counts_all
-    for name in SCALAR_FIELDS:
+    # consecutive chunks of groups, each of at most `chunk_rows` rows (or one group)
+    bounds = np.zeros(n_groups + 1, dtype=np.int64)
+    np.cumsum(total, out=bounds[1:])
+    chunk_rows = max(1, budget // _BYTES_PER_ROW)
+    retried: list = []
+    g0 = 0
+    if progress is not None:
+        progress(0, n_groups)
+    while g0 < n_groups:
+        g1 = int(np.searchsorted(bounds, bounds[g0] + chunk_rows, side="right")) - 1
+        g1 = min(max(g1, g0 + 1), n_groups)
+        r0, r1 = int(bounds[g0]), int(bounds[g1])
+        rows = slice(r0, r1) if order is None else order[r0:r1]
+        y, v = y_all[rows], v_all[rows]
+        cnt = total[g0:g1]
+        if keep is not None:
+            kc = keep[rows]
+            y, v = y[kc], v[kc]
+            cs = np.zeros(kc.size + 1, dtype=np.int64)
+            np.cumsum(kc, out=cs[1:])
+            cnt = cs[bounds[g0 + 1:g1 + 1] - r0] - cs[bounds[g0:g1] - r0]
+        counts_all[g0:g1] = cnt
+        for pos, yb, vb, cb in _blocks(y, v, cnt):
+            out, _ = _fit_groups(yb, vb, cb, method, test, alpha, con, want=wanted,
+                                 where=None if n_groups == 1 else g0 + pos,
+                                 on_retry=lambda n, *how: retried.append((n, *how)))
+            pos = g0 + pos
+            for name in res:
+                res[name][pos] = out[name]
+            test_col[pos] = out["test"]
+            conv[pos] = out["converged"]
+            iters[pos] = out["iterations"]
+            del yb, vb
+        del y, v
+        g0 = g1
+        if progress is not None:
+            progress(g0, n_groups)
+
+    if retried:
+        n_fixed = sum(r[0] for r in retried)
+        warnings.warn(
+            f"{n_fixed} group(s) converged only after retrying with "
+            f"stepadj={retried[0][1]:g} and maxiter={retried[0][2]} (Fisher scoring "
+            "oscillated); pass control={'retry': False} to get NaN for such groups instead",
+            EvidenceWarning, stacklevel=2)
+    nonempty = counts_all > 0
+    if np.any(nonempty):
+        _warn_common(method, test, counts_all[nonempty], conv[nonempty], " in some groups")
+
+    # one constructor call without copies (column by column insertion costs ~30 µs each)
+    data = {c: keys[c] for c in keys.columns}
+    data["k"] = counts_all
+    data["k_dropped"] = total - counts_all
+    for name in names:
         if name == "k":
             continue
         if name == "method":
-            frame[name] = method
+            data[name] = np.full(n_groups, method, dtype=object)
         elif name == "test":
-            frame[name] = test_col
+            data[name] = test_col
         elif name == "level":
-            frame[name] = 1.0 - alpha
+            data[name] = np.full(n_groups, 1.0 - alpha)
         elif name == "q_df":
-            frame[name] = np.where(nonempty, q_df, 0)
+            data[name] = np.where(nonempty, counts_all - 1, 0)
         elif name == "converged":
-            frame[name] = conv
+            data[name] = conv
         elif name == "iterations":
-            frame[name] = iters
+            data[name] = iters
         else:
-            frame[name] = res[name]
-    return frame
+            data[name] = res.pop(name)
+    return pd.DataFrame(data, index=keys.index, copy=False)
+
+
+#: groups of up to this many studies are fitted as :class:`Block` columns (one per
+#: distinct k: vectorised passes over the groups); larger ones as segments (reductions
+#: within each group), which cost less when a group is long
+_BLOCK_MAX_K = 32
+#: ... when at least this many groups share that k (a Block costs a fixed ~0.1 ms of
+#: Python per fit; below this the one segment fit of the rest is cheaper)
+_BLOCK_MIN_GROUPS = 512
+
+
+def _blocks(y, v, counts):
+    """Split group-sorted rows into the fits of one chunk: (group positions, y, v,
+    counts) with (k, G_k) arrays for each size k <= _BLOCK_MAX_K shared by at least
+    _BLOCK_MIN_GROUPS groups, and 1-D segments for the other groups. Empty groups are left out. The numbers do not depend on the split
+    (a Block adds in the order of the segment reductions)."""
+    kmin, kmax = int(counts.min()), int(counts.max())
+    if kmin == kmax and 0 < kmin <= _BLOCK_MAX_K and counts.size >= _BLOCK_MIN_GROUPS:
+        # one size (e.g. a simulation study): the block is the transpose of the rows
+        yield (np.arange(counts.size), np.ascontiguousarray(y.reshape(-1, kmin).T),
+               np.ascontiguousarray(v.reshape(-1, kmin).T), counts)
+        return
+    starts = np.zeros(counts.size, dtype=np.int64)
+    np.cumsum(counts[:-1], out=starts[1:])
+    small = (counts > 0) & (counts <= _BLOCK_MAX_K)
+    sizes, n_of = np.unique(counts[small], return_counts=True)
+    large = counts > 0
+    for k in sizes[n_of >= _BLOCK_MIN_GROUPS]:
+        pos = np.flatnonzero(counts == k)
+        large[pos] = False
+        idx = starts[pos][None, :] + np.arange(k)[:, None]
+        yield pos, y[idx], v[idx], counts[pos]
+    if np.any(large):
+        pos = np.flatnonzero(large)
+        rows = np.repeat(large, counts)
+        yield pos, y[rows], v[rows], counts[pos]
+
+
+def _check_columns(columns) -> frozenset:
+    if columns is None:
+        return frozenset(SCALAR_FIELDS)
+    if isinstance(columns, str):
+        columns = [columns]
+    try:
+        wanted = frozenset(columns)
+    except TypeError:
+        raise ArgumentError("columns must be a list of names of SCALAR_FIELDS") from None
+    unknown = wanted - set(SCALAR_FIELDS)
+    if unknown:
+        raise ArgumentError(f"columns {', '.join(sorted(map(repr, unknown)))} not among "
+                            f"{', '.join(SCALAR_FIELDS)}")
+    return wanted
+
+
+def _check_budget(max_memory) -> int:
+    if max_memory is None:
+        return DEFAULT_MAX_MEMORY
+    try:
+        budget = float(max_memory)
+    except (TypeError, ValueError):
+        budget = math.nan
+    if not (budget > 0 and math.isfinite(budget)) or isinstance(max_memory, bool):
+        raise ArgumentError(f"max_memory must be a positive number of bytes, got "
+                            f"{max_memory!r}")
+    return int(budget)
+
+
+def _grouping(df: pd.DataFrame, by_cols: list[str]):
+    """The groups of ``df``: (keys frame sorted as groupby(sort=True), rows per group,
+    row order that sorts the rows by group or None if they already are)."""
+    n = len(df)
+    if not by_cols:
+        return pd.DataFrame(index=range(1)), np.array([n], dtype=np.int64), None
+    cols = [df[c] for c in by_cols]
+    if all(isinstance(c.dtype, np.dtype) and c.dtype.kind in "iufb" for c in cols):
+        arrays = [c.to_numpy() for c in cols]
+        # already sorted (lexicographically, NaN-free)? then the groups are the runs
+        if all(a.dtype.kind != "f" or not np.isnan(a).any() for a in arrays):
+            decided = np.zeros(max(n - 1, 0), dtype=bool)
+            ordered = True
+            for a in arrays:
+                lo, hi = a[:-1], a[1:]
+                if np.any((hi < lo) & ~decided):
+                    ordered = False
+                    break
+                decided |= hi != lo
+            if ordered:
+                starts = np.concatenate([[0], np.flatnonzero(decided) + 1])
+                total = np.diff(np.append(starts, n))
+                keys = pd.DataFrame({c: a[starts] for c, a in zip(by_cols, arrays)})
+                return keys, total, None
+    grouped = df.groupby(by_cols, sort=True, dropna=False, observed=True)
+    codes = grouped.ngroup().to_numpy()
+    keys = grouped.size().index.to_frame(index=False)
+    total = np.bincount(codes, minlength=len(keys))
+    return keys, total, np.argsort(codes, kind="stable")

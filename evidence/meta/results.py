@@ -9,9 +9,9 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import pandas as pd
 
-from evidence.effects._frozen import FrozenResult, readonly
+from evidence.effects._frozen import Deferred, FrozenResult, deferred_fields, readonly
 
-__all__ = ["MetaResult", "SCALAR_FIELDS"]
+__all__ = ["MetaResult", "SCALAR_FIELDS", "DEFERRED_FIELDS"]
 
 #: The scalar attributes of :class:`MetaResult`, in column order of ``to_frame()`` and of
 #: the frame returned by :func:`evidence.meta.meta_batch`.
@@ -44,6 +44,14 @@ SCALAR_FIELDS = (
 )
 
 
+#: Fields :func:`evidence.meta.meta` may compute on first read (each group of them in one
+#: go): the SE of tau^2, the summary statistics, the Q-profile interval of tau^2 and the
+#: weights.
+DEFERRED_FIELDS = ("se_tau2", "ci_low", "ci_high", "stat", "pvalue", "q", "q_pvalue", "i2",
+                   "h2", "pi_low", "pi_high", "tau2_ci_low", "tau2_ci_high", "weights")
+
+
+@deferred_fields(*DEFERRED_FIELDS)
 @dataclass(frozen=True, slots=True, eq=False)
 class MetaResult(FrozenResult):
     """A fitted fixed- or random-effects meta-analysis (intercept-only model).
@@ -70,6 +78,14 @@ class MetaResult(FrozenResult):
     method, test : the estimator and test used. level : confidence level (fraction).
     converged, iterations : convergence of iterative estimators (True / 0 for closed forms).
     weights : weights of the studies as fractions summing to 1 (in input order).
+
+    :func:`evidence.meta.meta` defers the fields of :data:`DEFERRED_FIELDS` (the SE of
+    tau^2; CI, test, Q, I^2, H^2, prediction interval; the Q-profile interval of tau^2;
+    the weights): each
+    group is computed on the first read of one of its fields, from a private copy of the
+    data, with the same code and numbers as the eager computation, and then stored. A
+    result is therefore cheap when only estimate, se and tau^2 are read, and reads the same
+    as ever otherwise (equality, pickling and ``repr`` read every field).
     """
 
     k: int
@@ -100,7 +116,9 @@ class MetaResult(FrozenResult):
     weights: np.ndarray = field(repr=False, compare=False)
 
     def __post_init__(self):
-        object.__setattr__(self, "weights", readonly(self.weights, float))
+        raw = MetaResult.__dict__["weights"].storage.__get__(self)
+        if not isinstance(raw, Deferred):
+            object.__setattr__(self, "weights", readonly(raw, float))
 
     # -----------------------------------------------------------------------------------
     def to_dict(self) -> dict:
