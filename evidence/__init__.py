@@ -76,10 +76,6 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(module, __name__), name)
     globals()[name] = value  # later look-ups are plain attribute reads
-    # importing the subpackage evidence.meta binds it to the name "meta" in this module,
-    # which would hide the function ev.meta (ev.meta_batch(...) then ev.meta(...) failed)
-    if name != "meta" and "meta" in globals() and not callable(globals()["meta"]):
-        globals()["meta"] = importlib.import_module(".meta.fit", __name__).meta
     return value
 
 

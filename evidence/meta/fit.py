@@ -652,7 +652,8 @@ def meta_batch(df: pd.DataFrame, yi: str = "yi", vi: str = "vi",
     n_groups = total.size
 
     keep = None  # rows used (None: all)
-    if not (math.isfinite(y_all.sum()) and math.isfinite(v_all.sum()) and v_all.min() > 0):
+    if len(v_all) and not (math.isfinite(y_all.sum()) and math.isfinite(v_all.sum())
+                           and v_all.min() > 0):
         keep = ~(np.isnan(y_all) | np.isnan(v_all))
         for name, col, a in (("yi", yi, y_all), ("vi", vi, v_all)):
             bad = keep & np.isinf(a)
