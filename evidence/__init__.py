@@ -32,8 +32,8 @@ _LAZY = {
                  "mean_sd_from_median_range", "sd_from_se", "se_from_ci", "se_from_p",
                  "se_from_sd", "se_from_t"),
     ".meta.bias": ("EggerResult", "TrimFillResult", "egger_test", "trimfill"),
-    ".meta.fit": ("METHODS", "TESTS", "meta", "meta_batch"),
-    ".distributed": ("meta_batch_dask",),
+    ".meta.fit": ("METHODS", "TESTS", "meta"),
+    ".distributed": ("meta_batch", "meta_batch_dask"),  # meta_batch: pandas or Dask
     ".meta.metareg": ("MetaRegResult", "metareg"),
     ".meta.mh": ("MHResult", "PetoResult", "meta_mh", "meta_peto"),
     ".meta.results": ("MetaResult",),

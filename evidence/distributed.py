@@ -264,9 +264,12 @@ def meta_batch_dask(ddf, yi: str = "yi", vi: str = "vi",
 
 def meta_batch(df, yi: str = "yi", vi: str = "vi", by: str | Sequence[str] | None = None,
                method: str = "REML", test: str = "z", level: float = 0.95,
-               control: Mapping | None = None):
+               control: Mapping | None = None, **options):
     """:func:`evidence.meta.meta_batch` for a pandas DataFrame, :func:`meta_batch_dask`
-    (computed, pandas result) for a Dask DataFrame: the one entry point for both.
+    (computed, pandas result) for a Dask DataFrame: the one entry point for both
+    (``evidence.meta_batch``). ``options`` (``columns``, ``max_memory``, ``progress``) are
+    those of :func:`evidence.meta.meta_batch`; a Dask frame takes none of them (each
+    partition is fitted whole, with every column).
 
     Examples
     --------
@@ -277,7 +280,10 @@ def meta_batch(df, yi: str = "yi", vi: str = "vi", by: str | Sequence[str] | Non
     [2, 2]
     """
     if is_dask_frame(df):
+        if options:
+            raise ArgumentError(f"{', '.join(sorted(options))}: not taken with a Dask "
+                                "DataFrame (use meta_batch_dask's own arguments)")
         return meta_batch_dask(df, yi=yi, vi=vi, by=by, method=method, test=test, level=level,
                                control=control)
     return _meta_batch_pandas(df, yi=yi, vi=vi, by=by, method=method, test=test, level=level,
-                              control=control)
+                              control=control, **options)

@@ -152,3 +152,18 @@ def test_partitioned_skips_the_shuffle(frames):
     whole = ddf.set_index("g").reset_index()  # every group whole within one partition
     got = meta_batch_dask(whole, by="g", method="REML", partitioned=True)
     pd.testing.assert_frame_equal(got, _in_memory(whole, by="g"), check_exact=True)
+
+
+def test_public_meta_batch_takes_both_frames_and_refuses_pandas_options_for_dask():
+    import dask.dataframe as dd
+
+    d = pd.DataFrame({"g": ["a", "a", "b", "b"], "yi": [0.1, 0.3, 1.0, 0.8],
+                      "vi": [0.02, 0.03, 0.05, 0.02]})
+    mem = ev.meta_batch(d, by="g", method="DL")
+    pd.testing.assert_frame_equal(ev.meta_batch(dd.from_pandas(d, npartitions=2), by="g",
+                                                method="DL"), mem,
+                                  check_dtype=False)  # Dask may store the key as pyarrow text
+    assert list(ev.meta_batch(d, by="g", columns=["estimate"]).columns) == \
+        ["g", "k", "k_dropped", "estimate"]
+    with pytest.raises(ev.ArgumentError, match="columns: not taken with a Dask DataFrame"):
+        ev.meta_batch(dd.from_pandas(d, npartitions=1), by="g", columns=["estimate"])
