@@ -7,7 +7,9 @@ numbers. Results are frozen :class:`MetaResult` objects.
 
 from .estimators import FIXED_METHODS, METHODS
 from .fit import DEFAULT_CONTROL, TESTS, meta, meta_batch
+from .multilevel import MV_METHODS, MV_TESTS, MetaMVResult, meta_mv, rho_sensitivity
 from .results import SCALAR_FIELDS, MetaResult
+from .robust import RobustResult, robust
 
 __all__ = [
     "meta",
@@ -18,4 +20,11 @@ __all__ = [
     "TESTS",
     "SCALAR_FIELDS",
     "DEFAULT_CONTROL",
+    "meta_mv",
+    "MetaMVResult",
+    "MV_METHODS",
+    "MV_TESTS",
+    "rho_sensitivity",
+    "robust",
+    "RobustResult",
 ]
