@@ -296,9 +296,9 @@ def robust(result, cluster, adjust: str = "CR2", *, yi=None, vi=None, mods=None,
         u = WX.T @ (Aj @ e)
         meat += np.outer(u, u)
         F_all.append((Aj @ WX @ B, Phi, Xj))  # columns: a_j for each coefficient
-    vr = B @ meat @ B
-    vr = 0.5 * (vr + vr.T)
-    se = np.sqrt(np.diag(vr))
+    vcr = B @ meat @ B
+    vcr = (vcr + vcr.T) / 2.0
+    se = np.sqrt(np.diag(vcr))
     dfs = np.empty(p)
     for m in range(p):
         d = np.array([float(F[:, m] @ Phi @ F[:, m]) for F, Phi, _ in F_all])
@@ -316,5 +316,5 @@ def robust(result, cluster, adjust: str = "CR2", *, yi=None, vi=None, mods=None,
                           "ci_high": b_fit + crit * se},
                          index=pd.Index(names, name="term"))
     return RobustResult(k=k, p=p, n_clusters=n_clusters, coefficients=coefs,
-                        vcov=pd.DataFrame(vr, index=names, columns=names), adjust=adjust,
+                        vcov=pd.DataFrame(vcr, index=names, columns=names), adjust=adjust,
                         level=level, model=kind)
