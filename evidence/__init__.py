@@ -30,12 +30,14 @@ _LAZY = {
                  "escalc", "hedges_correction", "implied_correlation",
                  "mean_sd_from_five_number", "mean_sd_from_median_iqr",
                  "mean_sd_from_median_range", "sd_from_se", "se_from_ci", "se_from_p",
-                 "se_from_sd", "se_from_t"),
+                 "se_from_sd", "se_from_t", "vcalc", "SamplingCovariance"),
     ".meta.bias": ("EggerResult", "TrimFillResult", "egger_test", "trimfill"),
     ".meta.fit": ("METHODS", "TESTS", "meta"),
     ".distributed": ("meta_batch", "meta_batch_dask"),  # meta_batch: pandas or Dask
     ".meta.metareg": ("MetaRegResult", "metareg"),
     ".meta.mh": ("MHResult", "PetoResult", "meta_mh", "meta_peto"),
+    ".meta.multilevel": ("MetaMVResult", "meta_mv", "rho_sensitivity"),
+    ".meta.robust": ("RobustResult", "robust"),
     ".meta.results": ("MetaResult",),
     ".meta.sensitivity": ("cumulative", "influence", "leave_one_out"),
     ".meta.subgroup": ("SubgroupResult", "subgroup"),
@@ -92,12 +94,14 @@ __all__ = [
     "escalc", "correlation_sensitivity", "hedges_correction", "MEASURES", "Converted",
     "MeanSD", "sd_from_se", "se_from_sd", "se_from_ci", "se_from_p", "se_from_t",
     "mean_sd_from_median_iqr", "mean_sd_from_median_range", "mean_sd_from_five_number",
-    "change_sd", "implied_correlation",
+    "change_sd", "implied_correlation", "vcalc", "SamplingCovariance",
     # pooling and around the fit
     "meta", "meta_batch", "meta_batch_dask", "MetaResult", "METHODS", "TESTS", "subgroup", "SubgroupResult",
     "meta_mh", "meta_peto", "MHResult", "PetoResult",
     "metareg", "MetaRegResult", "leave_one_out", "influence", "cumulative", "egger_test",
     "EggerResult", "trimfill", "TrimFillResult", "back_transform", "rich_progress",
+    # dependent effect sizes: multilevel models, cluster-robust inference
+    "meta_mv", "MetaMVResult", "rho_sensitivity", "robust", "RobustResult",
     # records to results: completeness, planned analyses, mixed-methods synthesis, updates
     "completeness", "outcome_status", "run_analyses", "run_analysis", "AnalysisResult",
     "clinical_effects", "pool_by_group", "load_rules", "levels_of_evidence", "expert_matrix",

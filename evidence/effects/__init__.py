@@ -15,6 +15,7 @@ from evidence.effects.conversions import (
     se_from_t,
 )
 from evidence.effects.escalc import MEASURES, correlation_sensitivity, escalc, hedges_correction
+from evidence.effects.vcalc import SamplingCovariance, vcalc
 
 __all__ = [
     "MEASURES",
@@ -33,4 +34,6 @@ __all__ = [
     "mean_sd_from_five_number",
     "change_sd",
     "implied_correlation",
+    "vcalc",
+    "SamplingCovariance",
 ]

@@ -12,7 +12,9 @@ import types
 from .estimators import FIXED_METHODS, METHODS
 from .fit import DEFAULT_CONTROL, TESTS, meta, meta_batch
 from .mh import MHResult, PetoResult, meta_mh, meta_peto
+from .multilevel import MV_METHODS, MV_TESTS, MetaMVResult, meta_mv, rho_sensitivity
 from .results import SCALAR_FIELDS, MetaResult
+from .robust import RobustResult, robust
 
 __all__ = [
     "meta",
@@ -27,6 +29,13 @@ __all__ = [
     "TESTS",
     "SCALAR_FIELDS",
     "DEFAULT_CONTROL",
+    "meta_mv",
+    "MetaMVResult",
+    "MV_METHODS",
+    "MV_TESTS",
+    "rho_sensitivity",
+    "robust",
+    "RobustResult",
 ]
 
 
