@@ -18,7 +18,6 @@ partition pays a fixed scheduling cost.
 from __future__ import annotations
 
 import sys
-import threading
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -67,13 +66,6 @@ def _tag_rows(part, partition_info=None):
     return part
 
 
-# Dask's threaded scheduler may fit several partitions at once, and catch_warnings() is not
-# thread-safe (one thread leaving it restores the filters while another is still fitting, and
-# the muted warnings leak). The fits in one process therefore take turns; reading, shuffling
-# and the fits in other worker processes still run in parallel.
-_fit_lock = threading.Lock()
-
-
 def _fit_partition(part, yi: str, vi: str, by_cols: list[str], method: str, test: str,
                    level: float, control: Mapping | None):
     """meta_batch on one partition (every group of which is whole); warnings are raised
@@ -104,10 +96,10 @@ def _fit_partition(part, yi: str, vi: str, by_cols: list[str], method: str, test
                 + (f" (and {more} more row{'s' if more != 1 else ''} in the same partition)"
                    if more else "")
             )
-    with _fit_lock, warnings.catch_warnings():
-        warnings.simplefilter("ignore", EvidenceWarning)
-        return _meta_batch_pandas(part, yi=yi, vi=vi, by=by_cols or None, method=method,
-                                  test=test, level=level, control=control)
+    # warn=False rather than catch_warnings(), which is not thread-safe: Dask's threads fit
+    # partitions at once, and one leaving it would restore filters another one had changed
+    return _meta_batch_pandas(part, yi=yi, vi=vi, by=by_cols or None, method=method,
+                              test=test, level=level, control=control, warn=False)
 
 
 def _outside() -> int:
@@ -230,12 +222,10 @@ def meta_batch_dask(ddf, yi: str = "yi", vi: str = "vi",
     ddf = ddf[list(dict.fromkeys([*by_cols, yi, vi]))]
     # the output frame's columns and dtypes: meta_batch on the empty frame (this checks
     # method, test, level and control too); 'test' takes the dtype a non-empty fit gives it
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", EvidenceWarning)
-        # (with no groups, an empty frame is an error: Dask's fake non-empty rows stand in)
-        meta = _meta_batch_pandas(ddf._meta if by_cols else ddf._meta_nonempty, yi=yi, vi=vi,
-                                  by=by_cols or None, method=method, test=test, level=level,
-                                  control=control)
+    # (with no groups, an empty frame is an error: Dask's fake non-empty rows stand in)
+    meta = _meta_batch_pandas(ddf._meta if by_cols else ddf._meta_nonempty, yi=yi, vi=vi,
+                              by=by_cols or None, method=method, test=test, level=level,
+                              control=control, warn=False)
     if not by_cols:
         meta = meta.iloc[:0]
     meta["test"] = meta["test"].astype(meta["method"].dtype)

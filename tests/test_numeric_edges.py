@@ -771,3 +771,18 @@ def test_meta_batch_empty_with_groups_is_an_empty_result():
     assert len(out) == 0 and list(out.columns) == list(full.columns)
     with pytest.raises(ArgumentError, match="no rows"):
         ev.meta_batch(empty)
+
+
+def test_meta_batch_warn_false_is_silent_and_changes_no_number():
+    """warn=False (fits in worker threads): the same frame, no warning; the caller reads
+    the `test` column (k = 1 under knha falls back to z)."""
+    import warnings
+
+    d = pd.DataFrame({"g": ["a", "b", "b"], "yi": [0.1, 0.2, 0.5], "vi": [0.1, 0.1, 0.2]})
+    with pytest.warns(EvidenceWarning, match="k = 1"):
+        loud = ev.meta_batch(d, by="g", test="knha")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        quiet = ev.meta_batch(d, by="g", test="knha", warn=False)
+    pd.testing.assert_frame_equal(loud, quiet)
+    assert quiet["test"].tolist() == ["z", "knha"]

@@ -552,7 +552,8 @@ def meta_batch(df: pd.DataFrame, yi: str = "yi", vi: str = "vi",
                control: Mapping | None = None, *,
                columns: Sequence[str] | None = None,
                max_memory: int | None = None,
-               progress: Callable[[int, int], object] | None = None) -> pd.DataFrame:
+               progress: Callable[[int, int], object] | None = None,
+               warn: bool = True) -> pd.DataFrame:
     """Fit one meta-analysis per group of ``df``, all groups at once (vectorised).
 
     Parameters
@@ -581,6 +582,10 @@ def meta_batch(df: pd.DataFrame, yi: str = "yi", vi: str = "vi",
         Called as ``progress(groups_done, groups_total)`` after each chunk (e.g. to drive
         a progress bar: :func:`evidence.progress.rich_progress` gives one that shows only
         on a terminal). The numeric core does no I/O itself.
+    warn : bool
+        False: no warnings (k = 1 under knha, retries, non-convergence); the caller reads the
+        ``test`` and ``converged`` columns instead. For fits in worker threads, where
+        ``warnings.catch_warnings`` is not thread-safe (Dask: :mod:`evidence.distributed`).
 
     Returns
     -------
@@ -716,7 +721,7 @@ def meta_batch(df: pd.DataFrame, yi: str = "yi", vi: str = "vi",
         if progress is not None:
             progress(g0, n_groups)
 
-    if retried:
+    if retried and warn:
         n_fixed = sum(r[0] for r in retried)
         warnings.warn(
             f"{n_fixed} group(s) converged only after retrying with "
@@ -724,7 +729,7 @@ def meta_batch(df: pd.DataFrame, yi: str = "yi", vi: str = "vi",
             "oscillated); pass control={'retry': False} to get NaN for such groups instead",
             EvidenceWarning, stacklevel=2)
     nonempty = counts_all > 0
-    if np.any(nonempty):
+    if np.any(nonempty) and warn:
         _warn_common(method, test, counts_all[nonempty], conv[nonempty], " in some groups")
 
     # one constructor call without copies (column by column insertion costs ~30 µs each)
