@@ -356,6 +356,13 @@ class _ModelData:
     sigma2: np.ndarray
 
 
+def coefficient_column(name: str, doc: str):
+    """A read-only property: column ``name`` of the coefficient table, through ``_col``
+    (a float for a model with one coefficient, a Series by term otherwise)."""
+    return property(lambda self: self._col(name), doc=f"{doc}: a float for one coefficient, "
+                                                      "else a Series by term.")
+
+
 @copied_on_read("coefficients", "vcov")
 @dataclass(frozen=True, slots=True, eq=False)
 class MetaMVResult(FrozenResult):
@@ -457,21 +464,10 @@ class MetaMVResult(FrozenResult):
         """Standard error(s): a float without moderators, a Series by term with them."""
         return self._col("se")
 
-    @property
-    def stat(self):
-        return self._col("stat")
-
-    @property
-    def pvalue(self):
-        return self._col("pvalue")
-
-    @property
-    def ci_low(self):
-        return self._col("ci_low")
-
-    @property
-    def ci_high(self):
-        return self._col("ci_high")
+    stat = coefficient_column("stat", "Test statistic(s)")
+    pvalue = coefficient_column("pvalue", "p-value(s)")
+    ci_low = coefficient_column("ci_low", "Lower confidence limit(s)")
+    ci_high = coefficient_column("ci_high", "Upper confidence limit(s)")
 
     def variance_components(self) -> pd.DataFrame:
         """One row per component: ``sigma2``, ``sigma``, ``n_levels``, the profile CI."""

@@ -21,7 +21,7 @@ from evidence.errors import ArgumentError
 
 from ._validate import check_level
 from .metareg import MetaRegResult, _formula_matrix, _moderator_matrix
-from .multilevel import MetaMVResult
+from .multilevel import MetaMVResult, coefficient_column
 from .results import MetaResult
 
 __all__ = ["ADJUSTMENTS", "RobustResult", "robust"]
@@ -81,26 +81,11 @@ class RobustResult(FrozenResult):
         """Robust standard error(s): a float for one coefficient, else a Series by term."""
         return self._col("se")
 
-    @property
-    def df(self):
-        """Satterthwaite degrees of freedom."""
-        return self._col("df")
-
-    @property
-    def stat(self):
-        return self._col("stat")
-
-    @property
-    def pvalue(self):
-        return self._col("pvalue")
-
-    @property
-    def ci_low(self):
-        return self._col("ci_low")
-
-    @property
-    def ci_high(self):
-        return self._col("ci_high")
+    df = coefficient_column("df", "Satterthwaite degrees of freedom")
+    stat = coefficient_column("stat", "Test statistic(s)")
+    pvalue = coefficient_column("pvalue", "p-value(s)")
+    ci_low = coefficient_column("ci_low", "Lower confidence limit(s)")
+    ci_high = coefficient_column("ci_high", "Upper confidence limit(s)")
 
     def to_frame(self) -> pd.DataFrame:
         """The coefficient table (a copy)."""
