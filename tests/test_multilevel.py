@@ -11,22 +11,19 @@ vcalc(rho = 0.6); a singular V) and dat.bornmann2007 (log odds ratios, study/obs
 from __future__ import annotations
 
 import pickle
-import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import evidence as ev
-from evidence.effects.vcalc import SamplingCovariance, vcalc
+from evidence.effects.vcalc import vcalc
 from evidence.errors import ArgumentError, DegenerateFitWarning
 from evidence.meta.multilevel import MetaMVResult, meta_mv, rho_sensitivity
 
-from _reference import load
+from _multilevel import FRAMES, REF, fit_case, sampling_v
 
-REF = load("multilevel.json")
 CASES = {c["name"]: c for c in REF["cases"]}
-FRAMES = {name: pd.DataFrame(d["columns"]) for name, d in REF["datasets"].items()}
 
 # Given the variance components (rma.mv(..., sigma2 = fixed)), both programs do the same
 # closed-form GLS: coefficients, SEs, p-values, logLik, AIC/BIC, QE, QM agree to ~1e-14.
@@ -45,20 +42,6 @@ PROFILE_ABS = 1e-8
 PUBLISHED_REL = 2e-8
 
 
-def _V(case, df):
-    if case["V"] == "vi":
-        return df["vi"].to_numpy()
-    m = REF["matrices"][case["V"]]
-    return SamplingCovariance(k=len(df), rows=m["rows"], cols=m["cols"], values=m["values"],
-                              rho=m["rho"], note="from R")
-
-
-def _fit(case, **kw):
-    df = FRAMES[case["dataset"]]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DegenerateFitWarning)
-        return meta_mv(df["yi"].to_numpy(), _V(case, df), data=df, random=case["random"],
-                       mods=case["mods"], method=case["method"], test=case["test"], **kw)
 
 
 def _coefs(entries):
@@ -93,7 +76,7 @@ def test_konstantopoulos2011_published_values():
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_given_sigma2_matches_metafor(name):
     case = CASES[name]
-    fit = _fit(case, sigma2=case["sigma2"], sigma2_ci=False)
+    fit = fit_case(case, sigma2=case["sigma2"], sigma2_ci=False)
     ref = _coefs(case["fixed_sigma2"]["coefficients"])
     got = fit.coefficients
     assert list(got.index) == list(ref.index)
@@ -113,7 +96,7 @@ def test_given_sigma2_matches_metafor(name):
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_fit_matches_metafor(name):
     case = CASES[name]
-    fit = _fit(case, sigma2_ci="profile" in case)
+    fit = fit_case(case, sigma2_ci="profile" in case)
     ref = _coefs(case["coefficients"])
     _rel(fit.coefficients["estimate"], ref["estimate"], COEF_REL, 1e-12)
     _rel(fit.coefficients["se"], ref["se"], SE_REL)
@@ -161,7 +144,7 @@ def test_one_level_component_fixed_to_zero_as_metafor():
 
 
 def test_boundary_component_is_exactly_zero():
-    fit = _fit(CASES["k2011_crossed"], sigma2_ci=False)
+    fit = fit_case(CASES["k2011_crossed"], sigma2_ci=False)
     assert fit.sigma2[1] == 0.0  # metafor stops at ~4e-9
 
 
@@ -169,7 +152,7 @@ def test_singular_V_gives_nan_qe_with_warning():
     case = CASES["assink_singular_V"]
     df = FRAMES[case["dataset"]]
     with pytest.warns(DegenerateFitWarning, match="not positive definite"):
-        fit = meta_mv("yi", _V(case, df), data=df, random="study/esid", sigma2_ci=False)
+        fit = meta_mv("yi", sampling_v(case, df), data=df, random="study/esid", sigma2_ci=False)
     assert np.isnan(fit.qe)
 
 

@@ -9,21 +9,15 @@ the fit itself; ``uni`` on rma.uni fits (meta / metareg), clustered by study.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-import pandas as pd
 import pytest
 
 import evidence as ev
-from evidence.effects.vcalc import SamplingCovariance
-from evidence.errors import ArgumentError, DegenerateFitWarning
+from evidence.errors import ArgumentError
 from evidence.meta.robust import robust
 
-from _reference import load
+from _multilevel import FRAMES, REF, fit_case
 
-REF = load("multilevel.json")
-FRAMES = {name: pd.DataFrame(d["columns"]) for name, d in REF["datasets"].items()}
 CR2_CASES = [c for c in REF["cases"] if "cr2" in c]
 
 # Given the same working model (sigma2 fixed at metafor's), CR2 SEs, Satterthwaite df,
@@ -36,21 +30,8 @@ FREE_TOL = 1e-6
 UNI_TOL = 1e-9
 
 
-def _V(case, df):
-    if case["V"] == "vi":
-        return df["vi"].to_numpy()
-    m = REF["matrices"][case["V"]]
-    return SamplingCovariance(k=len(df), rows=m["rows"], cols=m["cols"], values=m["values"],
-                              rho=m["rho"], note="from R")
-
-
 def _fit(case, **kw):
-    df = FRAMES[case["dataset"]]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DegenerateFitWarning)
-        return ev.meta_mv(df["yi"].to_numpy(), _V(case, df), data=df, random=case["random"],
-                          mods=case["mods"], method=case["method"], test=case["test"],
-                          sigma2_ci=False, **kw)
+    return fit_case(case, sigma2_ci=False, **kw)
 
 
 def _check(rb, ref, tol):
