@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ArgumentError, ConvergenceWarning, EvidenceWarning
+from .meta._validate import by_columns
 from .meta.fit import meta_batch as _meta_batch_pandas
 from .vocabulary import FIXED_METHODS
 
@@ -200,12 +201,7 @@ def meta_batch_dask(ddf, yi: str = "yi", vi: str = "vi",
     if not isinstance(ddf, dd.DataFrame):
         raise ArgumentError(f"ddf must be a Dask DataFrame, got {type(ddf).__name__}; "
                             "for a pandas DataFrame use evidence.meta_batch")
-    if by is None:
-        by_cols: list[str] = []
-    elif isinstance(by, str):
-        by_cols = [by]
-    else:
-        by_cols = list(by)
+    by_cols = by_columns(by)
     if len(set(by_cols)) != len(by_cols):
         raise ArgumentError(f"by names a column twice: {by_cols}")
 

@@ -62,6 +62,13 @@ def check_control(control) -> dict:
     return con
 
 
+def by_columns(by) -> list[str]:
+    """The grouping columns of ``by``: None → none, a name → that one, else the sequence."""
+    if by is None:
+        return []
+    return [by] if isinstance(by, str) else list(by)
+
+
 def as_1d(x, name: str) -> np.ndarray:
     """``x`` as a 1-D float array (a scalar becomes length 1)."""
     try:

@@ -27,6 +27,7 @@ import pandas as pd
 from ..errors import ArgumentError, ConvergenceWarning, EvidenceWarning
 from ..vocabulary import FIXED_METHODS, METHODS, TESTS
 from ._validate import as_1d as _as_1d
+from ._validate import by_columns
 from ._validate import check_control as _check_control
 from ._validate import check_level as _check_level
 from ._validate import check_method as _check_method
@@ -636,12 +637,7 @@ def meta_batch(df: pd.DataFrame, yi: str = "yi", vi: str = "vi",
                             f"{type(progress).__name__}")
     if not isinstance(df, pd.DataFrame):
         raise ArgumentError(f"df must be a pandas DataFrame, got {type(df).__name__}")
-    if by is None:
-        by_cols: list[str] = []
-    elif isinstance(by, str):
-        by_cols = [by]
-    else:
-        by_cols = list(by)
+    by_cols = by_columns(by)
     for name, col in [("yi", yi), ("vi", vi)] + [("by", c) for c in by_cols]:
         if col not in df.columns:
             raise ArgumentError(
