@@ -62,6 +62,22 @@ V_assink <- vcalc(vi, cluster = study, obs = esid, data = assink, rho = 0.6)
 V_sing <- V_assink
 V_sing[1, 2] <- V_sing[2, 1] <- sqrt(V_sing[1, 1] * V_sing[2, 2])
 one_cluster <- k2011[k2011$district == 11, ]
+# dat.fine1993 (survivors at 6, 12, 18, 24 months, chemotherapy + radiotherapy vs radiotherapy):
+# one log odds ratio per study x time point, as the bundled review studies/fine1993 computes
+# them (escalc's default: 1/2 added to every cell of a table with a zero cell), with an assumed
+# correlation of 0.5 between the sampling errors of one study's time points (vcalc).
+fine <- dat.fine1993
+fine_long <- do.call(rbind, lapply(1:4, function(j) data.frame(
+  study = fine$study, time = c(6, 12, 18, 24)[j], ai = fine[[paste0("e", j, "i")]],
+  n1i = fine$nei, ci = fine[[paste0("c", j, "i")]], n2i = fine$nci)))
+fine_long <- fine_long[!is.na(fine_long$ai), ]
+fine_long <- fine_long[order(fine_long$study, fine_long$time), ]
+fine_long <- as.data.frame(escalc("OR", ai = ai, n1i = n1i, ci = ci, n2i = n2i, data = fine_long))
+fine_long$yi <- as.numeric(fine_long$yi); fine_long$vi <- as.numeric(fine_long$vi)
+fine_long$tp <- match(fine_long$time, c(6, 12, 18, 24))  # vcalc reads obs as an index
+fine_long$month <- factor(fine_long$time)  # terms named month6 ... month24, as C(month) in Python
+rownames(fine_long) <- NULL
+V_fine <- vcalc(vi, cluster = study, obs = tp, data = fine_long, rho = 0.5)
 
 datasets <- list(
   konstantopoulos2011 = list(
@@ -75,7 +91,13 @@ datasets <- list(
     frame = born[, c("study", "obs", "type", "country", "yi", "vi")]),
   konstantopoulos2011_district11 = list(
     source = "metadat::dat.konstantopoulos2011, district 11 only (one cluster)",
-    frame = one_cluster[, c("district", "school", "yi", "vi")])
+    frame = one_cluster[, c("district", "school", "yi", "vi")]),
+  fine1993 = list(
+    source = paste("metadat::dat.fine1993 in long form (study x time in months) +",
+                   "escalc('OR', ai=survivors chemo, n1i=nei, ci=survivors control, n2i=nci)"),
+    # month is written as a number so that C(month) in Python orders its levels as R's factor
+    frame = transform(fine_long, month = time)[, c("study", "time", "month", "ai", "n1i", "ci",
+                                                  "n2i", "yi", "vi")])
 )
 
 # V matrices as within-study coordinate lists (0-based), both triangles
@@ -87,7 +109,9 @@ matrices <- list(
   assink_rho06 = c(list(call = "vcalc(vi, cluster=study, obs=esid, data=dat.assink2016, rho=0.6)",
                         dataset = "assink2016", rho = 0.6), coo(V_assink)),
   assink_singular = c(list(call = "V <- vcalc(..., rho=0.6); V[1,2] <- V[2,1] <- sqrt(V[1,1]*V[2,2])",
-                           dataset = "assink2016", rho = NA), coo(V_sing))
+                           dataset = "assink2016", rho = NA), coo(V_sing)),
+  fine_rho05 = c(list(call = "vcalc(vi, cluster=study, obs=tp, data=fine1993, rho=0.5)",
+                      dataset = "fine1993", rho = 0.5), coo(V_fine))
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -185,6 +209,24 @@ case <- function(name, dataset, V, random, random_py, mods = NULL, mods_py = NUL
     fixed_sigma2 = list(coefficients = coefs(fixed), fit = fitstats_of(fixed),
                         qe = num(fixed$QE), qm = num(fixed$QM))
   )
+  # A component that metafor's optimiser leaves just above 0 (< 1e-6): the same model with that
+  # component fixed at exactly 0, i.e. metafor's maximum on the boundary, where ours lands.
+  at_bound <- res$sigma2 < 1e-6
+  if (any(at_bound)) {
+    s2 <- ifelse(at_bound, 0, NA_real_)
+    bres <- NULL
+    for (ctl_name in c("CTRL", "PROFILE_FALLBACK1", "PROFILE_FALLBACK2")) {
+      bres <- try(suppressWarnings(fit_at(get(ctl_name), s2)), silent = TRUE)
+      if (!inherits(bres, "try-error")) break
+    }
+    out$boundary_refit <- list(sigma2_fixed_at_zero = vec(which(at_bound) - 1L),
+                               control_used = ctl_name, coefficients = coefs(bres),
+                               sigma2 = vec(bres$sigma2), loglik = num(logLik(bres)))
+    if (is.null(mods)) {
+      bpr <- predict(bres)
+      out$boundary_refit$pi_low <- num(bpr$pi.lb); out$boundary_refit$pi_high <- num(bpr$pi.ub)
+    }
+  }
   if (is.null(mods) && !inherits(res, "try-error")) {
     pr <- predict(res)
     out$pi_low <- num(pr$pi.lb); out$pi_high <- num(pr$pi.ub)
@@ -230,8 +272,30 @@ cases <- list(
   case("bornmann_type", "bornmann2007", born$vi, ~ 1 | study/obs, "study/obs",
        mods = ~ type, mods_py = "~ C(type)", cluster = "study", data = born),
   case("bornmann_ml", "bornmann2007", born$vi, ~ 1 | study/obs, "study/obs", method = "ML",
-       cluster = "study", data = born)
+       cluster = "study", data = born),
+  case("fine1993_rho05", "fine1993", V_fine, ~ 1 | study/time, "study/time",
+       cluster = "study", V_name = "fine_rho05", data = fine_long),
+  case("fine1993_by_time", "fine1993", V_fine, ~ 1 | study/time, "study/time",
+       mods = ~ 0 + month, mods_py = "~ 0 + C(month)", cluster = "study",
+       V_name = "fine_rho05", data = fine_long)
 )
+
+# The bundled review's sensitivity to the assumed correlation: the same three-level model
+# refitted with V = vcalc(..., rho) for each rho (estimate, se, sigma2 and the CR2 inference).
+fine_rho <- lapply(c(0, 0.25, 0.5, 0.75, 0.9), function(r) {
+  V <- vcalc(vi, cluster = study, obs = tp, data = fine_long, rho = r)
+  res <- NULL
+  for (ctl_name in c("CTRL", "PROFILE_FALLBACK1", "PROFILE_FALLBACK2")) {
+    res <- try(rma.mv(yi, V, random = ~ 1 | study/time, data = fine_long, method = "REML",
+                      control = get(ctl_name)), silent = TRUE)
+    if (!inherits(res, "try-error")) break
+  }
+  fixed <- rma.mv(yi, V, random = ~ 1 | study/time, data = fine_long, method = "REML",
+                  sigma2 = res$sigma2)
+  list(rho = r, control_used = ctl_name, estimate = num(res$beta), se = num(res$se),
+       sigma2 = vec(res$sigma2),
+       cr2 = cr2(fixed, fine_long$study))
+})
 
 # ---------------------------------------------------------------------------------------------
 # CR2 on univariate fits (rma.uni), clustered by study
@@ -262,7 +326,8 @@ uni <- list(
 frames <- lapply(datasets, function(d) list(source = d$source, columns = as.list(d$frame)))
 out <- list(versions = versions, control = list(rma.mv = CTRL_CALL,
                                                  profile_uniroot_tol = 1e-11),
-            datasets = frames, matrices = matrices, cases = cases, uni = uni)
+            datasets = frames, matrices = matrices, cases = cases, uni = uni,
+            fine1993_rho = fine_rho)
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, null = "null", na = "null", pretty = FALSE),
            file.path(out_dir, "multilevel.json"))
 cat("wrote", file.path(out_dir, "multilevel.json"), "\n")
