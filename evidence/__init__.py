@@ -51,6 +51,7 @@ _LAZY = {
     ".records.scaffold": ("scaffold_record",),
     ".results": ("ReviewOptions", "ReviewResults", "Table", "run_review"),
     ".diff": ("ReviewDiff", "diff_reviews"),
+    ".certainty": ("rob_overall", "rob_shares"),
 }
 _WHERE = {name: module for module, names in _LAZY.items() for name in names}
 
@@ -107,6 +108,8 @@ __all__ = [
     "clinical_effects", "pool_by_group", "load_rules", "levels_of_evidence", "expert_matrix",
     "conclusions", "check_stated_findings", "scaffold_record", "diff_reviews", "ReviewDiff",
     "run_review", "ReviewResults", "ReviewOptions", "Table", "plots",
+    # risk of bias and certainty of evidence
+    "rob_overall", "rob_shares",
     # errors
     "EvidenceError", "RecordError", "ArgumentError", "ConvergenceError", "EvidenceWarning",
     "ConvergenceWarning", "DegenerateFitWarning",
