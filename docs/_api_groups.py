@@ -53,6 +53,12 @@ GROUPS: dict[str, tuple[str, str, list[str]]] = {
          "expert_matrix", "conclusions", "check_stated_findings", "run_review",
          "ReviewResults", "ReviewOptions", "Table", "diff_reviews", "ReviewDiff"],
     ),
+    "certainty": (
+        "Risk of bias and certainty",
+        "Overall risk-of-bias judgements (RoB 2, ROBINS-I) and the judgement shares of a "
+        "summary plot.",
+        ["rob_overall", "rob_shares"],
+    ),
     "plots": (
         "Plots",
         "Figures drawn from result objects and frames (they compute no statistic).",
