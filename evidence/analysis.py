@@ -9,6 +9,7 @@ trim-and-fill). No I/O here; the report renders what this returns.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 import numpy as np
@@ -21,6 +22,9 @@ from .meta.bias import EggerResult, TrimFillResult, egger_test, trimfill
 from .meta.fit import meta
 from .meta.metareg import MetaRegResult, metareg
 from .meta.mh import meta_mh, meta_peto
+from .meta.multilevel import meta_mv, rho_sensitivity
+from .meta.robust import robust
+from .effects.vcalc import vcalc
 from .meta.results import MetaResult
 from .meta.sensitivity import cumulative, influence, leave_one_out
 from .meta.subgroup import SubgroupResult, subgroup
@@ -29,6 +33,7 @@ from .errors import ArgumentError
 from .vocabulary import TABLE_METHODS, parse_level
 
 __all__ = ["AnalysisResult", "two_arm_effects", "run_analysis", "run_analyses",
+           "MultilevelAnalysisResult", "multilevel_effects", "run_multilevel",
            "EVENT_MEASURES", "CONTINUOUS_MEASURES"]
 
 EVENT_MEASURES = ("OR", "RR", "RD")
@@ -246,6 +251,170 @@ def run_analysis(frames: Frames, spec: PlannedAnalysis) -> AnalysisResult:
 
 
 def run_analyses(loaded, frames: Frames | None = None) -> list[AnalysisResult]:
-    """Every analysis planned in review.yaml, in order."""
+    """Every analysis planned in review.yaml without a ``multilevel:`` block, in order (see
+    :func:`run_multilevel` for those with one)."""
     frames = frames if frames is not None else loaded.frames()
-    return [run_analysis(frames, spec) for spec in planned_analyses(loaded)]
+    return [run_analysis(frames, spec) for spec in planned_analyses(loaded)
+            if spec.multilevel is None]
+
+
+# ------------------------------------------------------------------ multilevel (dependent effects)
+
+
+@copied_on_read("effects", "rho_sensitivity")
+@dataclass(frozen=True, slots=True)
+class MultilevelAnalysisResult:
+    """A planned analysis pooled with a multilevel model (``multilevel:`` in review.yaml).
+
+    ``effects``: one row per study × time point (label, timepoint, timepoint_label, the arms'
+    counts or summaries, yi, vi, ci_low, ci_high, computable, reason); ``fit``: the
+    random-effects model of every computable effect (:func:`evidence.meta_mv`, random
+    intercepts per study and per time point within study, ``V`` from :func:`evidence.vcalc`
+    with the assumed ``rho``); ``robust``: its CR2 cluster-robust inference clustered by
+    study; ``by_timepoint`` / ``by_timepoint_robust``: the same model with one coefficient per
+    time point; ``timepoints``: (id, label) of those coefficients, in order;
+    ``rho_sensitivity``: the pooled estimate refitted for every correlation of ``rhos``.
+    """
+
+    spec: PlannedAnalysis
+    effects: pd.DataFrame
+    fit: Any = None
+    robust: Any = None
+    by_timepoint: Any = None
+    by_timepoint_robust: Any = None
+    timepoints: tuple[tuple[str, str], ...] = ()
+    rho_sensitivity: pd.DataFrame | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def rho(self) -> float:
+        return float(self.spec.multilevel.rho)
+
+    @property
+    def k_total(self) -> int:
+        return int(len(self.effects))
+
+    @property
+    def k_used(self) -> int:
+        return int(self.effects["computable"].sum())
+
+    @property
+    def n_studies(self) -> int:
+        return int(self.effects.loc[self.effects["computable"], "study"].nunique())
+
+
+def timepoint_order(timepoints: pd.DataFrame) -> list[str]:
+    """The review's time points in order: by weeks where every one states them, else by the
+    latest position a time point takes in any study's list (so a study that skips a time
+    point does not move the others)."""
+    tp = timepoints.groupby("timepoint").agg(weeks=("weeks", "max"), order=("order", "max"),
+                                             first=("order", "size"))
+    key = ["weeks", "order"] if tp["weeks"].notna().all() else ["order"]
+    return tp.sort_values(key, kind="stable").index.tolist()
+
+
+def multilevel_effects(frames: Frames, spec: PlannedAnalysis) -> pd.DataFrame:
+    """Effect sizes of ``spec.outcome`` per study × time point (arm 1 vs arm 2), vectorised.
+
+    As :func:`two_arm_effects`, with one row for every time point a study reports."""
+    wide = wide_measurements(frames.measurements)
+    wide = wide[wide["outcome"] == spec.outcome]
+    a1, a2 = spec.arms
+    keys = ["study", "timepoint"]
+    if spec.measure in EVENT_MEASURES:
+        cols = ["events", "nonevents", "total"]
+    elif spec.measure in CONTINUOUS_MEASURES:
+        cols = ["mean", "sd", "n"]
+    else:
+        raise ValueError(f"analysis '{spec.id}': measure '{spec.measure}' is not a two-arm "
+                         f"measure; use one of {', '.join(EVENT_MEASURES + CONTINUOUS_MEASURES)}")
+    g1 = wide[wide["arm"] == a1].set_index(keys)[cols]
+    g2 = wide[wide["arm"] == a2].set_index(keys)[cols]
+    idx = g1.index.union(g2.index)
+    g1, g2 = g1.reindex(idx), g2.reindex(idx)
+    out = pd.DataFrame(index=idx)
+    derived = pd.Series("", index=idx)
+    if spec.measure in EVENT_MEASURES:
+        for g, arm in ((g1, a1), (g2, a2)):
+            need = g["nonevents"].isna() & g["total"].notna() & g["events"].notna()
+            g.loc[need, "nonevents"] = g.loc[need, "total"] - g.loc[need, "events"]
+            derived[need.to_numpy()] += f"{arm} non-events = total − events; "
+        es = escalc(spec.measure, ai=g1["events"].to_numpy(float),
+                    bi=g1["nonevents"].to_numpy(float), ci=g2["events"].to_numpy(float),
+                    di=g2["nonevents"].to_numpy(float))
+        for g, arm in ((g1, a1), (g2, a2)):
+            out[f"{arm}_events"] = g["events"]
+            out[f"{arm}_total"] = g["events"] + g["nonevents"]
+    else:
+        es = escalc(spec.measure, m1i=g1["mean"].to_numpy(float), sd1i=g1["sd"].to_numpy(float),
+                    n1i=g1["n"].to_numpy(float), m2i=g2["mean"].to_numpy(float),
+                    sd2i=g2["sd"].to_numpy(float), n2i=g2["n"].to_numpy(float))
+        for c in cols:
+            out[f"{a1}_{c}"], out[f"{a2}_{c}"] = g1[c], g2[c]
+    out = out.reset_index()
+    studies = frames.studies.set_index("study")
+    out.insert(1, "label", studies.loc[out["study"], "label"].to_numpy())
+    inclusion = studies.loc[out["study"], "inclusion"].to_numpy()
+    tps = frames.timepoints.drop_duplicates(["study", "timepoint"]).set_index(
+        ["study", "timepoint"])["label"]
+    out.insert(3, "timepoint_label",
+               tps.reindex(pd.MultiIndex.from_frame(out[keys])).to_numpy())
+    order = {t: i for i, t in enumerate(timepoint_order(frames.timepoints))}
+    out["position"] = out["timepoint"].map(order)
+    out["yi"] = es["yi"].to_numpy()
+    out["vi"] = es["vi"].to_numpy()
+    out["reason"] = es["reason"].to_numpy() if "reason" in es else None
+    ok = np.isfinite(out["yi"]) & np.isfinite(out["vi"]) & (out["vi"] > 0)
+    out["computable"] = ok & (inclusion == "confirmed")
+    out.loc[ok & (inclusion != "confirmed"), "reason"] = "inclusion not confirmed"
+    out.loc[~ok & out["reason"].isna(), "reason"] = "effect size not computable"
+    crit = stats.norm.ppf(1 - (1 - parse_level(spec.level)) / 2)
+    se = np.sqrt(out["vi"])
+    out["ci_low"], out["ci_high"] = out["yi"] - crit * se, out["yi"] + crit * se
+    out["derived"] = derived.to_numpy()
+    out["derived"] = out["derived"].str.rstrip("; ").replace("", None)
+    return out.sort_values(["study", "position"], kind="stable").reset_index(drop=True)
+
+
+def run_multilevel(frames: Frames, spec: PlannedAnalysis) -> MultilevelAnalysisResult:
+    """Pool every study × time point effect of one planned analysis with a multilevel model:
+    the fit at the assumed correlation, CR2 inference by study, one coefficient per time
+    point, and the refits over the sensitivity correlations. Pure: frames in, results out."""
+    ml = spec.multilevel
+    eff = multilevel_effects(frames, spec)
+    used = eff[eff["computable"]].reset_index(drop=True)
+    notes: list[str] = []  # the assumed rho is in spec.multilevel and in fit.rho
+    skipped = eff[~eff["computable"]]
+    if len(skipped):
+        notes.append("not pooled: " + "; ".join(
+            f"{r.label} at {r.timepoint_label}: {r.reason}" for r in skipped.itertuples()))
+    if used["study"].nunique() < 2:
+        notes.append("fewer than two studies with a computable effect: no multilevel model")
+        return MultilevelAnalysisResult(spec=spec, effects=eff, notes=tuple(notes))
+    used["timepoint_level"] = pd.Categorical(
+        used["timepoint"], categories=[t for t in timepoint_order(frames.timepoints)
+                                       if t in set(used["timepoint"])])
+    V = vcalc(used["vi"].to_numpy(), cluster=used["study"].to_numpy(),
+              obs=used["timepoint"].to_numpy(), rho=ml.rho)
+    fit = meta_mv(used["yi"].to_numpy(), V, data=used, random="study/timepoint",
+                  method=spec.method, test=spec.test, level=spec.level)
+    cluster = used["study"].to_numpy()
+    rob = robust(fit, cluster=cluster) if ml.robust else None
+    by = by_rob = None
+    tps: tuple[tuple[str, str], ...] = ()
+    if ml.by_timepoint and used["timepoint"].nunique() > 1:
+        by = meta_mv(used["yi"].to_numpy(), V, data=used, random="study/timepoint",
+                     mods="~ 0 + C(timepoint_level)", method=spec.method, test=spec.test,
+                     level=spec.level)
+        by_rob = robust(by, cluster=cluster) if ml.robust else None
+        labels = used.drop_duplicates("timepoint").set_index("timepoint")["timepoint_label"]
+        tps = tuple((t, str(labels[t])) for t in used["timepoint_level"].cat.categories)
+    sens = None
+    if ml.rhos:
+        sens = rho_sensitivity(used["yi"].to_numpy(), used["vi"].to_numpy(), cluster,
+                               list(ml.rhos), obs=used["timepoint"].to_numpy(), data=used,
+                               random="study/timepoint", method=spec.method, test=spec.test,
+                               level=spec.level, robust_adjust=ml.robust)
+    return MultilevelAnalysisResult(spec=spec, effects=eff, fit=fit, robust=rob,
+                                    by_timepoint=by, by_timepoint_robust=by_rob,
+                                    timepoints=tps, rho_sensitivity=sens, notes=tuple(notes))

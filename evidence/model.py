@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -383,6 +383,7 @@ class PlannedAnalysis:
     moderators: tuple[tuple[str, ...], ...] = ()
     cumulative_order: str | None = None
     labels: tuple[tuple[str, str], ...] = ()  # (characteristic, reader's name) pairs
+    multilevel: Any = None  # the review's MultilevelSpec (a frozen pydantic model), or None
 
     def label_of(self, name: str) -> str:
         """The reader's name of a characteristic, or the characteristic itself."""
@@ -400,5 +401,6 @@ def planned_analyses(loaded: RecordSet) -> tuple[PlannedAnalysis, ...]:
             favours=tuple(a.favours) if a.favours else None,
             subgroups=tuple(a.subgroups), moderators=tuple(tuple(m) for m in a.moderators),
             cumulative_order=a.cumulative_order,
-            labels=tuple((getattr(a, "labels", None) or {}).items())))
+            labels=tuple((getattr(a, "labels", None) or {}).items()),
+            multilevel=a.multilevel))
     return tuple(out)

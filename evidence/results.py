@@ -22,7 +22,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from .analysis import AnalysisResult, run_analysis
+from .analysis import AnalysisResult, MultilevelAnalysisResult, run_analysis, run_multilevel
 from .completeness import completeness, completeness_summary, outcome_status
 from .errors import ArgumentError
 from .model import LoadedReview, load_review, planned_analyses, wide_measurements
@@ -174,6 +174,9 @@ class ReviewResults:
         the comparison with the review's stated findings, and the rules themselves.
     analyses : tuple of AnalysisResult
         The planned two-arm analyses of ``review.yaml``, in order.
+    multilevel : tuple of MultilevelAnalysisResult
+        The planned analyses with a ``multilevel:`` block (every study × time point pooled
+        by :func:`evidence.meta_mv`, with CR2 inference and the correlation sensitivity).
     options : ReviewOptions
         The options used (resolved), and ``software`` the versions.
     """
@@ -200,6 +203,7 @@ class ReviewResults:
     options: ReviewOptions
     software: Mapping[str, str]
     notes: tuple[str, ...] = ()
+    multilevel: tuple[MultilevelAnalysisResult, ...] = ()
 
     @property
     def has_synthesis(self) -> bool:
@@ -221,6 +225,18 @@ class ReviewResults:
         for a in self.analyses:
             out[f"analysis:{a.spec.id}"] = _table(f"analysis:{a.spec.id}", a.effects,
                                                   a.spec.title)
+        for m in self.multilevel:
+            out[f"multilevel:{m.spec.id}"] = _table(f"multilevel:{m.spec.id}", m.effects,
+                                                    f"{m.spec.title} (effects per study and "
+                                                    "time point)")
+            if m.fit is not None:
+                out[f"multilevel:{m.spec.id}:components"] = _table(
+                    f"multilevel:{m.spec.id}:components", m.fit.variance_components(),
+                    "variance components of the multilevel model")
+            if m.rho_sensitivity is not None:
+                out[f"multilevel:{m.spec.id}:rho"] = _table(
+                    f"multilevel:{m.spec.id}:rho", m.rho_sensitivity,
+                    "the multilevel model refitted for every assumed correlation")
         return out
 
     def to_frame(self) -> pd.DataFrame:
@@ -245,6 +261,16 @@ class ReviewResults:
             lines.append(f"{a.spec.title}: k = {p.k}, {a.spec.measure} estimate "
                          f"{p.estimate:.4f} [{p.ci_low:.4f}, {p.ci_high:.4f}] (analysis "
                          f"scale), τ² = {p.tau2:.4f}, I² = {p.i2:.1f}%")
+        for m in self.multilevel:
+            if m.fit is None:
+                lines.append(f"{m.spec.title}: not pooled ({'; '.join(m.notes)})")
+                continue
+            f = m.fit
+            lines.append(f"{m.spec.title}: {m.k_used} effects in {m.n_studies} studies "
+                         f"(multilevel, rho = {m.rho:g}), {m.spec.measure} estimate "
+                         f"{f.estimate:.4f} [{float(f.ci_low):.4f}, {float(f.ci_high):.4f}] "
+                         "(analysis scale), σ² = "
+                         + ", ".join(f"{v:.4f}" for v in f.sigma2))
         if self.pooled is not None:
             t = self.pooled.frame_
             lines.append(f"Pre-post effects: {int((t['status'] == 'pooled').sum())} pooled "
@@ -368,7 +394,9 @@ def run_review(review: LoadedReview | str | Path,
         check = _table("stated_check", ck, "generated levels against the review's stated "
                                            "findings")
         notes += list(ce.notes)
-    analyses = tuple(run_analysis(fr, plan) for plan in planned_analyses(loaded))
+    plans = planned_analyses(loaded)
+    analyses = tuple(run_analysis(fr, p) for p in plans if p.multilevel is None)
+    multilevel = tuple(run_multilevel(fr, p) for p in plans if p.multilevel is not None)
     return ReviewResults(
         review_id=str(rv["id"]), title=str(rv["title"]), review=MappingProxyType(rv),
         directory=str(loaded.path), frames=MappingProxyType(frames),
@@ -379,5 +407,5 @@ def run_review(review: LoadedReview | str | Path,
         effects=eff, effects_sensitivity=sens, pooled=pooled, pooled_sensitivity=pooled_sens,
         levels=levels, matrix=matrix, conclusions=concl, stated_check=check, rules=rules_t,
         analyses=analyses, options=opts, software=MappingProxyType(software_versions()),
-        notes=tuple(notes))
+        notes=tuple(notes), multilevel=multilevel)
 

@@ -144,7 +144,7 @@ def test_evidence_report_builds_one_results_per_review(monkeypatch, tmp_path):
     out = tmp_path / "out"
     r = CliRunner().invoke(app, ["report", str(STUDIES), "--out", str(out), "--format", "md"])
     assert r.exit_code == 0, r.output
-    assert sorted(seen) == ["barton2016", "bcg"]
+    assert sorted(seen) == ["barton2016", "bcg", "fine1993"]
 
 
 def _fmt(x: float) -> str:

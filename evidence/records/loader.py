@@ -471,6 +471,9 @@ def _cross_check(review: Review, review_label: str, records: list[tuple[str, Any
                          f"{', '.join(METHODS + tuple(TABLE_METHODS))}")
         if a.test not in TESTS:
             probs.append(f"{loc}.test: '{a.test}' is not one of {', '.join(TESTS)}")
+        if a.multilevel is not None and a.method not in ("REML", "ML"):
+            probs.append(f"{loc}.method: a multilevel model is fitted by REML or ML, not "
+                         f"'{a.method}'")
         if a.transform is not None and a.transform not in TRANSFORMS:
             probs.append(f"{loc}.transform: '{a.transform}' is not one of "
                          f"{', '.join(TRANSFORMS)}")

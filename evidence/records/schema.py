@@ -224,6 +224,34 @@ class StatedFinding(_Model):
     where: str | None = None
 
 
+class MultilevelSpec(_Model):
+    """A multilevel model of dependent effects: one effect per study × time point.
+
+    The sampling errors of one study's effects are correlated by ``rho``, an assumption that
+    is stated here (with ``rho_note``), recorded in the results and varied over ``rhos``.
+    """
+
+    random: Literal["study/timepoint"] = Field(
+        "study/timepoint", description="nested random intercepts: studies, and time points "
+                                       "within studies")
+    rho: float = Field(ge=-1, le=1, description="assumed correlation of the sampling errors "
+                                                "of one study's effects")
+    rho_note: str = Field(min_length=1, description="why this correlation")
+    rhos: list[float] = Field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 0.9],
+                              description="correlations of the sensitivity analysis")
+    robust: Literal["CR2"] | None = Field("CR2", description="cluster-robust inference "
+                                                             "(clustered by study)")
+    by_timepoint: bool = Field(True, description="also fit one coefficient per time point")
+
+    @field_validator("rhos")
+    @classmethod
+    def _rhos_in_range(cls, v: list[float]) -> list[float]:
+        bad = [r for r in v if not -1 <= r <= 1]
+        if bad:
+            raise ValueError(f"correlations must lie in [-1, 1], got {bad}")
+        return v
+
+
 class AnalysisSpec(_Model):
     """A planned quantitative analysis of one outcome across studies (two-arm comparisons).
 
@@ -251,6 +279,9 @@ class AnalysisSpec(_Model):
                                         description="meta-regression models (characteristics)")
     cumulative_order: str | None = Field(None, description="characteristic ordering "
                                                            "the cumulative meta-analysis")
+    multilevel: MultilevelSpec | None = Field(
+        None, description="pool every time point with a multilevel model instead of one "
+                          "effect per study")
     labels: dict[str, str] = Field(default_factory=dict,
                                    description="readers' names of the characteristics used "
                                                "(subgroups, moderators), e.g. alloc: method "

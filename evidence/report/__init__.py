@@ -253,6 +253,7 @@ def analyses_extra(results) -> dict[str, Any]:
     """Context and figures of the PRISMA flow, the synthesis and the planned analyses."""
     from ..plots import prisma
     from .analyses import analysis_context, analysis_figures, figure_entry
+    from .multilevel import multilevel_context, multilevel_figures
     from .synthesis import synthesis_extra
 
     extra: dict[str, Any] = {"analyses": [], "figures": [], "extra_sections": [],
@@ -286,6 +287,14 @@ def analyses_extra(results) -> dict[str, Any]:
         extra["figures"] += ctx["figures"]
         extra["analyses"].append(ctx)
         extra["extra_sections"].append({"id": f"analysis-{res.spec.id}", "title": res.spec.title})
+    extra["multilevel"] = []
+    for res in getattr(results, "multilevel", ()):
+        ctx = multilevel_context(res)
+        ctx["figures"] = multilevel_figures(res)
+        extra["figures"] += ctx["figures"]
+        extra["multilevel"].append(ctx)
+        extra["extra_sections"].append({"id": f"multilevel-{res.spec.id}",
+                                        "title": res.spec.title})
     return extra
 
 

@@ -136,6 +136,7 @@ _LATEX_SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{
                   "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
                   "\\": r"\textbackslash{}", "—": "---", "–": "--", "≥": r"$\geq$",
                   "≤": r"$\leq$", "±": r"$\pm$", "→": r"$\rightarrow$", "‹": r"\guilsinglleft{}", "›": r"\guilsinglright{}", "τ": r"$\tau$",
+                  "ρ": r"$\rho$", "σ": r"$\sigma$",
                   "²": r"\textsuperscript{2}", "×": r"$\times$", "↓": r"$\downarrow$",
                   "↑": r"$\uparrow$", "χ": r"$\chi$", "−": r"\textminus{}",
                   "←": r"$\leftarrow$", "·": r"\textperiodcentered{}", "✓": r"$\checkmark$",
