@@ -18,7 +18,8 @@ def _comparable(text: str) -> str:
     return "\n".join(line for line in text.splitlines() if not line.startswith("Software: "))
 
 
-@pytest.mark.parametrize("review,out", [("studies", REPORTS), ("studies/bcg", REPORTS / "bcg")])
+@pytest.mark.parametrize("review,out", [("studies", REPORTS), ("studies/bcg", REPORTS / "bcg"),
+                                        ("studies/fine1993", REPORTS / "fine1993")])
 def test_committed_reports_match_the_records(render_cached, review, out):
     fresh = render_cached(review)
     stale = []
@@ -30,7 +31,7 @@ def test_committed_reports_match_the_records(render_cached, review, out):
     assert not stale, f"{out}: {', '.join(stale)} out of date with the records: run `evidence report`"
     expected = sorted(fresh)
     present = sorted(str(p.relative_to(out)) for p in out.rglob("*")
-                     if p.is_file() and p.relative_to(out).parts[0] not in ("bcg", ".cache"))
+                     if p.is_file() and p.relative_to(out).parts[0] not in ("bcg", "fine1993", ".cache"))
     # .cache/ (git-ignored) is the manifest and PDF cache `evidence report` keeps beside its output
     assert present == expected, "reports/ holds other files than a fresh render would write"
 
