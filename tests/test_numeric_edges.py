@@ -198,6 +198,7 @@ def numbers(res) -> dict[str, np.ndarray]:
 @dataclass
 class Ok:
     check: Callable | None = None  # check(result, entry_name) -> None (asserts)
+    allow: str | None = None  # a warning this platform's floating point may add (regex)
 
 
 @dataclass
@@ -264,6 +265,8 @@ def check_cell(expect, fn, *args, entry=""):
         assert hits, f"expected {expect.warning.__name__} /{expect.match}/, got " \
                      f"{[(w.category.__name__, str(w.message)) for w in ours]}"
     else:
+        if isinstance(expect, Ok) and expect.allow:
+            ours = [w for w in ours if not re.search(expect.allow, str(w.message))]
         assert not ours, f"unexpected warnings {[str(w.message) for w in ours]}"
     if expect.check is not None:
         expect.check(out.result, entry)
@@ -519,7 +522,9 @@ def expectation(entry: str, edge: str):
             return Ok()
         if entry == "metareg":
             return Ok()
-        return Ok()
+        # Egger's rma and trim-and-fill refit REML at vi ~ 1e-300; on some numpy/BLAS builds
+        # Fisher scoring oscillates once and converges on the retry, which it reports
+        return Ok(allow=r"converged only after retrying")
     raise AssertionError(f"no expectation for {entry} x {edge}")
 
 
