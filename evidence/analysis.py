@@ -41,10 +41,24 @@ CONTINUOUS_MEASURES = ("MD", "SMD", "SMDH", "ROM")
 SENSITIVITY_METHODS = ("FE", "DL", "REML", "ML", "PM", "HE", "SJ", "HS", "EB")
 
 
+class _EffectCounts:
+    """``k_total`` and ``k_used`` of a result with an ``effects`` frame (``computable``)."""
+
+    __slots__ = ()
+
+    @property
+    def k_total(self) -> int:
+        return int(len(self.effects))
+
+    @property
+    def k_used(self) -> int:
+        return int(self.effects["computable"].sum())
+
+
 @copied_on_read("effects", "estimators", "leave_one_out", "influence", "cumulative",
                 "subgroups")
 @dataclass(frozen=True, slots=True)
-class AnalysisResult:
+class AnalysisResult(_EffectCounts):
     """Everything one planned analysis produced.
 
     ``effects``: one row per study with the outcome (label, yi, vi, ci_low, ci_high, weight in
@@ -70,18 +84,64 @@ class AnalysisResult:
     trimfill: TrimFillResult | None = None
     notes: tuple[str, ...] = ()
 
-    @property
-    def k_total(self) -> int:
-        return int(len(self.effects))
 
-    @property
-    def k_used(self) -> int:
-        return int(self.effects["computable"].sum())
-
-
-def _arm_columns(wide: pd.DataFrame, arm: str, stats: tuple[str, ...]) -> pd.DataFrame:
-    part = wide[wide["arm"] == arm].set_index("study")
+def _arm_columns(wide: pd.DataFrame, arm: str, stats: tuple[str, ...],
+                 keys: str | list[str] = "study") -> pd.DataFrame:
+    part = wide[wide["arm"] == arm].set_index(keys)
     return part.reindex(columns=list(stats))
+
+
+def _arm_effects(wide: pd.DataFrame, spec: PlannedAnalysis, index: pd.Index,
+                 keys: str | list[str] = "study"):
+    """Both arms' statistics on ``index`` (rows of ``wide`` keyed by ``keys``) and their
+    escalc effects: (arm 1 stats, arm 2 stats, escalc frame, derived-note series).
+
+    For event measures the non-events are taken as reported, or as total − events where only
+    totals are reported (an exact identity, noted in ``derived``)."""
+    a1, a2 = spec.arms
+    derived = pd.Series("", index=index)
+    if spec.measure in EVENT_MEASURES:
+        cols = ("events", "nonevents", "total")
+        g1 = _arm_columns(wide, a1, cols, keys).reindex(index)
+        g2 = _arm_columns(wide, a2, cols, keys).reindex(index)
+        for g, arm in ((g1, a1), (g2, a2)):
+            need = g["nonevents"].isna() & g["total"].notna() & g["events"].notna()
+            g.loc[need, "nonevents"] = g.loc[need, "total"] - g.loc[need, "events"]
+            derived[need.to_numpy()] += f"{arm} non-events = total − events; "
+        es = escalc(spec.measure, ai=g1["events"].to_numpy(float),
+                    bi=g1["nonevents"].to_numpy(float), ci=g2["events"].to_numpy(float),
+                    di=g2["nonevents"].to_numpy(float))
+    elif spec.measure in CONTINUOUS_MEASURES:
+        cols = ("mean", "sd", "n")
+        g1 = _arm_columns(wide, a1, cols, keys).reindex(index)
+        g2 = _arm_columns(wide, a2, cols, keys).reindex(index)
+        es = escalc(spec.measure, m1i=g1["mean"].to_numpy(float), sd1i=g1["sd"].to_numpy(float),
+                    n1i=g1["n"].to_numpy(float), m2i=g2["mean"].to_numpy(float),
+                    sd2i=g2["sd"].to_numpy(float), n2i=g2["n"].to_numpy(float))
+    else:
+        raise ValueError(f"analysis '{spec.id}': measure '{spec.measure}' is not a two-arm "
+                         f"measure; use one of {', '.join(EVENT_MEASURES + CONTINUOUS_MEASURES)}"
+                         " (pre-post measures are handled by evidence.synthesis)")
+    return g1, g2, es, derived
+
+
+def _add_effects(out: pd.DataFrame, es: pd.DataFrame, inclusion, derived: pd.Series,
+                 level: float) -> None:
+    """Add yi, vi, reason, computable, ci_low, ci_high and derived to ``out`` (in place):
+    an effect is computable when finite with vi > 0 and its study's inclusion is confirmed."""
+    out["yi"] = es["yi"].to_numpy()
+    out["vi"] = es["vi"].to_numpy()
+    out["reason"] = es["reason"].to_numpy() if "reason" in es else None
+    inclusion = np.asarray(inclusion)
+    ok = np.isfinite(out["yi"]) & np.isfinite(out["vi"]) & (out["vi"] > 0)
+    out["computable"] = ok & (inclusion == "confirmed")
+    out.loc[ok & (inclusion != "confirmed"), "reason"] = "inclusion not confirmed"
+    out.loc[~ok & out["reason"].isna(), "reason"] = "effect size not computable"
+    crit = stats.norm.ppf(1 - (1 - parse_level(level)) / 2)
+    se = np.sqrt(out["vi"])
+    out["ci_low"] = out["yi"] - crit * se
+    out["ci_high"] = out["yi"] + crit * se
+    out["derived"] = derived.str.rstrip("; ").replace("", None)
 
 
 def two_arm_effects(frames: Frames, spec: PlannedAnalysis) -> pd.DataFrame:
@@ -99,48 +159,19 @@ def two_arm_effects(frames: Frames, spec: PlannedAnalysis) -> pd.DataFrame:
     out = pd.DataFrame(index=pd.Index(ids, name="study"))
     out["label"] = studies.loc[ids, "label"]
     out["inclusion"] = studies.loc[ids, "inclusion"]
-    derived = pd.Series("", index=out.index)
+    g1, g2, es, derived = _arm_effects(wide, spec, out.index)
     if spec.measure in EVENT_MEASURES:
-        cols = ("events", "nonevents", "total")
-        g1, g2 = _arm_columns(wide, a1, cols).reindex(ids), _arm_columns(wide, a2, cols).reindex(ids)
-        for g, arm in ((g1, a1), (g2, a2)):
-            need = g["nonevents"].isna() & g["total"].notna() & g["events"].notna()
-            g.loc[need, "nonevents"] = g.loc[need, "total"] - g.loc[need, "events"]
-            derived[need[need].index] += f"{arm} non-events = total − events; "
-        es = escalc(spec.measure, ai=g1["events"].to_numpy(float),
-                    bi=g1["nonevents"].to_numpy(float), ci=g2["events"].to_numpy(float),
-                    di=g2["nonevents"].to_numpy(float))
         out[f"{a1}_events"], out[f"{a1}_nonevents"] = g1["events"], g1["nonevents"]
         out[f"{a2}_events"], out[f"{a2}_nonevents"] = g2["events"], g2["nonevents"]
         n1 = g1["events"] + g1["nonevents"]
         n2 = g2["events"] + g2["nonevents"]
         out[f"{a1}_total"], out[f"{a2}_total"] = n1, n2  # arm sizes, for the forest columns
-    elif spec.measure in CONTINUOUS_MEASURES:
-        cols = ("mean", "sd", "n")
-        g1, g2 = _arm_columns(wide, a1, cols).reindex(ids), _arm_columns(wide, a2, cols).reindex(ids)
-        es = escalc(spec.measure, m1i=g1["mean"].to_numpy(float), sd1i=g1["sd"].to_numpy(float),
-                    n1i=g1["n"].to_numpy(float), m2i=g2["mean"].to_numpy(float),
-                    sd2i=g2["sd"].to_numpy(float), n2i=g2["n"].to_numpy(float))
-        for c in cols:
+    else:
+        for c in ("mean", "sd", "n"):
             out[f"{a1}_{c}"], out[f"{a2}_{c}"] = g1[c], g2[c]
         n1, n2 = g1["n"], g2["n"]
-    else:
-        raise ValueError(f"analysis '{spec.id}': measure '{spec.measure}' is not a two-arm "
-                         f"measure; use one of {', '.join(EVENT_MEASURES + CONTINUOUS_MEASURES)}"
-                         " (pre-post measures are handled by evidence.synthesis)")
     out["n"] = (n1 + n2).to_numpy()
-    out["yi"] = es["yi"].to_numpy()
-    out["vi"] = es["vi"].to_numpy()
-    out["reason"] = es["reason"].to_numpy() if "reason" in es else None
-    ok = np.isfinite(out["yi"]) & np.isfinite(out["vi"]) & (out["vi"] > 0)
-    out["computable"] = ok & (out["inclusion"] == "confirmed")
-    out.loc[ok & (out["inclusion"] != "confirmed"), "reason"] = "inclusion not confirmed"
-    out.loc[~ok & out["reason"].isna(), "reason"] = "effect size not computable"
-    crit = stats.norm.ppf(1 - (1 - parse_level(spec.level)) / 2)
-    se = np.sqrt(out["vi"])
-    out["ci_low"] = out["yi"] - crit * se
-    out["ci_high"] = out["yi"] + crit * se
-    out["derived"] = derived.str.rstrip("; ").replace("", None)
+    _add_effects(out, es, out["inclusion"], derived, spec.level)
     chars = frames.characteristics
     for name in sorted(set(spec.subgroups) | {m for ms in spec.moderators for m in ms}
                        | ({spec.cumulative_order} if spec.cumulative_order else set())):
@@ -263,7 +294,7 @@ def run_analyses(loaded, frames: Frames | None = None) -> list[AnalysisResult]:
 
 @copied_on_read("effects", "rho_sensitivity")
 @dataclass(frozen=True, slots=True)
-class MultilevelAnalysisResult:
+class MultilevelAnalysisResult(_EffectCounts):
     """A planned analysis pooled with a multilevel model (``multilevel:`` in review.yaml).
 
     ``effects``: one row per study × time point (label, timepoint, timepoint_label, the arms'
@@ -291,14 +322,6 @@ class MultilevelAnalysisResult:
         return float(self.spec.multilevel.rho)
 
     @property
-    def k_total(self) -> int:
-        return int(len(self.effects))
-
-    @property
-    def k_used(self) -> int:
-        return int(self.effects["computable"].sum())
-
-    @property
     def n_studies(self) -> int:
         return int(self.effects.loc[self.effects["computable"], "study"].nunique())
 
@@ -307,8 +330,7 @@ def timepoint_order(timepoints: pd.DataFrame) -> list[str]:
     """The review's time points in order: by weeks where every one states them, else by the
     latest position a time point takes in any study's list (so a study that skips a time
     point does not move the others)."""
-    tp = timepoints.groupby("timepoint").agg(weeks=("weeks", "max"), order=("order", "max"),
-                                             first=("order", "size"))
+    tp = timepoints.groupby("timepoint").agg(weeks=("weeks", "max"), order=("order", "max"))
     key = ["weeks", "order"] if tp["weeks"].notna().all() else ["order"]
     return tp.sort_values(key, kind="stable").index.tolist()
 
@@ -321,58 +343,26 @@ def multilevel_effects(frames: Frames, spec: PlannedAnalysis) -> pd.DataFrame:
     wide = wide[wide["outcome"] == spec.outcome]
     a1, a2 = spec.arms
     keys = ["study", "timepoint"]
-    if spec.measure in EVENT_MEASURES:
-        cols = ["events", "nonevents", "total"]
-    elif spec.measure in CONTINUOUS_MEASURES:
-        cols = ["mean", "sd", "n"]
-    else:
-        raise ValueError(f"analysis '{spec.id}': measure '{spec.measure}' is not a two-arm "
-                         f"measure; use one of {', '.join(EVENT_MEASURES + CONTINUOUS_MEASURES)}")
-    g1 = wide[wide["arm"] == a1].set_index(keys)[cols]
-    g2 = wide[wide["arm"] == a2].set_index(keys)[cols]
-    idx = g1.index.union(g2.index)
-    g1, g2 = g1.reindex(idx), g2.reindex(idx)
+    idx = pd.MultiIndex.from_frame(wide.loc[wide["arm"].isin(spec.arms), keys].drop_duplicates())
+    g1, g2, es, derived = _arm_effects(wide, spec, idx, keys)
     out = pd.DataFrame(index=idx)
-    derived = pd.Series("", index=idx)
     if spec.measure in EVENT_MEASURES:
-        for g, arm in ((g1, a1), (g2, a2)):
-            need = g["nonevents"].isna() & g["total"].notna() & g["events"].notna()
-            g.loc[need, "nonevents"] = g.loc[need, "total"] - g.loc[need, "events"]
-            derived[need.to_numpy()] += f"{arm} non-events = total − events; "
-        es = escalc(spec.measure, ai=g1["events"].to_numpy(float),
-                    bi=g1["nonevents"].to_numpy(float), ci=g2["events"].to_numpy(float),
-                    di=g2["nonevents"].to_numpy(float))
         for g, arm in ((g1, a1), (g2, a2)):
             out[f"{arm}_events"] = g["events"]
             out[f"{arm}_total"] = g["events"] + g["nonevents"]
     else:
-        es = escalc(spec.measure, m1i=g1["mean"].to_numpy(float), sd1i=g1["sd"].to_numpy(float),
-                    n1i=g1["n"].to_numpy(float), m2i=g2["mean"].to_numpy(float),
-                    sd2i=g2["sd"].to_numpy(float), n2i=g2["n"].to_numpy(float))
-        for c in cols:
+        for c in ("mean", "sd", "n"):
             out[f"{a1}_{c}"], out[f"{a2}_{c}"] = g1[c], g2[c]
-    out = out.reset_index()
     studies = frames.studies.set_index("study")
-    out.insert(1, "label", studies.loc[out["study"], "label"].to_numpy())
-    inclusion = studies.loc[out["study"], "inclusion"].to_numpy()
-    tps = frames.timepoints.drop_duplicates(["study", "timepoint"]).set_index(
-        ["study", "timepoint"])["label"]
-    out.insert(3, "timepoint_label",
-               tps.reindex(pd.MultiIndex.from_frame(out[keys])).to_numpy())
+    study = out.index.get_level_values("study")
+    out.insert(0, "label", studies.loc[study, "label"].to_numpy())
+    tps = frames.timepoints.drop_duplicates(keys).set_index(keys)["label"]
+    out.insert(1, "timepoint_label", tps.reindex(out.index).to_numpy())
     order = {t: i for i, t in enumerate(timepoint_order(frames.timepoints))}
-    out["position"] = out["timepoint"].map(order)
-    out["yi"] = es["yi"].to_numpy()
-    out["vi"] = es["vi"].to_numpy()
-    out["reason"] = es["reason"].to_numpy() if "reason" in es else None
-    ok = np.isfinite(out["yi"]) & np.isfinite(out["vi"]) & (out["vi"] > 0)
-    out["computable"] = ok & (inclusion == "confirmed")
-    out.loc[ok & (inclusion != "confirmed"), "reason"] = "inclusion not confirmed"
-    out.loc[~ok & out["reason"].isna(), "reason"] = "effect size not computable"
-    crit = stats.norm.ppf(1 - (1 - parse_level(spec.level)) / 2)
-    se = np.sqrt(out["vi"])
-    out["ci_low"], out["ci_high"] = out["yi"] - crit * se, out["yi"] + crit * se
-    out["derived"] = derived.to_numpy()
-    out["derived"] = out["derived"].str.rstrip("; ").replace("", None)
+    out["position"] = out.index.get_level_values("timepoint").map(order)
+    _add_effects(out, es, studies.loc[study, "inclusion"].to_numpy(), derived, spec.level)
+    out = out.reset_index()
+    out.insert(1, "label", out.pop("label"))  # study, label, timepoint, timepoint_label, ...
     return out.sort_values(["study", "position"], kind="stable").reset_index(drop=True)
 
 
@@ -392,8 +382,8 @@ def run_multilevel(frames: Frames, spec: PlannedAnalysis) -> MultilevelAnalysisR
         notes.append("fewer than two studies with a computable effect: no multilevel model")
         return MultilevelAnalysisResult(spec=spec, effects=eff, notes=tuple(notes))
     used["timepoint_level"] = pd.Categorical(
-        used["timepoint"], categories=[t for t in timepoint_order(frames.timepoints)
-                                       if t in set(used["timepoint"])])
+        used["timepoint"],
+        categories=used.sort_values("position", kind="stable")["timepoint"].unique())
     V = vcalc(used["vi"].to_numpy(), cluster=used["study"].to_numpy(),
               obs=used["timepoint"].to_numpy(), rho=ml.rho)
     fit = meta_mv(used["yi"].to_numpy(), V, data=used, random="study/timepoint",
