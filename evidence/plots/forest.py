@@ -97,6 +97,23 @@ def _level_pct(pooled: Any) -> str:
     return f"{pct:g}%"
 
 
+def forest_xlim(values: Sequence[float], transform: str | None) -> tuple[float, float]:
+    """The x range :func:`forest` draws for these display-scale values: from the smallest to
+    the largest (and the null line), with 5% of the span beside each end (on the log scale
+    for ``transform="exp"``). Several panels drawn with one ``xlim`` share their axis."""
+    if values:
+        lo_v, hi_v = min(values), max(values)
+    else:
+        lo_v, hi_v = (0.5, 2.0) if transform == "exp" else (-1.0, 1.0)
+    null = 1.0 if transform == "exp" else 0.0
+    lo_v, hi_v = min(lo_v, null), max(hi_v, null)
+    if transform == "exp":
+        span = np.log(hi_v / lo_v) or 1.0
+        return (lo_v * np.exp(-0.05 * span), hi_v * np.exp(0.05 * span))
+    span = (hi_v - lo_v) or 1.0
+    return (lo_v - 0.05 * span, hi_v + 0.05 * span)
+
+
 def _model_label(pooled: Any) -> str:
     method = str(get(pooled, "method", "") or "")
     k = get(pooled, "k")
@@ -370,18 +387,7 @@ def forest(
     if transform == "exp":
         values = [v for v in values if v > 0]
     if xlim is None:
-        if values:
-            lo_v, hi_v = min(values), max(values)
-        else:
-            lo_v, hi_v = (0.5, 2.0) if transform == "exp" else (-1.0, 1.0)
-        null = 1.0 if transform == "exp" else 0.0
-        lo_v, hi_v = min(lo_v, null), max(hi_v, null)
-        if transform == "exp":
-            span = np.log(hi_v / lo_v) or 1.0
-            xlim = (lo_v * np.exp(-0.05 * span), hi_v * np.exp(0.05 * span))
-        else:
-            span = (hi_v - lo_v) or 1.0
-            xlim = (lo_v - 0.05 * span, hi_v + 0.05 * span)
+        xlim = forest_xlim(values, transform)
     return _draw(display, transform, xlim, xticks, measure, favours, title, fontsize, width,
                  row_height, list(extra.values()), list(extra), study_header,
                  f"{measure} [{_level_pct(pooled)} CI]", weights_note)

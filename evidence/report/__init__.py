@@ -281,20 +281,18 @@ def analyses_extra(results) -> dict[str, Any]:
         extra["extra_sections"] += syn["extra_sections"]
     if counts:
         extra["extra_sections"].append({"id": "prisma", "title": "Study flow (PRISMA)"})
-    for res in results.analyses:
-        ctx = analysis_context(res)
-        ctx["figures"] = analysis_figures(res)
-        extra["figures"] += ctx["figures"]
-        extra["analyses"].append(ctx)
-        extra["extra_sections"].append({"id": f"analysis-{res.spec.id}", "title": res.spec.title})
     extra["multilevel"] = []
-    for res in getattr(results, "multilevel", ()):
-        ctx = multilevel_context(res)
-        ctx["figures"] = multilevel_figures(res)
-        extra["figures"] += ctx["figures"]
-        extra["multilevel"].append(ctx)
-        extra["extra_sections"].append({"id": f"multilevel-{res.spec.id}",
-                                        "title": res.spec.title})
+    for key, section, found, context, figures in (
+            ("analyses", "analysis", results.analyses, analysis_context, analysis_figures),
+            ("multilevel", "multilevel", getattr(results, "multilevel", ()),
+             multilevel_context, multilevel_figures)):
+        for res in found:
+            ctx = context(res)
+            ctx["figures"] = figures(res)
+            extra["figures"] += ctx["figures"]
+            extra[key].append(ctx)
+            extra["extra_sections"].append({"id": f"{section}-{res.spec.id}",
+                                            "title": res.spec.title})
     return extra
 
 

@@ -137,14 +137,19 @@ def figure_entry(fig_id: str, title: str, caption: str, fig) -> dict[str, Any]:
             "png_data_uri": uri, "files": files}
 
 
+def _effect_phrase(spec) -> str:
+    """The effect's name mid-sentence: "as risk ratio", but "as SMD"."""
+    name = spec.effect_label or spec.measure
+    if len(name) > 1 and name[0].isupper() and name[1].islower():
+        name = name[0].lower() + name[1:]
+    return name
+
+
 def methods_text(res: AnalysisResult) -> str:
     s = res.spec
     level = parse_level(s.level) * 100
-    name = s.effect_label or s.measure
-    if len(name) > 1 and name[0].isupper() and name[1].islower():
-        name = name[0].lower() + name[1:]  # mid-sentence: "as risk ratio", but "as SMD"
     parts = [
-        f"Effect sizes were computed as {name} ({s.measure}, "
+        f"Effect sizes were computed as {_effect_phrase(s)} ({s.measure}, "
         f"{s.arms[0]} vs {s.arms[1]}) with evidence's escalc, which follows metafor's "
         "definitions and sign conventions.",
         _pooling_sentence(s),

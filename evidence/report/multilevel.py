@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ..vocabulary import level_percent, parse_level
-from .analyses import REFERENCES, _METHOD_NAMES, _bt, _f, _p, _pt, figure_entry
+from .analyses import (REFERENCES, _METHOD_NAMES, _arm_columns, _bt, _effect_phrase, _f, _p,
+                       _pt, figure_entry)
 
 __all__ = ["multilevel_context", "multilevel_figures", "MULTILEVEL_REFERENCES", "PANEL_ROWS"]
 
@@ -38,10 +38,7 @@ def _ci(v: dict[str, float], lo: str = "ci_low", hi: str = "ci_high", d: int = 2
 def _methods(res) -> str:
     s, ml = res.spec, res.spec.multilevel
     level = parse_level(s.level) * 100
-    name = s.effect_label or s.measure
-    if len(name) > 1 and name[0].isupper() and name[1].islower():
-        name = name[0].lower() + name[1:]
-    text = (f"Effect sizes were computed as {name} ({s.measure}, {s.arms[0]} vs {s.arms[1]}) "
+    text = (f"Effect sizes were computed as {_effect_phrase(s)} ({s.measure}, {s.arms[0]} vs {s.arms[1]}) "
             "at every time point a study reports, with evidence's escalc (metafor's "
             "definitions and sign conventions). The effects of one study share its patients, "
             "so they were pooled in a multilevel random-effects model (evidence's meta_mv, "
@@ -151,23 +148,19 @@ def multilevel_context(res) -> dict[str, Any]:
 def multilevel_figures(res) -> list[dict[str, Any]]:
     """The forest plot of every effect, grouped by study, with the multilevel estimate."""
     from ..plots import forest
+    from ..plots.forest import forest_xlim
 
     f = res.fit
     if f is None:
         return []
     s = res.spec
-    a1, a2 = s.arms
     eff = res.effects
     comp = eff["computable"].astype(bool)
     rows = pd.DataFrame({"label": eff["timepoint_label"], "group": eff["label"],
                          "yi": eff["yi"], "ci_low": eff["ci_low"], "ci_high": eff["ci_high"],
                          "weight": float("nan")})
-    headers = {}
-    if f"{a1}_events" in eff:
-        for a in (a1, a2):
-            rows[f"_{a}"] = [f"{int(e)}/{int(t)}" for e, t in zip(eff[f"{a}_events"],
-                                                                 eff[f"{a}_total"])]
-            headers[f"_{a}"] = f"{a.replace('_', ' ').capitalize()}\nevents/total"
+    cells, headers = _arm_columns(res)
+    rows = pd.concat([rows, cells], axis=1)
     not_poolable = rows[~comp].assign(reason=eff.loc[~comp, "reason"])
     pooled = {"estimate": f.estimate, "ci_low": float(f.ci_low), "ci_high": float(f.ci_high),
               "pi_low": f.pi_low, "pi_high": f.pi_high, "k": f.k, "method": f.method,
@@ -183,14 +176,7 @@ def multilevel_figures(res) -> list[dict[str, Any]]:
     # one x axis for every panel, so that the panels can be read against each other
     ends = _bt({"lo": min(rows.loc[comp, "ci_low"].min(), f.pi_low),
                 "hi": max(rows.loc[comp, "ci_high"].max(), f.pi_high)}, s.transform)
-    if s.transform == "exp":
-        lo, hi = min(ends["lo"], 1.0), max(ends["hi"], 1.0)
-        span = float(np.log(hi / lo)) or 1.0
-        xlim = (lo * np.exp(-0.05 * span), hi * np.exp(0.05 * span))
-    else:
-        lo, hi = min(ends["lo"], 0.0), max(ends["hi"], 0.0)  # the forest's null line
-        span = (hi - lo) or 1.0
-        xlim = (lo - 0.05 * span, hi + 0.05 * span)
+    xlim = forest_xlim([ends["lo"], ends["hi"]], s.transform)
     figs = []
     for j in range(n_panels):
         keep = rows["group"].map(panel) == j
