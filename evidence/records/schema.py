@@ -237,19 +237,12 @@ class MultilevelSpec(_Model):
     rho: float = Field(ge=-1, le=1, description="assumed correlation of the sampling errors "
                                                 "of one study's effects")
     rho_note: str = Field(min_length=1, description="why this correlation")
-    rhos: list[float] = Field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 0.9],
-                              description="correlations of the sensitivity analysis")
+    rhos: list[Annotated[float, Field(ge=-1, le=1)]] = Field(
+        default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 0.9],
+        description="correlations of the sensitivity analysis")
     robust: Literal["CR2"] | None = Field("CR2", description="cluster-robust inference "
                                                              "(clustered by study)")
     by_timepoint: bool = Field(True, description="also fit one coefficient per time point")
-
-    @field_validator("rhos")
-    @classmethod
-    def _rhos_in_range(cls, v: list[float]) -> list[float]:
-        bad = [r for r in v if not -1 <= r <= 1]
-        if bad:
-            raise ValueError(f"correlations must lie in [-1, 1], got {bad}")
-        return v
 
 
 class AnalysisSpec(_Model):
