@@ -213,14 +213,9 @@ case <- function(name, dataset, V, random, random_py, mods = NULL, mods_py = NUL
   # component fixed at exactly 0, i.e. metafor's maximum on the boundary, where ours lands.
   at_bound <- res$sigma2 < 1e-6
   if (any(at_bound)) {
-    s2 <- ifelse(at_bound, 0, NA_real_)
-    bres <- NULL
-    for (ctl_name in c("CTRL", "PROFILE_FALLBACK1", "PROFILE_FALLBACK2")) {
-      bres <- try(suppressWarnings(fit_at(get(ctl_name), s2)), silent = TRUE)
-      if (!inherits(bres, "try-error")) break
-    }
+    bres <- refit(ifelse(at_bound, 0, NA_real_))
     out$boundary_refit <- list(sigma2_fixed_at_zero = vec(which(at_bound) - 1L),
-                               control_used = ctl_name, coefficients = coefs(bres),
+                               coefficients = coefs(bres),
                                sigma2 = vec(bres$sigma2), loglik = num(logLik(bres)))
     if (is.null(mods)) {
       bpr <- predict(bres)
