@@ -11,7 +11,17 @@ not low and so counts as some concerns for the overall rule.
 ROBINS-I overall (Sterne et al. 2016, BMJ 355:i4919, table 3): the worst domain among low <
 moderate < serious < critical; "no information" when no domain is serious or critical and at
 least one domain lacks information (a serious or critical domain decides whatever is missing).
-ROBINS-I V2 (2024) uses the same judgement scale with its own domain order.
+ROBINS-I V2 uses the same judgement scale here. Its domains differ from ROBINS-I's: six, not
+seven, in the order confounding, classification of interventions, selection of participants into
+the study, missing data, measurement of the outcome, selection of the reported result; V1's
+"deviations from intended interventions" is no longer a domain of its own (the form instead
+asks whether the analysis accounts for switches during follow-up, and has a per-protocol variant
+of the confounding domain). Source: the ROBINS-I V2 tool for follow-up studies (riskofbias.info,
+version of 20 November 2025, marked draft), as transcribed in github.com/InfinityBowman/corates
+(``ROBINSIChecklist``: tool text and decision diagrams of domains 1-6); a third-party note on the
+launch version of 22 November 2024 reports the same removal. Not checked against the
+riskofbias.info PDF itself. The V2 form also offers the overall label "low (except for concerns
+about uncontrolled confounding)", which ``JUDGEMENTS`` does not carry.
 
 References
 ----------
@@ -19,6 +29,9 @@ Sterne JAC et al. RoB 2: a revised tool for assessing risk of bias in randomised
 BMJ 2019;366:l4898. doi:10.1136/bmj.l4898
 Sterne JAC et al. ROBINS-I: a tool for assessing risk of bias in non-randomised studies of
 interventions. BMJ 2016;355:i4919. doi:10.1136/bmj.i4919
+Sterne JAC, Higgins JPT, et al. Risk Of Bias In Non-randomized Studies - of Interventions,
+Version 2 (ROBINS-I V2), assessment tool for follow-up studies, 20 November 2025 (draft).
+https://www.riskofbias.info/welcome/robins-i-v2
 """
 
 from __future__ import annotations
@@ -59,14 +72,15 @@ ROBINS_I_DOMAINS = (
     "measurement of outcomes",
     "selection of the reported result",
 )
-# ROBINS-I V2 (2024): classification of interventions comes before selection of participants.
+# ROBINS-I V2 (tool of 20 November 2025, see the module docstring): six domains; classification
+# of interventions comes before selection of participants, and deviations from intended
+# interventions is no longer a domain.
 ROBINS_I_V2_DOMAINS = (
     "confounding",
     "classification of interventions",
     "selection of participants into the study",
-    "deviations from intended interventions",
     "missing data",
-    "measurement of outcomes",
+    "measurement of the outcome",
     "selection of the reported result",
 )
 
