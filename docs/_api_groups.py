@@ -57,7 +57,8 @@ GROUPS: dict[str, tuple[str, str, list[str]]] = {
         "Risk of bias and certainty",
         "Overall risk-of-bias judgements (RoB 2, ROBINS-I) and the judgement shares of a "
         "summary plot.",
-        ["rob_overall", "rob_shares"],
+        ["rob_overall", "rob_shares", "rob2_domain", "rob2_rule", "ROB2_QUESTIONS",
+         "assess_rob", "RobAssessment", "DomainAssessment"],
     ),
     "plots": (
         "Plots",

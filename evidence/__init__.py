@@ -51,7 +51,8 @@ _LAZY = {
     ".records.scaffold": ("scaffold_record",),
     ".results": ("ReviewOptions", "ReviewResults", "Table", "run_review"),
     ".diff": ("ReviewDiff", "diff_reviews"),
-    ".certainty": ("rob_overall", "rob_shares"),
+    ".certainty": ("rob_overall", "rob_shares", "rob2_domain", "rob2_rule", "ROB2_QUESTIONS",
+                   "assess_rob", "RobAssessment", "DomainAssessment"),
 }
 _WHERE = {name: module for module, names in _LAZY.items() for name in names}
 
@@ -109,7 +110,8 @@ __all__ = [
     "conclusions", "check_stated_findings", "scaffold_record", "diff_reviews", "ReviewDiff",
     "run_review", "ReviewResults", "ReviewOptions", "Table", "plots",
     # risk of bias and certainty of evidence
-    "rob_overall", "rob_shares",
+    "rob_overall", "rob_shares", "rob2_domain", "rob2_rule", "ROB2_QUESTIONS", "assess_rob",
+    "RobAssessment", "DomainAssessment",
     # errors
     "EvidenceError", "RecordError", "ArgumentError", "ConvergenceError", "EvidenceWarning",
     "ConvergenceWarning", "DegenerateFitWarning",
