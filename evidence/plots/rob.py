@@ -320,7 +320,8 @@ def traffic_light(
         ROBINS-I (both versions) "low", "moderate", "serious", "critical", "no information".
         "not assessed" is accepted with every tool.
     domains : sequence of str, optional
-        Order of the domain columns (default: order of appearance); domains not listed follow.
+        Order of the domain columns (default: order of appearance); domains not listed follow,
+        and a listed domain no study has is a column of "not assessed" cells.
         The overall column always comes last, set apart by a gap and a shaded band.
     domain_labels : mapping, optional
         Domain -> name printed in the caption under the plot ("D1: Randomisation process").
@@ -507,7 +508,8 @@ def rob_summary(
     Notes
     -----
     Segments run from least to most risk of bias, left to right, in the colours of
-    :func:`traffic_light`; a segment's percentage is printed inside it when it fits.
+    :func:`traffic_light`; a segment's glyph and percentage are printed inside it when they
+    fit (else the percentage, else the glyph alone).
     Nothing is computed here but the display of the given fractions as percentages.
 
     Examples
@@ -602,17 +604,20 @@ def rob_summary(
         for label, v in zip(order, values.iloc[i].to_numpy(dtype=float)):
             if v <= 0:
                 continue
-            fill, _ = _style(label)
+            fill, glyph = _style(label)
             seg = Rectangle((left, yc - bar_h / 2), v, bar_h, facecolor=fill,
                             edgecolor=INK if label != NOT_ASSESSED else GREY, linewidth=0.5,
                             zorder=2)
             seg.set_gid(f"rob-bar-{i}-{label.replace(' ', '-')}")
             ax.add_patch(seg)
-            pct = f"{v * 100:.0f}%"
-            if _text_width(pct, fs) + 0.06 < v * bar_w:
-                ax.text(left + v / 2, yc, pct, ha="center", va="center", fontsize=fs,
-                        color=GREY if label == NOT_ASSESSED else text_color(fill), zorder=3,
-                        **TEXT_KW).set_gid("rob-bar-label")
+            # the glyph with the percentage when both fit, so the bar reads in grey too
+            room = v * bar_w - 0.06
+            for cand in (f"{glyph} {v * 100:.0f}%", f"{v * 100:.0f}%", glyph):
+                if _text_width(cand, fs) < room:
+                    ax.text(left + v / 2, yc, cand, ha="center", va="center", fontsize=fs,
+                            color=GREY if label == NOT_ASSESSED else text_color(fill),
+                            zorder=3, **TEXT_KW).set_gid("rob-bar-label")
+                    break
             left += v
         y += h
     _draw_footer(fig, tr, margin, top + rows_h + axis_h, [], key, fs, radius)
