@@ -380,3 +380,31 @@ def test_pngs_for_a_person_to_look_at(tmp_path, rob2):
     for name, fig in figs.items():
         save(fig, tmp_path / f"{name}.png")
         assert (tmp_path / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_every_rob_figure_fits_the_page_in_dejavu_at_7pt_or_more(rob2):
+    rows, pooled = _bcg_rows()
+    figs = [traffic_light(rob2, domain_labels=NAMES, title="A title long enough " * 6),
+            rob_summary(_shares(rob2), domain_labels=NAMES, title="Summary"),
+            forest(rows, pooled, rob=_bcg_rob(rows), rob_domains=NAMES,
+                   not_poolable={"Unpooled trial": "no SD"})]
+    for fig in figs:
+        assert fig.get_figwidth() <= 7.0 + 1e-9
+        fig.canvas.draw()
+        for t in fig.findobj(matplotlib.text.Text):
+            if t.get_visible() and t.get_text():
+                assert t.get_fontsize() >= 7.0, t.get_text()
+                assert t.get_fontname() == "DejaVu Sans", t.get_text()
+    assert any("\n" in t for t in _texts(figs[0], "rob-title"))  # a long title wraps
+
+
+def test_forest_not_poolable_rows_get_their_rob_cells():
+    rows, pooled = _bcg_rows()
+    rob = pd.concat([_bcg_rob(rows), pd.DataFrame({"study": ["Unpooled trial"] * 2,
+                                                   "domain": ["D1", "Overall"],
+                                                   "judgement": ["high", "high"]})])
+    fig = forest(rows, pooled, rob=rob, not_poolable={"Unpooled trial": "no SD reported"})
+    by_gid = {a.get_gid(): a for a in fig.findobj() if a.get_gid()}
+    # the tenth assessed row is the study that could not be pooled: D1 high, D2-D5 missing
+    assert [by_gid[f"rob-9-{j}-glyph"].get_text() for j in range(6)] == \
+        ["\u00d7", "NA", "NA", "NA", "NA", "\u00d7"]

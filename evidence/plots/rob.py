@@ -604,7 +604,8 @@ def rob_summary(
         y += apart[i]
         yc = y + h / 2
         bar_h = min(h - 0.08, 0.24)
-        fig.text(margin, top + yc, "\n".join(lines), transform=tr, ha="left", va="center",
+        va = "center" if len(lines) > 1 else "center_baseline"  # one line: on the bar's axis
+        fig.text(margin, top + yc, "\n".join(lines), transform=tr, ha="left", va=va,
                  fontsize=fs, color=INK, fontweight="bold" if _is_overall(d) else "normal",
                  linespacing=1.1, **TEXT_KW).set_gid("rob-summary-label")
         left = 0.0
@@ -621,7 +622,7 @@ def rob_summary(
             room = v * bar_w - 0.06
             for cand in (f"{glyph} {v * 100:.0f}%", f"{v * 100:.0f}%", glyph):
                 if _text_width(cand, fs) < room:
-                    ax.text(left + v / 2, yc, cand, ha="center", va="center", fontsize=fs,
+                    ax.text(left + v / 2, yc, cand, ha="center", va="center_baseline", fontsize=fs,
                             color=GREY if label == NOT_ASSESSED else text_color(fill),
                             zorder=3, **TEXT_KW).set_gid("rob-bar-label")
                     break
