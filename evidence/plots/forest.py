@@ -260,7 +260,8 @@ def forest(
     matplotlib.figure.Figure
         Artists carry ids for inspection: ``study-squares`` (the weighted squares),
         ``pooled-diamond``, ``subgroup-diamond``, ``prediction-interval``,
-        ``null-line``.
+        ``null-line``; with ``rob``, the cells ``rob-<i>-<j>-cell`` / ``-glyph`` (``i``-th
+        assessed row, ``j``-th domain) and the key as :func:`evidence.plots.traffic_light`.
 
     Raises
     ------
