@@ -1,4 +1,4 @@
-"""Figures: forest, funnel, bubble, PRISMA flow, evidence matrix; deterministic SVG/PNG/PDF output.
+"""Figures: forest, funnel, bubble, PRISMA, evidence matrix, risk of bias; deterministic output.
 
 Figures draw what result objects and frames contain; they compute no statistic. matplotlib
 is imported inside the functions (Agg backend unless one was chosen), and every function
@@ -11,6 +11,7 @@ from .forest import FOREST_COLUMNS, forest
 from .funnel import funnel
 from .matrix import LEVEL_STYLE, STANCE_STYLE, evidence_matrix
 from .prisma import NOT_REPORTED, PRISMA_STAGES, prisma
+from .rob import rob_summary, traffic_light
 
 __all__ = [
     "forest",
@@ -18,6 +19,8 @@ __all__ = [
     "bubble",
     "prisma",
     "evidence_matrix",
+    "traffic_light",
+    "rob_summary",
     "save",
     "to_svg_string",
     "FOREST_COLUMNS",

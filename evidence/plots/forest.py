@@ -197,6 +197,9 @@ def forest(
     overall_test: bool = True,
     group_title: str | None = None,
     weights_note: str | None = None,
+    rob: pd.DataFrame | None = None,
+    rob_domains: Sequence[str] | Mapping[str, str] | None = None,
+    rob_tool: str = "rob2",
 ):
     """Draw a forest plot of study rows, with pooled and subgroup summaries.
 
@@ -238,19 +241,33 @@ def forest(
     study_header, title, fontsize, width, row_height :
         Layout: the first column's header, a title, the font size, the width (inches) of the
         plotting region, the height of one row (inches).
+    rob : pandas.DataFrame, optional
+        Risk-of-bias judgements as :func:`evidence.plots.traffic_light` takes them (columns
+        ``study``, ``domain``, ``judgement``; the overall one with domain ``"Overall"``), with
+        ``study`` matching the ``label`` of the rows. Adds one narrow column per domain (D1,
+        D2, ..., then Overall) right of the weights, a circle and glyph per study, and the
+        key under the figure (as RevMan does). A study without any row in ``rob`` shows no
+        cells; a missing domain of an assessed study shows "not assessed". Without ``rob``
+        the figure is exactly as before.
+    rob_domains : sequence, or mapping domain -> name, optional
+        Order of the risk-of-bias columns; a mapping also gives the names the key prints
+        ("D1: Randomisation process").
+    rob_tool : {"rob2", "robins-i", "robins-i-v2"}
+        The judgement scale of ``rob``.
 
     Returns
     -------
     matplotlib.figure.Figure
         Artists carry ids for inspection: ``study-squares`` (the weighted squares),
         ``pooled-diamond``, ``subgroup-diamond``, ``prediction-interval``,
-        ``null-line``.
+        ``null-line``; with ``rob``, the cells ``rob-<i>-<j>-cell`` / ``-glyph`` (``i``-th
+        assessed row, ``j``-th domain) and the key as :func:`evidence.plots.traffic_light`.
 
     Raises
     ------
     ArgumentError
         ``rows`` lacks a column, ``transform`` is unknown, ``subgroups`` without
-        ``group_col`` in ``rows``.
+        ``group_col`` in ``rows``; ``rob`` has an unknown judgement.
 
     Notes
     -----
@@ -282,6 +299,11 @@ def forest(
         transform = None
     extra = _extra(extra_columns, rows)
     npool = _not_poolable_frame(not_poolable)
+    rob_cols = None
+    if rob is not None:
+        from .rob import _RobColumns
+
+        rob_cols = _RobColumns(rob, rob_tool, rob_domains, fontsize)
     tf = {"exp": np.exp, "tanh": np.tanh}.get(transform, lambda v: v)
 
     def t(v: Any) -> float:
@@ -390,7 +412,7 @@ def forest(
         xlim = forest_xlim(values, transform)
     return _draw(display, transform, xlim, xticks, measure, favours, title, fontsize, width,
                  row_height, list(extra.values()), list(extra), study_header,
-                 f"{measure} [{_level_pct(pooled)} CI]", weights_note)
+                 f"{measure} [{_level_pct(pooled)} CI]", weights_note, rob_cols)
 
 
 def _overall_text(pooled: Any) -> str:
@@ -420,7 +442,8 @@ def _wrap(text: str, width_in: float, fontsize: float, measure) -> list[str]:
 
 
 def _draw(display, transform, xlim, xticks, measure, favours, title, fontsize, width,
-          row_height, extra_headers, extra_keys, study_header, est_header, weights_note):
+          row_height, extra_headers, extra_keys, study_header, est_header, weights_note,
+          rob_cols=None):
     from matplotlib.lines import Line2D
     from matplotlib.patches import Polygon, Rectangle
     from matplotlib.textpath import TextPath
@@ -464,6 +487,8 @@ def _draw(display, transform, xlim, xticks, measure, favours, title, fontsize, w
                            for d in display if d["kind"] not in ("note", "spacer")])
     plot_min = 1.6
     fixed = sum(x_cols) + gap * (len(x_cols) + 2) + est_w + (w_w + gap if has_weights else 0)
+    if rob_cols is not None:
+        fixed += rob_cols.width + gap
     label_w = min(label_natural, max(width - fixed - plot_min - 0.1, 1.2))
     plot_w = max(width - fixed - label_w - 0.1, plot_min)
     if label_w + fixed + plot_w + 0.1 > width:  # very wide text columns: the plot yields
@@ -497,6 +522,15 @@ def _draw(display, transform, xlim, xticks, measure, favours, title, fontsize, w
     top_h = line_h * (0.6 + 1.1 * n_head + 1.3 * n_title) + 0.05
     bottom_h = line_h * (5.2 if favours else 3.4)
     height = rows_h + top_h + bottom_h
+    if rob_cols is not None:  # the risk-of-bias key under the axis (and above a weights note)
+        rob_footer = rob_cols.footer(total_w - 0.1, [d["label"] for d in display
+                                                     if d["kind"] in ("study", "not_poolable")])
+        rob_top = height + 0.05
+        height += rob_footer[2] + 0.05
+        if weights_note:
+            note_h = (0.02 * height + line_h * 1.3) / 0.98
+            height += note_h
+        bottom_h = height - rows_h - top_h
     fig = new_figure((total_w, height))
     # the forest's axes: x in display units, y in inches from the top of the rows
     x0 = 0.05 + label_w + gap + sum(x_cols) + gap * len(x_cols)
@@ -625,7 +659,43 @@ def _draw(display, transform, xlim, xticks, measure, favours, title, fontsize, w
             ax.annotate(txt, xy=(null, 0), xycoords=trans, xytext=(side * 4, drop),
                         textcoords="offset points", ha=ha, va="top", fontsize=fontsize,
                         color=INK, gid="favours-label", **TEXT_KW)
+    if rob_cols is not None:
+        _rob_columns(fig, tr, rob_cols, display, rows_h, row_height, line_h, fontsize,
+                     (x_w if has_weights else x_est + est_w) + gap, yh, rob_top, rob_footer)
     if weights_note:
         fig.text(0.05 / total_w, 0.02, weights_note, fontsize=fontsize, color=INK,
                  ha="left", va="bottom", **TEXT_KW)
     return fig
+
+
+def _rob_columns(fig, tr, rob_cols, display, rows_h, row_height, line_h, fontsize, x0, yh,
+                 footer_top, footer):
+    """The risk-of-bias columns right of the weights, and their key under the figure."""
+    from .rob import OVERALL, _cell, _draw_footer, _top_down
+
+    xs = rob_cols.xs(x0)
+    for x, code in zip(xs, rob_cols.codes):
+        fig.text(x, yh, code, transform=tr, ha="center", va="bottom", fontsize=fontsize,
+                 fontweight="bold", color=INK, gid="rob-header", **TEXT_KW)
+    y, i, y_end = 0.0, 0, 0.0
+    for d in display:
+        h = max(row_height, line_h * d["nlines"] + 0.04)
+        judged = rob_cols.row(d["label"]) if d["kind"] in ("study", "not_poolable") else None
+        if judged is not None:
+            yc = y + line_h * 0.5 + 0.02 if d["nlines"] > 1 else y + h / 2
+            for j, (x, label) in enumerate(zip(xs, judged)):
+                _cell(fig, tr, x, yc, rob_cols.radius, label, fontsize, f"rob-{i}-{j}")
+            i += 1
+            y_end = y + h
+        y += h
+    if OVERALL in rob_cols.domains and y_end > 0:  # the overall column on a shaded band
+        from matplotlib.patches import Rectangle
+
+        w = rob_cols.widths[-1]
+        band = Rectangle((xs[-1] - w / 2, 0), w, y_end, transform=tr, facecolor="#f0f0f0",
+                         edgecolor="none", zorder=0.5)
+        band.set_gid("rob-overall-band")
+        fig.add_artist(band)
+    caption, key, _ = footer
+    _draw_footer(fig, _top_down(fig), 0.05, footer_top, caption, key, fontsize,
+                 rob_cols.radius)
