@@ -73,6 +73,8 @@ class Frames:
     counts: pd.DataFrame
     stated_findings: pd.DataFrame
     outcome_kinds: pd.DataFrame
+    risk_of_bias: pd.DataFrame
+    grade: pd.DataFrame
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         return getattr(self, name)
@@ -160,6 +162,14 @@ def _study_row(st: ClinicalStudy, injury_names: dict[str, str], file: str | None
     }
 
 
+#: One row per risk-of-bias assessment as the reviewer recorded it (labels lower-case).
+ROB_COLUMNS = ["study", "outcome", "tool", "effect", "signalling", "domains", "overall",
+               "override_reason", "support", "domain_names", "assessor", "source", "where"]
+#: One row per GRADE entry of review.yaml (decisions keyed by GRADE domain name).
+GRADE_COLUMNS = ["analysis", "outcome", "importance", "start", "start_reason", "thresholds",
+                 "comparator_risk", "comparator_risk_source", "decisions", "comments"]
+
+
 def build_frames(loaded: RecordSet) -> Frames:
     """Build the tidy frames of a loaded review. Pure: reads nothing from disk."""
     rv = loaded.review
@@ -167,8 +177,8 @@ def build_frames(loaded: RecordSet) -> Frames:
     injury_names = {i.id: i.name for i in rv.injuries}
     strategy_names = {s.id: s.name for s in rv.strategies}
 
-    studies, outcomes, timepoints, meas, changes, effects, chars, disagree, sstrat = (
-        [], [], [], [], [], [], [], [], [])
+    studies, outcomes, timepoints, meas, changes, effects, chars, disagree, sstrat, rob = (
+        [], [], [], [], [], [], [], [], [], [])
     for st in loaded.studies:
         studies.append(_study_row(st, injury_names, loaded.files.get(st.id)))
         for order, s in enumerate(st.intervention.strategies):
@@ -186,6 +196,16 @@ def build_frames(loaded: RecordSet) -> Frames:
                           "value": None if s is None else s.value,
                           "source": s.source if s else None,
                           "note": s.note if s else None})
+        for r in st.risk_of_bias:
+            rob.append({"study": st.id, "outcome": r.outcome, "tool": r.tool,
+                        "effect": r.effect, "signalling": dict(r.signalling),
+                        "domains": {k: v.strip().lower() if r.tool != "custom" else v
+                                    for k, v in r.domains.items()},
+                        "overall": None if r.overall is None else (
+                            r.overall.strip().lower() if r.tool != "custom" else r.overall),
+                        "override_reason": r.override_reason, "support": dict(r.support),
+                        "domain_names": dict(r.domain_names), "assessor": r.assessor,
+                        "source": r.source, "where": r.where})
         for d in st.disagreements:
             disagree.append({"study": st.id, "field": d.field,
                              "values_text": "; ".join(
@@ -339,6 +359,17 @@ def build_frames(loaded: RecordSet) -> Frames:
         stated_findings=_frame([f.model_dump() for f in rv.stated_findings],
                                ["injury", "strategy", "level", "statement", "source", "where"]),
         outcome_kinds=_frame(kinds, ["kind", "order", "lower_is_better"]),
+        risk_of_bias=_frame(rob, ROB_COLUMNS),
+        grade=_frame([{"analysis": g.analysis, "outcome": g.outcome,
+                       "importance": g.importance, "start": g.start,
+                       "start_reason": g.start_reason,
+                       "thresholds": None if g.thresholds is None else tuple(g.thresholds),
+                       "comparator_risk": g.comparator_risk,
+                       "comparator_risk_source": g.comparator_risk_source,
+                       "decisions": {k.replace("_", " ").replace("dose response",
+                                                                  "dose-response"):
+                                     d.model_dump() for k, d in g.decisions.items()},
+                       "comments": g.comments} for g in rv.grade], GRADE_COLUMNS),
     )
 
 

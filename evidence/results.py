@@ -23,6 +23,8 @@ from typing import Any, Mapping
 import pandas as pd
 
 from .analysis import AnalysisResult, MultilevelAnalysisResult, run_analysis, run_multilevel
+from .appraisal import (grade_review, rob_by_analysis, rob_sensitivity, rob_table,
+                        rob_weighted_shares)
 from .completeness import completeness, completeness_summary, outcome_status
 from .errors import ArgumentError
 from .model import LoadedReview, load_review, planned_analyses, wide_measurements
@@ -177,6 +179,22 @@ class ReviewResults:
     multilevel : tuple of MultilevelAnalysisResult
         The planned analyses with a ``multilevel:`` block (every study × time point pooled
         by :func:`evidence.meta_mv`, with CR2 inference and the correlation sensitivity).
+    risk_of_bias : Table
+        Every risk-of-bias assessment domain by domain with the algorithm's judgement beside
+        the reviewer's (conflicts reported, never overwritten), and one "not assessed" row
+        per study without an assessment (:func:`evidence.appraisal.rob_table`).
+    rob_sensitivity : Table or None
+        Each planned analysis refitted without the studies at high risk of bias (None when
+        no pooled study is assessed).
+    rob_by_analysis, rob_shares : Table or None
+        Per planned analysis, each pooled study's judgement per domain for its outcome with
+        the study's weight, and the weighted share of each judgement per domain (what the
+        traffic-light, summary and forest plots draw); None when no pooled study is
+        assessed.
+    grade, sof : Table or None
+        GRADE per outcome and domain (proposal, the reviewer's decision, the level used) and
+        the Summary of Findings rows (relative and absolute effects, participants, certainty),
+        ordered by importance (:func:`evidence.appraisal.grade_review`).
     options : ReviewOptions
         The options used (resolved), and ``software`` the versions.
     """
@@ -204,6 +222,12 @@ class ReviewResults:
     software: Mapping[str, str]
     notes: tuple[str, ...] = ()
     multilevel: tuple[MultilevelAnalysisResult, ...] = ()
+    risk_of_bias: Table | None = None
+    rob_sensitivity: Table | None = None
+    rob_by_analysis: Table | None = None
+    rob_shares: Table | None = None
+    grade: Table | None = None
+    sof: Table | None = None
 
     @property
     def has_synthesis(self) -> bool:
@@ -220,7 +244,8 @@ class ReviewResults:
         """Every computed table by name (the record frames excluded)."""
         names = ("completeness", "outcome_status", "effects", "effects_sensitivity", "pooled",
                  "pooled_sensitivity", "levels", "matrix", "conclusions", "stated_check",
-                 "rules")
+                 "rules", "risk_of_bias", "rob_sensitivity", "rob_by_analysis", "rob_shares",
+                 "grade", "sof")
         out = {n: getattr(self, n) for n in names if getattr(self, n) is not None}
         for a in self.analyses:
             out[f"analysis:{a.spec.id}"] = _table(f"analysis:{a.spec.id}", a.effects,
@@ -397,6 +422,12 @@ def run_review(review: LoadedReview | str | Path,
     plans = planned_analyses(loaded)
     analyses = tuple(run_analysis(fr, p) for p in plans if p.multilevel is None)
     multilevel = tuple(run_multilevel(fr, p) for p in plans if p.multilevel is not None)
+    rob = rob_table(fr)
+    rob_sens = [r for r in (rob_sensitivity(a, rob) for a in analyses) if r is not None]
+    by_analysis = rob_by_analysis(analyses, rob)
+    grade, sof = grade_review(fr, analyses, rob,
+                              None if pooled is None else pooled.frame_,
+                              None if eff is None else eff.frame_)
     return ReviewResults(
         review_id=str(rv["id"]), title=str(rv["title"]), review=MappingProxyType(rv),
         directory=str(loaded.path), frames=MappingProxyType(frames),
@@ -407,5 +438,20 @@ def run_review(review: LoadedReview | str | Path,
         effects=eff, effects_sensitivity=sens, pooled=pooled, pooled_sensitivity=pooled_sens,
         levels=levels, matrix=matrix, conclusions=concl, stated_check=check, rules=rules_t,
         analyses=analyses, options=opts, software=MappingProxyType(software_versions()),
-        notes=tuple(notes), multilevel=multilevel)
+        notes=tuple(notes), multilevel=multilevel,
+        risk_of_bias=_table("risk_of_bias", rob, "risk of bias per study and domain "
+                                                 "(algorithm beside the reviewer)"),
+        rob_sensitivity=_table("rob_sensitivity", pd.DataFrame(rob_sens),
+                               "planned analyses without the studies at high risk of bias")
+        if rob_sens else None,
+        rob_by_analysis=_table("rob_by_analysis", by_analysis, "risk of bias of each pooled "
+                               "study per planned analysis, with its weight")
+        if len(by_analysis) else None,
+        rob_shares=_table("rob_shares", rob_weighted_shares(by_analysis),
+                          "weighted share of each judgement per analysis and domain")
+        if len(by_analysis) else None,
+        grade=_table("grade", grade, "GRADE per outcome and domain: proposal, decision, "
+                                     "level used") if len(sof) else None,
+        sof=_table("sof", sof, "Summary of Findings: one row per outcome, by importance")
+        if len(sof) else None)
 

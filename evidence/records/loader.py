@@ -279,6 +279,19 @@ def _check_study(st: ClinicalStudy, review: Review, prefix: str) -> list[str]:
                 if tp is not None and tp not in tps:
                     probs.append(f"{prefix}: {op}.reported_changes[{ci}].{which}: unknown "
                                  f"timepoint '{tp}'")
+    scopes: set[str | None] = set()
+    for ri, rob in enumerate(st.risk_of_bias):
+        rp = f"{prefix}: risk_of_bias[{ri}]"
+        if rob.outcome is not None and rob.outcome not in seen_out:
+            probs.append(f"{rp}.outcome: unknown outcome '{rob.outcome}'; outcomes: "
+                         f"{', '.join(sorted(seen_out)) or '(none)'}")
+        if rob.outcome in scopes:
+            probs.append(f"{rp}: a second assessment of "
+                         + (f"outcome '{rob.outcome}'" if rob.outcome else "the whole study"))
+        scopes.add(rob.outcome)
+        if rob.overall is None and not rob.domains and not rob.signalling:
+            probs.append(f"{rp}: an assessment needs signalling answers, domain judgements or "
+                         "an overall judgement (leave the block out when not assessed)")
     return probs
 
 
@@ -497,6 +510,15 @@ def _cross_check(review: Review, review_label: str, records: list[tuple[str, Any
             if c not in chars:
                 probs.append(f"{loc}.{where}: no study has a characteristic '{c}'; known: "
                              f"{', '.join(sorted(chars)) or '(none)'}")
+    analysis_ids = [a.id for a in review.analyses]
+    for i, g in enumerate(review.grade):
+        loc = f"{review_label}: {review.id}: grade[{i}]"
+        if g.analysis not in analysis_ids:
+            probs.append(f"{loc}.analysis: no planned analysis '{g.analysis}'; planned: "
+                         f"{', '.join(analysis_ids) or '(none)'}")
+    for dup in sorted({g.analysis for g in review.grade
+                       if [x.analysis for x in review.grade].count(g.analysis) > 1}):
+        probs.append(f"{review_label}: {review.id}: grade: analysis '{dup}' is graded twice")
     for i, f in enumerate(review.stated_findings):
         if f.injury not in injuries:
             probs.append(f"{review_label}: {review.id}: stated_findings[{i}].injury: unknown "

@@ -80,6 +80,14 @@ def _scalar(v: Any) -> str:
     return yaml.safe_dump(v, default_flow_style=True).strip().removesuffix("...").strip()
 
 
+#: Lists left empty in a new record (an empty list is a true statement: not assessed), with
+#: the shape of an entry in the comment.
+_EMPTY_LISTS = {
+    "risk_of_bias": "none: not assessed. An entry: {tool: rob2, outcome: null, signalling: "
+                    "{'1.1': Y, ...}, domains: {D1: low, ...}, overall: low, source: KEY}",
+}
+
+
 def _emit(model: type[BaseModel], indent: int, review: Any, lines: list[str],
           first_prefix: str | None = None, skip: set[str] | None = None,
           fixed: dict[str, Any] | None = None) -> None:
@@ -107,6 +115,8 @@ def _emit(model: type[BaseModel], indent: int, review: Any, lines: list[str],
         elif _is_model(inner):
             lines.append(f"{lead}{key}:{comment}")
             _emit(inner, indent + 2, review, lines)
+        elif name in _EMPTY_LISTS:
+            lines.append(f"{lead}{key}: []  # {_EMPTY_LISTS[name]}")
         elif origin is list and get_args(inner) and _is_model(_unwrap(get_args(inner)[0])[0]):
             item = _unwrap(get_args(inner)[0])[0]
             note = "one example entry: copy it for more, or use [] if there is none"

@@ -26,6 +26,8 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, \
     model_validator
 
+from ..certainty.rob import (JUDGEMENTS, ROB2_DOMAINS, ROBINS_I_DOMAINS,
+                             ROBINS_I_V2_DOMAINS)
 from ..links import check_url
 
 __all__ = [
@@ -315,6 +317,55 @@ class SynthesisPlan(_Model):
                                           "outcome's scale does not give it")
 
 
+GRADE_DOMAIN_KEYS = ("risk_of_bias", "inconsistency", "indirectness", "imprecision",
+                     "publication_bias", "large_effect", "dose_response",
+                     "plausible_confounding")
+"""GRADE domains as review.yaml keys (underscores for spaces)."""
+
+
+class GradeDecision(_Model):
+    """A reviewer's GRADE decision on one domain: the level and why."""
+
+    level: Literal[-2, -1, 0, 1, 2]
+    reason: str = Field(min_length=1)
+    source: str | None = None
+
+
+class GradeSpec(_Model):
+    """The certainty of one outcome's evidence (GRADE) and its Summary of Findings row.
+
+    ``analysis`` names a planned analysis (``analyses[].id``). Decisions recorded here win
+    over the toolkit's proposals; domains without a decision show the proposal, or "not
+    assessed" where the data allow none.
+    """
+
+    analysis: Id
+    outcome: str | None = Field(None, description="the outcome as the SoF table names it")
+    importance: int = Field(1, ge=1, description="rank (1 = most important); the SoF "
+                                                 "table lists at most seven, by rank")
+    start: Literal["high", "low"] | None = Field(
+        None, description="high for randomised trials, low for non-randomised studies")
+    start_reason: str | None = None
+    thresholds: list[float] | None = Field(
+        None, min_length=2, max_length=2,
+        description="decision thresholds of appreciable benefit and harm, on the display "
+                    "scale (e.g. RR 0.75 and 1.25)")
+    comparator_risk: float | None = Field(
+        None, gt=0, lt=1, description="assumed comparator risk; default: the pooled "
+                                      "control-arm risk")
+    comparator_risk_source: str | None = None
+    decisions: dict[Literal[GRADE_DOMAIN_KEYS], GradeDecision] = Field(default_factory=dict)
+    comments: str | None = None
+
+    @model_validator(mode="after")
+    def _start_reason(self) -> "GradeSpec":
+        if self.start is not None and not self.start_reason:
+            raise _at("start_reason", "a starting level needs its reason")
+        if self.comparator_risk is not None and not self.comparator_risk_source:
+            raise _at("comparator_risk_source", "an assumed comparator risk needs a source")
+        return self
+
+
 class Review(_Model):
     id: Id
     title: str
@@ -333,6 +384,8 @@ class Review(_Model):
     prisma: dict[str, Count] = Field(default_factory=dict)
     stated_findings: list[StatedFinding] = Field(default_factory=list)
     analyses: list[AnalysisSpec] = Field(default_factory=list)
+    grade: list[GradeSpec] = Field(default_factory=list,
+                                   description="certainty of evidence per planned analysis")
     sources: list[Source] = Field(min_length=1)
     notes: list[str] = Field(default_factory=list)
 
@@ -620,6 +673,63 @@ class Disagreement(_Model):
     note: str | None = None
 
 
+_ROB_DOMAINS = {"rob2": ROB2_DOMAINS, "robins-i": ROBINS_I_DOMAINS,
+                "robins-i-v2": ROBINS_I_V2_DOMAINS}
+
+
+class RiskOfBias(_Model):
+    """One risk-of-bias assessment of a study, or of one of its outcomes (RoB 2 asks for one
+    per outcome). Judgements are what the reviewer typed; the toolkit adds the algorithm's
+    judgement beside them (never in place of them)."""
+
+    tool: Literal["rob2", "robins-i", "robins-i-v2", "custom"]
+    outcome: str | None = Field(None, description="outcome id; none: every outcome")
+    effect: Literal["assignment", "adhering"] = Field(
+        "assignment", description="RoB 2 domain 2: effect of assignment or of adhering")
+    signalling: dict[str, Literal["Y", "PY", "PN", "N", "NI", "NA"]] = Field(
+        default_factory=dict, description="signalling answers by question id ('1.1': Y)")
+    domains: dict[str, str] = Field(default_factory=dict,
+                                    description="the reviewer's judgement by domain (D1..)")
+    overall: str | None = None
+    override_reason: str | None = Field(
+        None, description="why the overall judgement departs from the tool's rule")
+    support: dict[str, str] = Field(default_factory=dict,
+                                    description="the reviewer's support by domain or overall")
+    domain_names: dict[str, str] = Field(default_factory=dict,
+                                         description="a custom scale's domain names")
+    assessor: str | None = None
+    source: str = Field(description="where the assessment is reported (a source key)")
+    where: str | None = None
+
+    @field_validator("signalling", mode="before")
+    @classmethod
+    def _answers(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {str(k): (str(x).upper() if isinstance(x, str) else x)
+                    for k, x in v.items()}
+        return v
+
+    @model_validator(mode="after")
+    def _labels(self) -> "RiskOfBias":
+        if self.tool == "custom":
+            return self
+        scale = JUDGEMENTS[self.tool]
+        ids = [f"D{i + 1}" for i in range(len(_ROB_DOMAINS[self.tool]))]
+        for d, j in self.domains.items():
+            if d not in ids:
+                raise _at(f"domains.{d}", f"unknown domain of {self.tool}; use {', '.join(ids)}")
+            if j.strip().lower() not in scale:
+                raise _at(f"domains.{d}", f"{j!r} is not one of {', '.join(scale)}")
+        if self.overall is not None and self.overall.strip().lower() not in scale:
+            raise _at("overall", f"{self.overall!r} is not one of {', '.join(scale)}")
+        if self.signalling and self.tool != "rob2":
+            raise _at("signalling", "signalling answers are read for RoB 2 only")
+        for q in self.signalling:
+            if not re.fullmatch(r"[1-5]\.[1-9]", q):
+                raise _at(f"signalling.{q}", "question ids are like '1.1' .. '5.3'")
+        return self
+
+
 class ClinicalStudy(_Model):
     type: Literal["clinical"]
     id: Id
@@ -640,6 +750,8 @@ class ClinicalStudy(_Model):
         default_factory=dict, description="study-level moderators (latitude, allocation ...)")
     characteristic_labels: dict[str, str] = Field(default_factory=dict)
     disagreements: list[Disagreement] = Field(default_factory=list)
+    risk_of_bias: list[RiskOfBias] = Field(
+        default_factory=list, description="risk-of-bias assessments (none: not assessed)")
     notes: list[str] = Field(default_factory=list)
 
     @field_validator("characteristics", mode="before")

@@ -253,6 +253,7 @@ def analyses_extra(results) -> dict[str, Any]:
     """Context and figures of the PRISMA flow, the synthesis and the planned analyses."""
     from ..plots import prisma
     from .analyses import analysis_context, analysis_figures, figure_entry
+    from .certainty import analysis_rob, certainty_context, rob_figures
     from .multilevel import multilevel_context, multilevel_figures
     from .synthesis import synthesis_extra
 
@@ -288,11 +289,21 @@ def analyses_extra(results) -> dict[str, Any]:
              multilevel_context, multilevel_figures)):
         for res in found:
             ctx = context(res)
-            ctx["figures"] = figures(res)
+            if key == "analyses":
+                rob, tool, names = analysis_rob(results, res.spec.id)
+                ctx["figures"] = figures(res, rob, tool, names)
+            else:
+                ctx["figures"] = figures(res)
             extra["figures"] += ctx["figures"]
             extra[key].append(ctx)
             extra["extra_sections"].append({"id": f"{section}-{res.spec.id}",
                                             "title": res.spec.title})
+    extra["certainty"] = certainty_context(results)
+    extra["rob_figures"] = rob_figures(results) if extra["certainty"] is not None else []
+    extra["figures"] += extra["rob_figures"]
+    if extra["certainty"] is not None:
+        extra["extra_sections"].append({"id": "certainty",
+                                        "title": "Risk of bias and certainty of evidence"})
     return extra
 
 

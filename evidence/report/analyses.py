@@ -328,8 +328,14 @@ def _arm_columns(res: AnalysisResult) -> tuple[pd.DataFrame, dict[str, str]]:
     return cells, headers
 
 
-def analysis_figures(res: AnalysisResult) -> list[dict[str, Any]]:
-    """Forest plot (overall and by subgroup), funnel plot and bubble plots of one analysis."""
+def analysis_figures(res: AnalysisResult, rob: pd.DataFrame | None = None,
+                     rob_tool: str | None = None,
+                     rob_domains: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Forest plot (overall and by subgroup), funnel plot and bubble plots of one analysis.
+
+    With ``rob`` (label, domain, judgement of the pooled studies, from
+    ``ReviewResults.rob_by_analysis``) the main forest plot carries the risk-of-bias
+    columns."""
     import numpy as np
 
     from ..plots import bubble, forest, funnel
@@ -347,13 +353,23 @@ def analysis_figures(res: AnalysisResult) -> list[dict[str, Any]]:
     if res.pooled is None:
         return figs
     lvl = level_percent(res.pooled.level)
+    rob_kw = {}
+    if rob is not None and len(rob):
+        rob_kw = {"rob": rob[["label", "domain", "judgement"]].rename(
+                      columns={"label": "study"}),
+                  "rob_tool": rob_tool or "rob2", "rob_domains": rob_domains,
+                  # the domain columns take about 1.5 in: at 7 in the plot area shrinks
+                  # until the ticks collide, so this forest is drawn wider (landscape page)
+                  "width": 8.5}
     fig = forest(rows, res.pooled, measure=label, transform=s.transform,
-                 extra_columns=headers, not_poolable=not_poolable, favours=favours)
+                 extra_columns=headers, not_poolable=not_poolable, favours=favours, **rob_kw)
     figs.append(figure_entry(f"{s.id}-forest", f"Forest plot: {s.title}",
                              f"{label} per study with {lvl} CI; squares sized by weight "
                              f"({_weight_words(s.method)}); diamond: pooled estimate"
                              + ("." if res.pooled.model == "fixed" else
-                                "; bar under it: prediction interval."), fig))
+                                "; bar under it: prediction interval.")
+                             + (" Right: risk of bias per domain (D1 ...) and overall, as "
+                                "the reviewer judged it." if rob_kw else ""), fig))
     for name, sg in res.subgroups.items():
         human = s.label_of(name)
         r2 = rows.copy()

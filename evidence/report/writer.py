@@ -146,7 +146,8 @@ _LATEX_SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{
                   "σ": r"$\sigma$", "Δ": r"$\Delta$", "≈": r"$\approx$", "≠": r"$\neq$",
                   "…": r"\dots{}", "‘": "`", "’": "'", "“": "``", "”": "''", "°": r"\textdegree{}",
                   "\u00a0": "~", "µ": r"$\mu$", "³": r"\textsuperscript{3}",
-                  "¹": r"\textsuperscript{1}", "½": r"\textonehalf{}"}
+                  "¹": r"\textsuperscript{1}", "½": r"\textonehalf{}",
+                  "\u2295": r"$\oplus$", "\u25ef": r"$\bigcirc$"}
 
 
 def _latex_char(ch: str) -> str:
