@@ -61,3 +61,20 @@ def test_every_cli_command_and_option_is_in_the_reference():
                     assert f"`{opt}`" in page, f"option {opt} of {name!r} missing"
     for code in ("**0**", "**1**", "**2**", "**3**", "**130**"):
         assert code in page, f"exit code {code} missing from the CLI reference"
+
+
+def test_every_tutorial_is_in_the_nav():
+    nav = (DOCS.parent / "mkdocs.yml").read_text(encoding="utf-8")
+    pages = sorted(p.relative_to(DOCS).as_posix() for p in (DOCS / "tutorials").glob("*.md"))
+    missing = [p for p in pages if f": {p}" not in nav]
+    assert pages, "no tutorials found in docs/tutorials/"
+    assert not missing, f"add these tutorials to the Tutorials section of the nav in mkdocs.yml: {missing}"
+
+
+def test_every_page_is_linked_from_the_home_page():
+    home = (DOCS / "index.md").read_text(encoding="utf-8")
+    pages = sorted(p.relative_to(DOCS).as_posix() for p in (DOCS / "tutorials").glob("*.md"))
+    if (DOCS / "coming-from-r.md").exists():
+        pages.append("coming-from-r.md")
+    missing = [p for p in pages if f"]({p})" not in home]
+    assert not missing, f"link these pages from docs/index.md: {missing}"
