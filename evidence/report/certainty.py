@@ -274,6 +274,10 @@ def certainty_context(results) -> dict[str, Any] | None:
         return None
     rows, notes = _sof_rows(sof, grade)
     bases = sorted({r["comparator_basis"] for r in rows if r["comparator_basis"]})
+    absolute = any(r["comparator"] is not None for r in rows)
+    # without any absolute effect the reason is said once, under the table
+    why_not = sorted({r["absolute_note"] for r in rows if r["absolute_note"]}) \
+        if not absolute else []
     return {"sof": rows, "sof_notes": notes, "sof_more": max(0, len(sof) - SOF_MAX_OUTCOMES),
-            "sof_absolute": any(r["comparator"] is not None for r in rows),
+            "sof_absolute": absolute, "no_absolute": why_not,
             "comparator_bases": bases, "grade": _grade_tables(sof, grade), "rob": rob}
