@@ -64,7 +64,9 @@ class AnalysisResult(_EffectCounts):
     ``effects``: one row per study with the outcome (label, yi, vi, ci_low, ci_high, weight in
     percent for the pooled studies, computable, reason, the characteristics used);
     ``pooled``: the main fit (None when fewer than one study is poolable); ``subgroups``:
-    characteristic -> SubgroupResult; ``metaregs``: one MetaRegResult per moderator set;
+    characteristic -> SubgroupResult, fitted on the studies with a value; ``metaregs``: one
+    MetaRegResult per moderator set that could be fitted (on the studies with every
+    moderator), ``metareg_terms`` its moderators;
     ``estimators``: the pooled estimate under every τ² estimator and both tests;
     ``leave_one_out``, ``influence``, ``cumulative``: frames; ``egger``, ``trimfill``: results
     (None where k is too small); ``notes``: what was skipped and why. Frames (and the
@@ -76,6 +78,7 @@ class AnalysisResult(_EffectCounts):
     pooled: MetaResult | None
     subgroups: dict[str, SubgroupResult] = field(default_factory=dict)
     metaregs: tuple[MetaRegResult, ...] = ()
+    metareg_terms: tuple[tuple[str, ...], ...] = ()  # the moderators of each of metaregs
     estimators: pd.DataFrame | None = None
     leave_one_out: pd.DataFrame | None = None
     influence: pd.DataFrame | None = None
@@ -226,22 +229,36 @@ def run_analysis(frames: Frames, spec: PlannedAnalysis) -> AnalysisResult:
     w = pd.Series(np.asarray(pooled.weights) * 100, index=used["study"])
     eff["weight"] = eff["study"].map(w)
 
+    def lacking(cols, kind: str) -> np.ndarray:
+        """Studies with a value of every one of ``cols``; the others are left out of that
+        analysis (as metafor drops rows with missing moderators) and named in a note."""
+        miss = used[list(cols)].isna().any(axis=1).to_numpy()
+        if miss.any():
+            what = ", ".join(spec.label_of(c) for c in cols)
+            notes.append(f"{what} not reported for {', '.join(used['label'][miss])}: left "
+                         f"out of the {kind} on {what} ({int((~miss).sum())} of {k} studies)")
+        return ~miss
+
     subgroups = {}
     for name in spec.subgroups:
-        g = used[name]
-        if g.isna().any():
-            notes.append(f"subgroups by {name}: some studies lack {name}; skipped")
+        keep = lacking((name,), "subgroup analysis")
+        if keep.sum() < 2:
+            notes.append(f"subgroups by {spec.label_of(name)}: fewer than 2 studies with a "
+                         "value; not fitted")
             continue
-        subgroups[name] = subgroup(yi, vi, g.astype(str).to_numpy(), method=around,
-                                   test=spec.test, level=spec.level)
-    metaregs = []
+        subgroups[name] = subgroup(yi[keep], vi[keep], used[name][keep].astype(str).to_numpy(),
+                                   method=around, test=spec.test, level=spec.level)
+    metaregs, metareg_terms = [], []
     for mods in spec.moderators:
-        X = used[list(mods)]
-        if X.isna().any().any() or k <= len(mods) + 1:
-            notes.append(f"meta-regression on {', '.join(mods)}: too few studies or missing "
-                         "moderator values; skipped")
+        keep = lacking(tuple(mods), "meta-regression")
+        if keep.sum() <= len(mods) + 1:
+            notes.append(f"meta-regression on {', '.join(spec.label_of(m) for m in mods)}: "
+                         f"{int(keep.sum())} studies with every moderator, too few for "
+                         f"{len(mods) + 1} coefficients; not fitted")
             continue
-        metaregs.append(metareg(yi, vi, X, method=around, test=spec.test, level=spec.level))
+        metaregs.append(metareg(yi[keep], vi[keep], used[list(mods)][keep], method=around,
+                                test=spec.test, level=spec.level))
+        metareg_terms.append(tuple(mods))
 
     # every estimator and test at once, as a batch over (method, test) "groups"
     rows = []
@@ -276,7 +293,8 @@ def run_analysis(frames: Frames, spec: PlannedAnalysis) -> AnalysisResult:
         idx = np.argsort(order, kind="stable")
         cum.insert(0, "added", labels[idx])
     return AnalysisResult(spec=spec, effects=eff, pooled=pooled, subgroups=subgroups,
-                          metaregs=tuple(metaregs), estimators=estimators,
+                          metaregs=tuple(metaregs), metareg_terms=tuple(metareg_terms),
+                          estimators=estimators,
                           leave_one_out=loo, influence=infl, cumulative=cum, egger=egg,
                           trimfill=tf, notes=tuple(notes))
 

@@ -321,6 +321,17 @@ class ReviewResults:
                 f"synthesis={'yes' if self.has_synthesis else 'no'})")
 
 
+def _identity(items: list) -> str | None:
+    """The field that names each entry of a list of mappings (``key`` of a source, ``id`` of
+    an outcome or time point) when every entry has a distinct one: entries are then compared
+    by name, so inserting one does not shift the others."""
+    for name in ("key", "id"):
+        vals = [v.get(name) if isinstance(v, dict) else None for v in items]
+        if all(isinstance(x, str) and x for x in vals) and len(set(vals)) == len(vals):
+            return name
+    return None
+
+
 def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     if isinstance(obj, dict):
@@ -329,8 +340,9 @@ def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     elif isinstance(obj, list):
         if not obj:
             out[prefix] = []
+        ident = _identity(obj)
         for i, v in enumerate(obj):
-            out.update(_flatten(v, f"{prefix}[{i}]"))
+            out.update(_flatten(v, f"{prefix}[{i if ident is None else v[ident]}]"))
     else:
         out[prefix] = obj
     return out

@@ -79,6 +79,16 @@ def _pooling_sentence(s) -> str:
             f"{_METHOD_NAMES.get(s.method, s.method)} estimator of τ² ({s.method})")
 
 
+def sentence(note: str) -> str:
+    """A note as a sentence of its own: capitalised (unless it opens with a symbol such as
+    "k = 2") and ending with a full stop, so that notes printed one after another don't run
+    together."""
+    note = str(note).strip()
+    if note[:1].islower() and not (len(note) > 1 and note[1] in " =_"):
+        note = note[0].upper() + note[1:]
+    return note if note.endswith((".", "!", "?")) else note + "."
+
+
 def _f(x: Any, d: int = 2) -> str:
     return number(x, d)
 
@@ -221,7 +231,7 @@ def analysis_context(res: AnalysisResult) -> dict[str, Any]:
     ctx: dict[str, Any] = {"id": s.id, "title": s.title, "measure": s.measure,
                            "effect_label": label, "studies": studies,
                            "k_used": res.k_used, "k_total": res.k_total,
-                           "notes": list(res.notes), "methods": methods_text(res),
+                           "notes": [sentence(n) for n in res.notes], "methods": methods_text(res),
                            "transform": tr, "method": s.method, "test": s.test,
                            "references": _references(res)}
     p = res.pooled
@@ -372,8 +382,9 @@ def analysis_figures(res: AnalysisResult, rob: pd.DataFrame | None = None,
                                 "the reviewer judged it." if rob_kw else ""), fig))
     for name, sg in res.subgroups.items():
         human = s.label_of(name)
-        r2 = rows.copy()
-        r2["group"] = eff.loc[comp, name].astype(str).to_numpy()
+        has = eff.loc[comp, name].notna().to_numpy()  # the studies the subgroups were fitted on
+        r2 = rows[has].copy()
+        r2["group"] = eff.loc[comp, name][has].astype(str).to_numpy()
         if sg.study_weights is not None:
             r2["weight"] = np.asarray(sg.study_weights)  # within each subgroup's own fit
         fig = forest(r2, None, sg, measure=label, transform=s.transform,
@@ -392,13 +403,14 @@ def analysis_figures(res: AnalysisResult, rob: pd.DataFrame | None = None,
                              "Shaded regions: p < 0.10, 0.05, 0.01; open points: studies "
                              "imputed by trim-and-fill." if filled is not None and len(filled)
                              else "Shaded regions: p < 0.10, 0.05, 0.01.", fig))
-    for j, (mods, mr) in enumerate(zip(s.moderators, res.metaregs)):
-        if mr is None or len(mods) != 1:
+    for mods, mr in zip(res.metareg_terms, res.metaregs):
+        if len(mods) != 1:
             continue  # a bubble plot shows one moderator against the effect
         mod = mods[0]
-        fig = bubble(used[mod].to_numpy(float), used["yi"].to_numpy(), mr.weights, mr,
+        on = used[used[mod].notna()]  # the studies the meta-regression was fitted on
+        fig = bubble(on[mod].to_numpy(float), on["yi"].to_numpy(), mr.weights, mr,
                      moderator=mod, xlabel=s.label_of(mod), measure=label,
-                     transform=s.transform, labels=used["label"].tolist())
+                     transform=s.transform, labels=on["label"].tolist())
         figs.append(figure_entry(f"{s.id}-bubble-{mod}",
                                  f"Bubble plot: {label} against {s.label_of(mod)}",
                                  f"One bubble per study, area proportional to its weight in the "

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from ..vocabulary import level_percent, parse_level
-from .analyses import (REFERENCES, _METHOD_NAMES, _arm_columns, _bt, _effect_phrase, _f, _p,
+from .analyses import (REFERENCES, sentence, _METHOD_NAMES, _arm_columns, _bt, _effect_phrase, _f, _p,
                        _pt, figure_entry)
 
 __all__ = ["multilevel_context", "multilevel_figures", "MULTILEVEL_REFERENCES", "PANEL_ROWS"]
@@ -69,7 +69,7 @@ def multilevel_context(res) -> dict[str, Any]:
     a1, a2 = s.arms
     ctx: dict[str, Any] = {
         "id": s.id, "title": s.title, "effect_label": label, "methods": _methods(res),
-        "notes": list(res.notes), "k_used": res.k_used, "k_total": res.k_total,
+        "notes": [sentence(n) for n in res.notes], "k_used": res.k_used, "k_total": res.k_total,
         "n_studies": res.n_studies, "rho": f"{ml.rho:g}", "robust": ml.robust,
         "arm_headers": [a.replace("_", " ").capitalize() for a in (a1, a2)],
         "references": [REFERENCES["metafor"], MULTILEVEL_REFERENCES["multilevel"]]
