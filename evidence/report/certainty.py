@@ -254,6 +254,7 @@ def rob_figures(results) -> list[dict[str, Any]]:
                 sh = shares[(shares["analysis"] == aid) & (shares["tool"] == tool)]
                 wide = sh.pivot(index="domain", columns="judgement", values="share")
                 wide = wide.reindex(index=order, columns=list(dict.fromkeys(sh["judgement"])))
+                wide = wide.loc[:, (wide > 0).any()]  # the key lists judgements that occur
                 fig = rob_summary(wide, tool=tool, domain_labels={**names,
                                                                   "Overall": "Overall"})
                 figs.append(figure_entry(
