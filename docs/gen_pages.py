@@ -16,6 +16,7 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 from _api_groups import GROUPS  # noqa: E402
 from _cli_ref import cli_markdown  # noqa: E402
+from _formulas import formula_block  # noqa: E402
 
 
 def _ident(name: str) -> str:
@@ -47,7 +48,7 @@ for slug, (title, intro, names) in GROUPS.items():
             lines.append("::: evidence.plots\n    options:\n      members: false\n"
                          "      show_root_heading: true\n")
             continue
-        lines.append(f"## `ev.{name}`\n\n::: {_ident(name)}\n    options:\n"
+        lines.append(f"## `ev.{name}`\n\n{formula_block(name)}\n::: {_ident(name)}\n    options:\n"
                      "      show_root_heading: false\n      heading_level: 3\n")
     with mkdocs_gen_files.open(f"api/{slug}.md", "w") as fh:
         fh.write("\n".join(lines))

@@ -78,3 +78,17 @@ def test_every_page_is_linked_from_the_home_page():
         pages.append("coming-from-r.md")
     missing = [p for p in pages if f"]({p})" not in home]
     assert not missing, f"link these pages from docs/index.md: {missing}"
+
+
+def test_every_estimator_page_has_formula_reference_and_example():
+    import inspect
+
+    from _formulas import ESTIMATORS, FORMULAS
+
+    for name in ESTIMATORS:
+        assert name in GROUPED, f"{name} is not on an API page"
+        formula, ref = FORMULAS.get(name, ("", ""))
+        assert "$" in formula and ref.strip(), (
+            f"ev.{name} has no formula or reference in docs/_formulas.py (FORMULAS)")
+        doc = inspect.getdoc(getattr(evidence, name)) or ""
+        assert "Examples" in doc and ">>>" in doc, f"ev.{name}'s docstring has no example"
