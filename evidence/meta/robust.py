@@ -69,11 +69,12 @@ class WaldTestResult(FrozenResult):
         for Naive-F and ``J - p`` for Naive-Fp (``J`` clusters, ``p`` coefficients).
     pvalue : float
         ``P(F(df_num, df_denom) > statistic)`` (chi-sq: ``P(chi2(q) > Q)``); NaN when
-        ``df_denom <= 0``.
+        ``df_denom <= 0`` (HTZ with ``eta <= q - 1``: the statistic is then 0, as in
+        clubSandwich, and the test is not available).
     wald_statistic : float
         ``Q = (C b)' (C V_CR2 C')^-1 (C b)``, the robust Wald (Hotelling T^2) statistic.
     delta : float
-        The HTZ scale ``(eta - q + 1) / eta`` (1 for the other tests).
+        The HTZ scale ``max(0, (eta - q + 1) / eta)`` (1 for the other tests).
     eta : float
         The HTZ degrees of freedom ``eta`` of the approximating Wishart (NaN for the others).
     n_clusters : int
@@ -239,7 +240,9 @@ class RobustResult(FrozenResult):
         - C F_i' X_i B X_j' F_j C'`` (``F_j = A_j W_j X_j B``); the double sum is evaluated
         in closed form over clusters (cost linear in J). Then
         ``F = (eta - q + 1) / (eta q) Q`` is referred to F(q, eta - q + 1). With q = 1 this
-        is the square of the Satterthwaite t test of :attr:`coefficients` (same df).
+        is the square of the Satterthwaite t test of :attr:`coefficients` (same df). When
+        ``eta <= q - 1`` (more terms than the clusters can inform) there is no test: the
+        p-value is NaN (clubSandwich: NA).
 
         References
         ----------
@@ -288,8 +291,8 @@ class RobustResult(FrozenResult):
         if test == "HTZ":
             eta = _htz_eta(self.bread, self.cluster_gram[:, idx][:, :, idx],
                            self.cluster_cross[:, :, idx])
-            delta = (eta - q + 1.0) / eta
             df_denom = eta - q + 1.0
+            delta = max(0.0, df_denom / eta)  # eta < q - 1: no test (clubSandwich: 0, NA)
         else:
             df_denom = {"chi-sq": math.inf, "Naive-F": float(J - 1),
                         "Naive-Fp": float(J - self.p)}[test]

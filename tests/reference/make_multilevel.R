@@ -315,11 +315,12 @@ cases <- list(
 
 # Extra models for the joint tests only (layout of `cases`, no profile CIs). factor(year) of
 # dat.konstantopoulos2011 is nearly nested in district (a year spans 1-3 districts), so the
-# HTZ denominator df are small (a hard case for the approximation, kept on purpose).
+# HTZ denominator df are small (a hard case for the approximation, kept on purpose); with
+# the intercept too (1:6) eta < q - 1, where clubSandwich gives Fstat 0 and p NA.
 wald_cases <- list(
   case("k2011_year_factor", "konstantopoulos2011", k2011$vi, ~ 1 | district/school,
        "district/school", mods = ~ factor(year), mods_py = "~ C(year)", cluster = "district",
-       profile = FALSE, data = k2011, wald_sets = list(2:6, 2:3, 6L)),
+       profile = FALSE, data = k2011, wald_sets = list(2:6, 2:3, 6L, 1:6)),
   case("assink_deltype_year", "assink2016", assink$vi, ~ 1 | study/esid, "study/esid",
        mods = ~ deltype + year, mods_py = "~ C(deltype) + year", cluster = "study",
        profile = FALSE, data = assink, wald_sets = list(2:4, 2:3))
