@@ -22,6 +22,12 @@
 # 2 (logLik(res) - logLik(rma.mv(..., sigma2 = sigma2_l fixed, others estimated))) equals
 # qchisq(level, 1), found by uniroot(tol = 1e-11) on metafor's profile log-likelihood; the
 # default confint() values are stored beside them (confint_default) for the record.
+#
+# Joint tests (evidence.meta.robust.RobustResult.wald_test): clubSandwich's
+# Wald_test(fit, constraints = constrain_zero(idx), vcov = "CR2", cluster = ...,
+# test = c("HTZ", "chi-sq", "Naive-F", "Naive-Fp")) on the fixed-sigma2 refit (`wald`, with
+# `wald_free_fit` on the free fit) of some cases, on the rma.uni fits, and on the extra models
+# in `wald_cases` (same layout as `cases`, without profile CIs). `idx` is stored 0-based.
 
 suppressPackageStartupMessages({
   library(metafor)
@@ -79,6 +85,12 @@ fine_long$month <- factor(fine_long$time)  # terms named month6 ... month24, as 
 rownames(fine_long) <- NULL
 V_fine <- vcalc(vi, cluster = study, obs = tp, data = fine_long, rho = 0.5)
 
+# dat.bcg (log risk ratios) clustered by first author: Rosenthal 1960/1961 and the three
+# Comstock trials share a cluster (10 clusters for 13 trials).
+bcg <- as.data.frame(escalc("RR", ai = tpos, bi = tneg, ci = cpos, di = cneg, data = dat.bcg))
+bcg$yi <- as.numeric(bcg$yi); bcg$vi <- as.numeric(bcg$vi)
+bcg$first_author <- sub("[ ,&].*$", "", bcg$author)
+
 datasets <- list(
   konstantopoulos2011 = list(
     source = "metadat::dat.konstantopoulos2011 (yi, vi as given)",
@@ -97,7 +109,11 @@ datasets <- list(
                    "escalc('OR', ai=survivors chemo, n1i=nei, ci=survivors control, n2i=nci)"),
     # month is written as a number so that C(month) in Python orders its levels as R's factor
     frame = transform(fine_long, month = time)[, c("study", "time", "month", "ai", "n1i", "ci",
-                                                  "n2i", "yi", "vi")])
+                                                  "n2i", "yi", "vi")]),
+  bcg = list(
+    source = paste("metadat::dat.bcg + escalc('RR', ai=tpos, bi=tneg, ci=cpos, di=cneg);",
+                   "first_author = author up to the first space, comma or '&'"),
+    frame = bcg[, c("trial", "author", "first_author", "year", "alloc", "ablat", "yi", "vi")])
 )
 
 # V matrices as within-study coordinate lists (0-based), both triangles
@@ -138,6 +154,22 @@ cr2 <- function(res, cluster) {
        metafor_robust_pvalue = vec(rb$pval))
 }
 
+WALD_TESTS <- c("HTZ", "chi-sq", "Naive-F", "Naive-Fp")
+# one entry per constraint set: clubSandwich's Wald_test for each of WALD_TESTS (df_denom of
+# chi-sq is Inf, written as null)
+wald <- function(res, cluster, sets) lapply(sets, function(idx) {
+  w <- Wald_test(res, constraints = constrain_zero(idx), vcov = "CR2", cluster = cluster,
+                 test = WALD_TESTS)
+  list(terms = vec(idx - 1L), term_names = I(rownames(res$beta)[idx]),
+       call = paste0("Wald_test(res, constraints=constrain_zero(", deparse(idx),
+                     "), vcov=\"CR2\", cluster=..., test=\"", WALD_TESTS, "\")"),
+       tests = lapply(seq_len(nrow(w)), function(i) list(
+         test = w$test[i], Fstat = num(w$Fstat[i]), delta = num(w$delta[i]),
+         df_num = num(w$df_num[i]),
+         df_denom = if (is.finite(w$df_denom[i])) num(w$df_denom[i]) else NA,
+         p_val = num(w$p_val[i]))))
+})
+
 profile_ci <- function(refit, res, level = 0.95) {
   L <- length(res$sigma2)
   crit <- qchisq(level, 1)
@@ -162,7 +194,7 @@ profile_ci <- function(refit, res, level = 0.95) {
 # one case: fit, a refit at fixed sigma2, CR2 of the refit, profile CIs
 case <- function(name, dataset, V, random, random_py, mods = NULL, mods_py = NULL,
                  method = "REML", test = "z", cluster = NULL, V_name = "vi", profile = TRUE,
-                 data) {
+                 data, wald_sets = NULL) {
   fit_at <- function(ctl, s2 = NULL) {
     if (is.null(s2)) s2 <- rep(NA_real_, if (is.list(random)) length(random) else
                                  length(all.vars(random[[2]][[3]])))
@@ -230,6 +262,10 @@ case <- function(name, dataset, V, random, random_py, mods = NULL, mods_py = NUL
     cvals <- data[[cluster]]
     out$cr2 <- c(list(cluster = cluster), cr2(fixed, cvals))
     out$cr2_free_fit <- cr2(res, cvals)
+    if (!is.null(wald_sets)) {
+      out$wald <- wald(fixed, cvals, wald_sets)
+      out$wald_free_fit <- wald(res, cvals, wald_sets)
+    }
   }
   if (profile) {
     out$profile <- profile_ci(refit, res)
@@ -250,7 +286,7 @@ cases <- list(
        method = "ML", cluster = "district", data = k2011),
   case("k2011_reml_year_t", "konstantopoulos2011", k2011$vi, ~ 1 | district/school,
        "district/school", mods = ~ I(year - 1990), mods_py = "~ I(year - 1990)", test = "t",
-       cluster = "district", data = k2011),
+       cluster = "district", data = k2011, wald_sets = list(2L)),
   case("k2011_crossed", "konstantopoulos2011", k2011$vi, list(~ 1 | district, ~ 1 | year),
        I(c("district", "year")), cluster = NULL, profile = FALSE, data = k2011),
   case("k2011_one_cluster", "konstantopoulos2011_district11", one_cluster$vi,
@@ -258,21 +294,36 @@ cases <- list(
   case("assink_reml", "assink2016", assink$vi, ~ 1 | study/esid, "study/esid",
        cluster = "study", data = assink),
   case("assink_deltype", "assink2016", assink$vi, ~ 1 | study/esid, "study/esid",
-       mods = ~ deltype, mods_py = "~ C(deltype)", cluster = "study", data = assink),
+       mods = ~ deltype, mods_py = "~ C(deltype)", cluster = "study", data = assink,
+       wald_sets = list(2:3, 3L)),
   case("assink_vcalc_rho06", "assink2016", V_assink, ~ 1 | study/esid, "study/esid",
        mods = ~ pubstatus + year, mods_py = "~ pubstatus + year", cluster = "study",
-       V_name = "assink_rho06", data = assink),
+       V_name = "assink_rho06", data = assink, wald_sets = list(2:3)),
   case("assink_singular_V", "assink2016", V_sing, ~ 1 | study/esid, "study/esid",
        cluster = "study", V_name = "assink_singular", profile = FALSE, data = assink),
   case("bornmann_type", "bornmann2007", born$vi, ~ 1 | study/obs, "study/obs",
-       mods = ~ type, mods_py = "~ C(type)", cluster = "study", data = born),
+       mods = ~ type, mods_py = "~ C(type)", cluster = "study", data = born,
+       wald_sets = list(2L)),
   case("bornmann_ml", "bornmann2007", born$vi, ~ 1 | study/obs, "study/obs", method = "ML",
        cluster = "study", data = born),
   case("fine1993_rho05", "fine1993", V_fine, ~ 1 | study/time, "study/time",
        cluster = "study", V_name = "fine_rho05", data = fine_long),
   case("fine1993_by_time", "fine1993", V_fine, ~ 1 | study/time, "study/time",
        mods = ~ 0 + month, mods_py = "~ 0 + C(month)", cluster = "study",
-       V_name = "fine_rho05", data = fine_long)
+       V_name = "fine_rho05", data = fine_long, wald_sets = list(1:4, 2:4))
+)
+
+# Extra models for the joint tests only (layout of `cases`, no profile CIs). factor(year) of
+# dat.konstantopoulos2011 is nearly nested in district (a year spans 1-3 districts), so the
+# HTZ denominator df are small (a hard case for the approximation, kept on purpose); with
+# the intercept too (1:6) eta < q - 1, where clubSandwich gives Fstat 0 and p NA.
+wald_cases <- list(
+  case("k2011_year_factor", "konstantopoulos2011", k2011$vi, ~ 1 | district/school,
+       "district/school", mods = ~ factor(year), mods_py = "~ C(year)", cluster = "district",
+       profile = FALSE, data = k2011, wald_sets = list(2:6, 2:3, 6L, 1:6)),
+  case("assink_deltype_year", "assink2016", assink$vi, ~ 1 | study/esid, "study/esid",
+       mods = ~ deltype + year, mods_py = "~ C(deltype) + year", cluster = "study",
+       profile = FALSE, data = assink, wald_sets = list(2:4, 2:3))
 )
 
 # The bundled review's sensitivity to the assumed correlation: the same three-level model
@@ -297,7 +348,7 @@ fine_rho <- lapply(c(0, 0.25, 0.5, 0.75, 0.9), function(r) {
 # ---------------------------------------------------------------------------------------------
 uni <- list()
 uni_case <- function(name, dataset, data, mods = NULL, mods_py = NULL, method = "REML",
-                     test = "z", cluster) {
+                     test = "z", cluster, wald_sets = NULL) {
   res <- if (is.null(mods)) rma(yi, vi, data = data, method = method, test = test,
                                 control = list(threshold = 1e-12, maxiter = 10000))
          else rma(yi, vi, mods = mods, data = data, method = method, test = test,
@@ -308,21 +359,27 @@ uni_case <- function(name, dataset, data, mods = NULL, mods_py = NULL, method = 
        call = paste0("rma(yi, vi", if (is.null(mods)) "" else paste0(", mods=", deparse(mods)),
                      ", data=", dataset, ", method=\"", method, "\", test=\"", test, "\"); ",
                      "coef_test(res, vcov=\"CR2\", cluster=", cluster, ")"),
-       cr2 = c(list(cluster = cluster), cr2(res, data[[cluster]])))
+       cr2 = c(list(cluster = cluster), cr2(res, data[[cluster]])),
+       wald = if (is.null(wald_sets)) NULL else wald(res, data[[cluster]], wald_sets))
 }
 uni <- list(
   uni_case("assink_uni_reml", "assink2016", assink, cluster = "study"),
   uni_case("assink_uni_deltype", "assink2016", assink, mods = ~ deltype,
-           mods_py = "~ C(deltype)", cluster = "study"),
+           mods_py = "~ C(deltype)", cluster = "study", wald_sets = list(2:3)),
   uni_case("bornmann_uni_knha", "bornmann2007", born, mods = ~ type, mods_py = "~ C(type)",
-           test = "knha", cluster = "study")
+           test = "knha", cluster = "study", wald_sets = list(2L)),
+  uni_case("bcg_uni_alloc", "bcg", bcg, mods = ~ alloc, mods_py = "~ C(alloc)",
+           cluster = "first_author", wald_sets = list(2:3)),
+  uni_case("bcg_uni_alloc_ablat", "bcg", bcg, mods = ~ alloc + ablat,
+           mods_py = "~ C(alloc) + ablat", cluster = "first_author",
+           wald_sets = list(2:4, 2:3, 4L))
 )
 
 frames <- lapply(datasets, function(d) list(source = d$source, columns = as.list(d$frame)))
 out <- list(versions = versions, control = list(rma.mv = CTRL_CALL,
                                                  profile_uniroot_tol = 1e-11),
             datasets = frames, matrices = matrices, cases = cases, uni = uni,
-            fine1993_rho = fine_rho)
+            fine1993_rho = fine_rho, wald_cases = wald_cases)
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, null = "null", na = "null", pretty = FALSE),
            file.path(out_dir, "multilevel.json"))
 cat("wrote", file.path(out_dir, "multilevel.json"), "\n")
