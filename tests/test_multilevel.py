@@ -141,7 +141,7 @@ def test_vcalc_same_obs_correlates_by_one_and_validates():
     assert V[0, 2] == pytest.approx(0.5 * np.sqrt(0.03))
     with pytest.raises(ArgumentError, match="rho"):
         vcalc([0.1], cluster=[1], rho=1.5)
-    with pytest.raises(TypeError):
+    with pytest.raises(ArgumentError, match="never a default"):
         vcalc([0.1], cluster=[1])  # rho is never a default
 
 
