@@ -180,27 +180,56 @@ def rob_weighted_shares(by_analysis: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, columns=["analysis", "tool", "domain", "judgement", "share"])
 
 
+def _refit_multilevel(m, keep_studies) -> Any:
+    """The multilevel model of ``m`` on the effects of ``keep_studies`` (same V rule)."""
+    from .effects.vcalc import vcalc
+    from .meta.multilevel import meta_mv
+
+    spec = m.spec
+    used = m.effects[m.effects["computable"]]
+    used = used[used["study"].isin(keep_studies)].reset_index(drop=True)
+    if used["study"].nunique() < 2:
+        return None
+    V = vcalc(used["vi"].to_numpy(), cluster=used["study"].to_numpy(),
+              obs=used["timepoint"].to_numpy(), rho=spec.multilevel.rho)
+    return meta_mv(used["yi"].to_numpy(), V, data=used, random="study/timepoint",
+                   method=spec.method, test=spec.test, level=spec.level)
+
+
 def rob_sensitivity(analysis, rob: pd.DataFrame) -> dict[str, Any] | None:
     """The analysis refitted without the studies whose overall judgement is high risk
-    (RoB 2 "high"; ROBINS-I "serious" or "critical"); None when no study is assessed."""
-    if analysis.pooled is None:
+    (RoB 2 "high"; ROBINS-I "serious" or "critical"); None when no study is assessed.
+    Works on planned two-arm analyses and on multilevel ones (refitted with the same
+    assumed correlation)."""
+    multilevel = hasattr(analysis, "fit") and not hasattr(analysis, "pooled")
+    if (analysis.fit if multilevel else analysis.pooled) is None:
         return None
     eff = analysis.effects
     used = eff[eff["computable"]]
-    judged = study_judgements(rob, used["study"], analysis.spec.outcome)
+    studies = list(dict.fromkeys(used["study"]))
+    labels = used.drop_duplicates("study").set_index("study")["label"]
+    judged = study_judgements(rob, studies, analysis.spec.outcome)
     if (judged == NOT_ASSESSED).all():
         return None
-    keep = ~judged.isin(_HIGH).to_numpy()
-    out = {"analysis": analysis.spec.id, "k_all": len(used), "k_kept": int(keep.sum()),
-           "excluded": ", ".join(used["label"].to_numpy()[~keep]) or None,
+    high = judged.isin(_HIGH)
+    kept = [s for s in studies if not high[s]]
+    out = {"analysis": analysis.spec.id, "k_all": len(studies), "k_kept": len(kept),
+           "excluded": ", ".join(labels[s] for s in studies if high[s]) or None,
            "not_assessed": int((judged == NOT_ASSESSED).sum())}
-    if keep.sum() == len(used):
-        return {**out, "estimate": None, "ci_low": None, "ci_high": None, "tau2": None,
-                "i2": None, "note": "no pooled study is at high risk of bias"}
-    if keep.sum() == 0:
-        return {**out, "estimate": None, "ci_low": None, "ci_high": None, "tau2": None,
-                "i2": None, "note": "every pooled study is at high risk of bias"}
+    empty = {"estimate": None, "ci_low": None, "ci_high": None, "tau2": None, "i2": None}
+    if len(kept) == len(studies):
+        return {**out, **empty, "note": "no pooled study is at high risk of bias"}
+    if not kept:
+        return {**out, **empty, "note": "every pooled study is at high risk of bias"}
     spec = analysis.spec
+    if multilevel:
+        r = _refit_multilevel(analysis, kept)
+        if r is None:
+            return {**out, **empty, "note": "fewer than two studies left: no multilevel model"}
+        return {**out, "estimate": float(r.estimate), "ci_low": float(r.ci_low),
+                "ci_high": float(r.ci_high), "tau2": float(np.sum(r.sigma2)), "i2": None,
+                "note": None}
+    keep = used["study"].isin(kept).to_numpy()
     method = "FE" if spec.method in ("MH", "Peto") else spec.method
     r = meta(used["yi"].to_numpy()[keep], used["vi"].to_numpy()[keep], method=method,
              test=spec.test, level=spec.level)

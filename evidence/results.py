@@ -435,7 +435,8 @@ def run_review(review: LoadedReview | str | Path,
     analyses = tuple(run_analysis(fr, p) for p in plans if p.multilevel is None)
     multilevel = tuple(run_multilevel(fr, p) for p in plans if p.multilevel is not None)
     rob = rob_table(fr)
-    rob_sens = [r for r in (rob_sensitivity(a, rob) for a in analyses) if r is not None]
+    rob_sens = [r for r in (rob_sensitivity(a, rob) for a in (*analyses, *multilevel))
+                if r is not None]
     by_analysis = rob_by_analysis(analyses, rob)
     grade, sof = grade_review(fr, analyses, rob,
                               None if pooled is None else pooled.frame_,

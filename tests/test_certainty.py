@@ -369,3 +369,32 @@ def test_certainty_and_absolute_effects():
     assert optimal_information_size(0.2) == pytest.approx(
         2 * z ** 2 * (p1 * (1 - p1) + p2 * (1 - p2)) / (p1 - p2) ** 2, rel=1e-12)
     assert np.isfinite(optimal_information_size(0.009))
+
+
+def test_multilevel_sensitivity_without_high_risk_studies(tmp_path):
+    """Synthetic RoB 2 judgements on a copy of the fine1993 review: two trials at high risk
+    are left out and the multilevel model refitted with the same assumed correlation."""
+    src = ROOT / "studies" / "fine1993"
+    d = tmp_path / "fine1993"
+    shutil.copytree(src, d)
+    rv = d / "review.yaml"
+    rv.write_text(rv.read_text().replace("sources:\n", "sources:\n" + SYNTH_SOURCE, 1))
+    trials = sorted((d / "trials").glob("*.yaml"))
+    for i, j in ((0, "high"), (1, "high"), (2, "low")):
+        trials[i].write_text(trials[i].read_text().rstrip("\n") + "\nrisk_of_bias:\n"
+                             f"  - tool: rob2\n    overall: {j}\n    source: SYNTH\n")
+    res = ev.run_review(d)
+    s = res.rob_sensitivity.to_frame().iloc[0]
+    m = res.multilevel[0]
+    assert s["analysis"] == m.spec.id and s["k_all"] == 17 and s["k_kept"] == 15
+    used = m.effects[m.effects["computable"]]
+    frames = ev.load_review(d).frames()
+    high = set(frames.risk_of_bias.query("overall == 'high'")["study"])
+    kept = used[~used["study"].isin(high)].reset_index(drop=True)
+    V = ev.vcalc(kept["vi"], cluster=kept["study"], obs=kept["timepoint"],
+                 rho=m.spec.multilevel.rho)
+    ref = ev.meta_mv(kept["yi"].to_numpy(), V, data=kept, random="study/timepoint",
+                     method=m.spec.method)
+    assert s["estimate"] == pytest.approx(ref.estimate, abs=1e-12)
+    html = render_report(res, formats=["html"])["index.html"]
+    assert "the τ² column is the sum of the variance components" in html

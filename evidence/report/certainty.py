@@ -188,7 +188,7 @@ def _rob(results) -> dict[str, Any]:
                   for r in assessed if r["conflict"] and r["domain"] == "Overall"]
     overrides = [f"{r['label']}: overall raised to {r['judgement']} ({r['override_reason']})"
                  for r in assessed if r["domain"] == "Overall" and r["override_reason"]]
-    specs = {a.spec.id: a.spec for a in results.analyses}
+    specs = {a.spec.id: a.spec for a in (*results.analyses, *results.multilevel)}
     sens = []
     for x in (results.rob_sensitivity.records() if results.rob_sensitivity is not None
               else []):
@@ -200,11 +200,12 @@ def _rob(results) -> dict[str, Any]:
                      "estimate": _num(v.get("estimate")),
                      "ci": f"[{_num(v.get('ci_low'))}, {_num(v.get('ci_high'))}]",
                      "tau2": _num(x["tau2"], 4), "i2": _num(x["i2"], 1) + "%"
-                     if x["i2"] is not None else "—"})
+                     if x["i2"] is not None else "—",
+                     "multilevel": spec.multilevel is not None})
     return {"n_studies": len({r["study"] for r in rows}), "n_assessed":
             len({r["study"] for r in assessed}), "not_assessed": not_assessed,
             "tables": tables, "conflicts": conflicts, "overrides": overrides,
-            "sensitivity": sens}
+            "sensitivity": sens, "sens_multilevel": any(x["multilevel"] for x in sens)}
 
 
 def analysis_rob(results, analysis_id: str):
