@@ -55,10 +55,14 @@ GROUPS: dict[str, tuple[str, str, list[str]]] = {
     ),
     "certainty": (
         "Risk of bias and certainty",
-        "Overall risk-of-bias judgements (RoB 2, ROBINS-I) and the judgement shares of a "
-        "summary plot.",
+        "RoB 2 signalling algorithms, overall risk-of-bias judgements (RoB 2, ROBINS-I), the "
+        "judgement shares of a summary plot; GRADE proposals with their stated rules, the "
+        "certainty they imply and absolute effects per 1,000 for a Summary of Findings table.",
         ["rob_overall", "rob_shares", "rob2_domain", "rob2_rule", "ROB2_QUESTIONS",
-         "assess_rob", "RobAssessment", "DomainAssessment"],
+         "assess_rob", "RobAssessment", "DomainAssessment", "grade_certainty",
+         "certainty_symbol", "absolute_effects", "optimal_information_size",
+         "propose_inconsistency", "propose_imprecision", "propose_risk_of_bias",
+         "propose_publication_bias", "propose_large_effect", "GRADE_DOMAINS", "Proposal"],
     ),
     "plots": (
         "Plots",

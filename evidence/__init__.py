@@ -53,6 +53,11 @@ _LAZY = {
     ".diff": ("ReviewDiff", "diff_reviews"),
     ".certainty": ("rob_overall", "rob_shares", "rob2_domain", "rob2_rule", "ROB2_QUESTIONS",
                    "assess_rob", "RobAssessment", "DomainAssessment"),
+    ".certainty.grade": ("grade_certainty", "certainty_symbol", "absolute_effects",
+                         "optimal_information_size", "propose_inconsistency",
+                         "propose_imprecision", "propose_risk_of_bias",
+                         "propose_publication_bias", "propose_large_effect", "GRADE_DOMAINS",
+                         "Proposal"),
 }
 _WHERE = {name: module for module, names in _LAZY.items() for name in names}
 
@@ -111,7 +116,10 @@ __all__ = [
     "run_review", "ReviewResults", "ReviewOptions", "Table", "plots",
     # risk of bias and certainty of evidence
     "rob_overall", "rob_shares", "rob2_domain", "rob2_rule", "ROB2_QUESTIONS", "assess_rob",
-    "RobAssessment", "DomainAssessment",
+    "RobAssessment", "DomainAssessment", "grade_certainty", "certainty_symbol",
+    "absolute_effects", "optimal_information_size", "propose_inconsistency",
+    "propose_imprecision", "propose_risk_of_bias", "propose_publication_bias",
+    "propose_large_effect", "GRADE_DOMAINS", "Proposal",
     # errors
     "EvidenceError", "RecordError", "ArgumentError", "ConvergenceError", "EvidenceWarning",
     "ConvergenceWarning", "DegenerateFitWarning",
