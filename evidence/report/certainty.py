@@ -280,6 +280,12 @@ def certainty_context(results) -> dict[str, Any] | None:
     # without any absolute effect the reason is said once, under the table
     why_not = sorted({r["absolute_note"] for r in rows if r["absolute_note"]}) \
         if not absolute else []
-    return {"sof": rows, "sof_notes": notes, "sof_more": max(0, len(sof) - SOF_MAX_OUTCOMES),
+    no_sof = None
+    if not rows:
+        ml = [m.spec.title for m in results.multilevel]
+        no_sof = ("No Summary of Findings: the toolkit grades planned two-arm analyses and "
+                  "pooled pre-post groups" + (f"; the multilevel analysis ({'; '.join(ml)}) is "
+                                              "not graded" if ml else "") + ".")
+    return {"no_sof": no_sof, "sof": rows, "sof_notes": notes, "sof_more": max(0, len(sof) - SOF_MAX_OUTCOMES),
             "sof_absolute": absolute, "no_absolute": why_not,
             "comparator_bases": bases, "grade": _grade_tables(sof, grade), "rob": rob}
