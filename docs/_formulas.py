@@ -160,6 +160,6 @@ def formula_block(name: str) -> str:
     if name not in FORMULAS:
         return ""
     formula, ref = FORMULAS[name]
-    return (f"!!! note \"Formula\"\n" + "".join(f"    {ln}\n" if ln else "\n"
+    return ("!!! note \"Formula\"\n" + "".join(f"    {ln}\n" if ln else "\n"
                                                   for ln in formula.strip("\n").split("\n"))
             + f"\n    **Reference.** {ref}\n")

@@ -6,7 +6,6 @@ app, so a new command or option appears without editing any page.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 

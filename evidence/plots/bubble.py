@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArgumentError
-from ._common import ACCENT, INK, TEXT_KW, is_missing, new_figure
+from ._common import ACCENT, INK, TEXT_KW, new_figure
 
 __all__ = ["bubble"]
 

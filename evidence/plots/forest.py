@@ -13,7 +13,6 @@ The figure draws what it is given; it computes no statistic. Only the display tr
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ArgumentError
-from ._common import ACCENT, FONT, GREY, INK, SUMMARY, TEXT_KW, fmt, fmt_p, get, is_missing, new_figure
+from ._common import ACCENT, FONT, INK, SUMMARY, TEXT_KW, fmt, fmt_p, get, is_missing, new_figure
 
 __all__ = ["forest", "FOREST_COLUMNS", "TRANSFORMS"]
 
@@ -445,7 +444,7 @@ def _draw(display, transform, xlim, xticks, measure, favours, title, fontsize, w
           row_height, extra_headers, extra_keys, study_header, est_header, weights_note,
           rob_cols=None):
     from matplotlib.lines import Line2D
-    from matplotlib.patches import Polygon, Rectangle
+    from matplotlib.patches import Polygon
     from matplotlib.textpath import TextPath
     from matplotlib.font_manager import FontProperties
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator

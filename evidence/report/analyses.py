@@ -7,7 +7,6 @@ Numbers are formatted and, for ratio measures, back-transformed for display with
 from __future__ import annotations
 
 import contextvars
-import io
 from typing import Any
 
 import pandas as pd
