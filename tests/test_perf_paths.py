@@ -1,0 +1,112 @@
+"""The fast paths of the pooling engine (issue 12) give exactly the numbers and frames of the
+general ones.
+
+Oracles: the general code path itself (``groupby`` grouping, ``pd.DataFrame`` construction,
+``np.add.reduceat`` segment sums, a plain Python loop of the original step halving).
+Equality is bitwise (``assert_frame_equal(check_exact=True)``, ``np.array_equal``), never a
+tolerance. Timings are in benchmarks/, never in tests.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evidence.meta import meta_batch
+from evidence.meta.estimators import Block
+from evidence.meta.fit import _result_frame
+
+
+def _frame(counts, seed=0):
+    rng = np.random.default_rng(seed)
+    counts = np.asarray(counts)
+    n = int(counts.sum())
+    g = np.repeat(np.arange(counts.size), counts)
+    vi = rng.uniform(0.01, 0.2, n)
+    yi = rng.normal(0.3, 0.3, n) + rng.normal(0.0, np.sqrt(vi))
+    return pd.DataFrame({"g": g, "yi": yi, "vi": vi})
+
+
+def _interleaved(df, key, seed=1):
+    """The rows of ``df`` with the groups interleaved (unsorted keys) but each group's rows
+    in their original order, so that every group adds the same numbers in the same order."""
+    rng = np.random.default_rng(seed)
+    slot = rng.permutation(len(df))
+    # a group's rows keep their relative order: sort the slots within each group
+    order = np.empty(len(df), dtype=np.int64)
+    for _, idx in df.groupby(key, sort=False, dropna=False).indices.items():
+        order[np.sort(slot[idx])] = idx
+    return df.iloc[order].reset_index(drop=True)
+
+
+def _fit(df, by, method="REML", **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return meta_batch(df, by=by, method=method, **kw)
+
+
+@pytest.mark.parametrize("method", ["DL", "REML", "PM"])
+@pytest.mark.parametrize("counts", [[3, 1, 4, 1, 5, 9, 2, 6], [1] * 40, [8] * 700,
+                                    [1, 8, 8, 2] * 200])
+def test_sorted_key_fast_path_equals_groupby_path(method, counts):
+    df = _frame(counts)
+    fast = _fit(df, "g", method)                         # sorted numeric keys: no groupby
+    general = _fit(_interleaved(df, "g"), "g", method)   # unsorted: groupby path
+    pd.testing.assert_frame_equal(fast, general, check_exact=True)
+    assert list(fast["k"]) == list(counts)
+
+
+def test_categorical_string_and_nan_keys_give_the_numbers_of_sorted_keys():
+    counts = [2, 5, 1, 3, 8, 8]
+    df = _frame(counts)
+    ref = _fit(df, "g")
+    labels = np.array(["a", "b", "c", "d", "e", "f"])
+    for key in (pd.Categorical(labels[df["g"]]), labels[df["g"]],
+                df["g"].astype(float).where(df["g"] != 5)):   # NaN key: its own group, last
+        d = df.assign(g=key)
+        out = _fit(_interleaved(d, "g"), "g")
+        cols = [c for c in out.columns if c != "g"]
+        pd.testing.assert_frame_equal(out[cols], ref[cols], check_exact=True)
+
+
+def test_two_sorted_keys_equal_groupby_path():
+    df = _frame([2, 3, 1, 4, 2, 2])
+    df["a"] = [0] * 5 + [1] * 5 + [2] * 4
+    df["b"] = df["g"]
+    fast = _fit(df, ["a", "b"])
+    general = _fit(_interleaved(df, ["a", "b"]), ["a", "b"])
+    pd.testing.assert_frame_equal(fast, general, check_exact=True)
+
+
+@pytest.mark.parametrize("columns", [None, ["estimate", "se", "tau2"], ["test", "method"]])
+def test_result_frame_equals_the_public_constructor(columns):
+    df = _frame([8] * 30 + [1, 2])
+    out = _fit(df, "g", columns=columns, test="knha")
+    data = {c: out[c].to_numpy() for c in out.columns}
+    pd.testing.assert_frame_equal(out, pd.DataFrame(data), check_exact=True)
+
+
+def test_result_frame_fast_construction_is_the_public_one_and_private():
+    rng = np.random.default_rng(3)
+    data = {"g": np.arange(5), "k": np.full(5, 3), "estimate": rng.normal(size=5),
+            "converged": np.ones(5, dtype=bool)}
+    a = _result_frame(dict(data), 5)
+    pd.testing.assert_frame_equal(a, pd.DataFrame(data), check_exact=True)
+    a.columns.name = "renamed"          # a caller's change does not reach the next result
+    a.loc[0, "estimate"] = 99.0
+    b = _result_frame(dict(data), 5)
+    assert b.columns.name is None and b.loc[0, "estimate"] == data["estimate"][0]
+
+
+@pytest.mark.parametrize("G", [1, 2, 3, 9, 100, 1000])
+@pytest.mark.parametrize("k", [1, 2, 3, 5, 8, 9, 16, 17, 24, 32])
+def test_block_sum_of_strided_columns_is_reduceat_bitwise(G, k):
+    # column slices of a wider array (a tile of a Block) add exactly as the contiguous rows
+    rng = np.random.default_rng(G * 100 + k)
+    wide = rng.normal(size=(k, 3 * G)) * 10.0 ** rng.uniform(-8, 8, (k, 3 * G))
+    for x in (wide[:, G:2 * G], wide[:, ::3]):
+        want = np.add.reduceat(np.ascontiguousarray(x.T).ravel(), np.arange(G) * k)
+        assert np.array_equal(Block(k, G).sum(x), want)
