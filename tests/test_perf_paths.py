@@ -110,3 +110,31 @@ def test_block_sum_of_strided_columns_is_reduceat_bitwise(G, k):
     for x in (wide[:, G:2 * G], wide[:, ::3]):
         want = np.add.reduceat(np.ascontiguousarray(x.T).ravel(), np.arange(G) * k)
         assert np.array_equal(Block(k, G).sum(x), want)
+
+
+def _halve_loop(t, adj):
+    """The original step halving: one multiplication by 0.5 per pass (at most 1100)."""
+    adj = adj.copy()
+    neg = np.flatnonzero(t + adj < 0.0)
+    for _ in range(1100):
+        if neg.size == 0:
+            break
+        adj[neg] *= 0.5
+        neg = neg[t[neg] + adj[neg] < 0.0]
+    return adj
+
+
+def test_computed_step_halving_equals_the_loop():
+    from evidence.meta.estimators import _halve_steps
+
+    rng = np.random.default_rng(5)
+    n = 20_000
+    t = np.abs(rng.normal(size=n)) * 10.0 ** rng.uniform(-320, 5, n)
+    adj = -np.abs(rng.normal(size=n)) * 10.0 ** rng.uniform(-320, 300, n)
+    # edges: subnormal and tiny t, exact powers of two, ties, infinite and huge steps,
+    # positive steps, t = 0 (handled by the caller: such steps are 0 here)
+    t[:12] = [5e-324, 2.0**-1021, 2.0**-1022, 1.0, 1.0, 0.5, 3.0, 1e-300, 1e-300, 2.0, 7.0, 1.0]
+    adj[:12] = [-1.0, -1.0, -1.0, -2.0, -1.0, -1.0, -np.inf, -1e300, -1e8, -4.0, 3.0, -1.0000001]
+    got = _halve_steps(t, adj.copy())
+    want = _halve_loop(t, adj)
+    assert np.array_equal(got.view(np.int64), want.view(np.int64))

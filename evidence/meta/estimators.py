@@ -365,11 +365,18 @@ def scale_exponents(groups: Groups, y: np.ndarray, v: np.ndarray) -> np.ndarray:
 class _InterceptWLS:
     """Weighted mean per group (the WLS fit of X = 1), with cached weight sums."""
 
-    __slots__ = ("w", "r", "s1", "b", "_s2")
+    __slots__ = ("w", "r", "s1", "b", "_s2", "_w2")
 
     def __init__(self, w, r, s1, b):
         self.w, self.r, self.s1, self.b = w, r, s1, b
         self._s2 = None
+        self._w2 = None
+
+    def w2(self):
+        """``w * w`` (computed once per fit: S_2 and tr(PP) both need it)."""
+        if self._w2 is None:
+            self._w2 = self.w * self.w
+        return self._w2
 
 
 class InterceptDesign:
@@ -424,7 +431,7 @@ class InterceptDesign:
 
     def _s2(self, f):
         if f._s2 is None:
-            f._s2 = self.groups.sum(f.w * f.w)
+            f._s2 = self.groups.sum(f.w2())
         return f._s2
 
     def _share(self, f):
@@ -446,11 +453,16 @@ class InterceptDesign:
         very small weights (tau^2 many orders above the v_i) ``w^3`` would overflow or
         underflow where ``w^2`` does not.
         """
-        w2 = f.w * f.w
-        one_2p = 1.0 - 2.0 * self._share(f)
+        w2 = f.w2()
+        # 1 - 2 w / S_1, computed in place (the same numbers as ``1.0 - 2.0 * share``):
+        # every temporary of a large Block is a fresh allocation, and page faults
+        one_2p = self._share(f)
+        np.multiply(one_2p, 2.0, out=one_2p)
+        np.subtract(1.0, one_2p, out=one_2p)
         if d is None and e is None:
             s2 = self._s2(f)
-            return self.groups.sum(w2 * one_2p) + (s2 / f.s1) ** 2
+            np.multiply(w2, one_2p, out=one_2p)
+            return self.groups.sum(one_2p) + (s2 / f.s1) ** 2
         w2d = w2 if d is None else w2 * d
         w2e = w2 if e is None else w2 * e
         w2de = w2d if e is None else w2d * e
@@ -818,6 +830,122 @@ def _loglik(d, y, v, tau2, method):
     return ll
 
 
+#: Fisher scoring and the root finding of Q(tau^2) update a Block of more groups than this
+#: in column tiles of this many groups: every temporary of a step then stays in cache and
+#: comes from malloc's free lists (a (8, 83,886) temporary is 5 MB: fresh pages each time,
+#: about 3x the cost of the arithmetic). Groups are independent, so tiles change no number.
+_TILE_GROUPS = 2048
+
+
+def _tiles(sd, *arrays):
+    """(column slice, sub-design, the arrays' columns) for each tile of a large Block."""
+    g = sd.groups
+    n = sd.n_groups
+    if not isinstance(g, Block) or n <= 2 * _TILE_GROUPS:
+        yield slice(None), sd, arrays
+        return
+    for a in range(0, n, _TILE_GROUPS):
+        b = min(a + _TILE_GROUPS, n)
+        cols = slice(a, b)
+        yield cols, InterceptDesign(Block(g.k_rows, b - a)), tuple(
+            x[:, cols] if x.ndim == 2 else x[cols] for x in arrays)
+
+
+def _scoring_step(method, sd, yy, vv, kk, t):
+    """The Fisher-scoring step ``adj`` of each group (before step halving)."""
+    w = vv + sd.expand(t)
+    np.divide(1.0, w, out=w)  # w = 1 / (v + tau2), in place
+    f = sd.wls(yy, w)
+    wr = w * f.r
+    if method == "EB":
+        wr *= f.r
+        return (sd.sum(wr) * kk / (kk - sd.p) - kk) / f.s1
+    wr *= wr
+    ypppy = sd.sum(wr)
+    if method == "ML":
+        return (ypppy - f.s1) / sd.sum_w2(f)
+    return (ypppy - sd.trace_p(f)) / sd.trace_pdpe(f)
+
+
+#: the step-halving loop of Fisher scoring halves a step at most this often
+_MAX_HALVINGS = 1100
+
+
+def _halve_steps(t, adj):
+    """Halve ``adj`` (in place) while ``t + adj < 0``, at most _MAX_HALVINGS times.
+
+    The number of halvings is computed rather than looped for: with ``-adj = mx 2^ex`` and
+    ``t = mt 2^et`` (``np.frexp``), the smallest j with ``t - (-adj) 2^-j >= 0`` is
+    ``ex - et + (mx > mt)`` (the sign of a floating-point sum is that of the exact sum),
+    and ``ldexp(adj, -j)`` is exactly j halvings when no value on the way is subnormal
+    (``t >= 2^-1021``). Other steps (t tiny, adj infinite, more than _MAX_HALVINGS) take
+    the plain loop. The same numbers as the loop, with a few numpy calls instead of ~3 per
+    halving (8 halvings per iteration on average at the boundary tau2 -> 0).
+    """
+    neg = np.flatnonzero(t + adj < 0.0)
+    if neg.size == 0:
+        return adj
+    tn, an = t[neg], adj[neg]
+    mx, ex = np.frexp(-an)
+    mt, et = np.frexp(tn)
+    j = ex - et + (mx > mt)
+    ok = (tn >= 2.0**-1021) & np.isfinite(an) & (j <= _MAX_HALVINGS)
+    adj[neg[ok]] = np.ldexp(an[ok], -j[ok])
+    neg = neg[~ok]
+    for _ in range(_MAX_HALVINGS):
+        if neg.size == 0:
+            break
+        adj[neg] *= 0.5
+        neg = neg[t[neg] + adj[neg] < 0.0]
+    return adj
+
+
+def _scoring_loop(method, sd, yy, vv, kk, t, its, idx, s: _Settings, tau2, iters, conv,
+                  stop_below: int = 0):
+    """Fisher scoring of the groups ``idx`` (rows yy, vv of design sd) from ``t`` after
+    ``its`` iterations each; writes tau2, iters, conv at ``idx``. Returns (idx, t, its) of
+    the groups still running once no more than ``stop_below`` are (empty when all
+    finished)."""
+    while idx.size > stop_below:
+        its = its + 1
+        adj = np.empty(t.size)
+        for cols, td, (ty, tv, tk, tt) in _tiles(sd, yy, vv, kk, t):
+            adj[cols] = _scoring_step(method, td, ty, tv, tk, tt)
+        adj = np.where(np.isnan(adj), 0.0, adj * s.stepadj)
+        # step halving while tau2 + adj < 0; from exactly 0 metafor halves a negative step
+        # until it underflows to -0.0, i.e. it stays at 0
+        adj = np.where((t == 0.0) & (adj < 0.0), 0.0, adj)
+        adj = _halve_steps(t, adj)
+        new = t + adj
+        change = np.abs(t - new)
+        t = new
+        tau2[idx] = t
+        iters[idx] = its
+        over = its > s.maxiter
+        # also stop once the step is rounding noise of tau2 itself (8 eps relative): with
+        # tau2 far above 1 (data rescaled to unit vi with tau2 / vi ~ 1e298) an absolute
+        # threshold can never be met; for ordinary data (tau2 < ~1e3) the absolute
+        # threshold is the one that acts, as in metafor
+        broken = ~np.isfinite(change)
+        finished = (change <= np.maximum(s.threshold, 8.0 * _EPS * np.abs(new))) | broken
+        if over.any():
+            finished |= over
+            conv[idx[over]] = False  # metafor: iter > maxiter => not converged
+        if broken.any():
+            conv[idx[broken]] = False
+        n_keep = finished.size - np.count_nonzero(finished)
+        if n_keep == 0:
+            return idx[:0], t[:0], its[:0]
+        if n_keep < finished.size:  # compact: drop the finished groups (a copy of their rows)
+            keep = ~finished
+            idx, t, kk, its = idx[keep], t[keep], kk[keep], its[keep]
+            sd, rmask = sd.subset(keep)
+            yy, vv = yy[rmask], vv[rmask]
+            if hasattr(sd, "as_segments"):
+                sd, yy, vv = sd.as_segments(yy, vv)
+    return idx, t, its
+
+
 def _fisher_scoring(method, d, y, v, s: _Settings) -> Tau2Fit:
     n = d.n_groups
     k = d.k
@@ -826,55 +954,27 @@ def _fisher_scoring(method, d, y, v, s: _Settings) -> Tau2Fit:
     conv = np.ones(n, dtype=bool)
     iters = np.zeros(n, dtype=np.int64)
     idx = np.arange(n)
-    sd, yy, vv, kk, t = d, y, v, k, tau2.copy()
-    it = 0
-    while idx.size:
-        it += 1
-        w = 1.0 / (vv + sd.expand(t))
-        f = sd.wls(yy, w)
-        wr = w * f.r
-        if method == "EB":
-            adj = (sd.sum(wr * f.r) * kk / (kk - sd.p) - kk) / f.s1
-        else:
-            ypppy = sd.sum(wr * wr)
-            if method == "ML":
-                adj = (ypppy - f.s1) / sd.sum_w2(f)
-            else:
-                adj = (ypppy - sd.trace_p(f)) / sd.trace_pdpe(f)
-        adj = np.where(np.isnan(adj), 0.0, adj * s.stepadj)
-        # step halving while tau2 + adj < 0; from exactly 0 metafor halves a negative step
-        # until it underflows to -0.0, i.e. it stays at 0
-        adj = np.where((t == 0.0) & (adj < 0.0), 0.0, adj)
-        neg = np.flatnonzero(t + adj < 0.0)
-        for _ in range(1100):
-            if neg.size == 0:
-                break
-            adj[neg] *= 0.5
-            neg = neg[t[neg] + adj[neg] < 0.0]
-        new = t + adj
-        change = np.abs(t - new)
-        t = new
-        tau2[idx] = t
-        iters[idx] = it
-        over = it > s.maxiter
-        # also stop once the step is rounding noise of tau2 itself (8 eps relative): with
-        # tau2 far above 1 (data rescaled to unit vi with tau2 / vi ~ 1e298) an absolute
-        # threshold can never be met; for ordinary data (tau2 < ~1e3) the absolute
-        # threshold is the one that acts, as in metafor
-        finished = ((change <= np.maximum(s.threshold, 8.0 * _EPS * np.abs(new))) | over
-                    | ~np.isfinite(change))
-        if over:
-            conv[idx[finished]] = False  # metafor: iter > maxiter => not converged
-        conv[idx[~np.isfinite(change)]] = False
-        keep = ~finished
-        if not np.any(keep):
-            break
-        if not np.all(keep):  # compact: drop the finished groups (a copy of their rows)
-            idx, t, kk = idx[keep], t[keep], kk[keep]
-            sd, rmask = sd.subset(keep)
-            yy, vv = yy[rmask], vv[rmask]
-            if hasattr(sd, "as_segments"):
-                sd, yy, vv = sd.as_segments(yy, vv)
+    t, its = tau2.copy(), np.zeros(n, dtype=np.int64)
+    if isinstance(d.groups, Block) and n > 2 * _TILE_GROUPS:
+        # a large Block: each tile of groups is iterated on its own (its rows stay in cache
+        # from one iteration to the next) until few of its groups are still running; those
+        # of all tiles then continue together, from where they are. Every group takes the
+        # same steps as in one loop over all groups (groups are independent; each keeps
+        # its own iteration count for maxiter)
+        left = []
+        for a in range(0, n, _TILE_GROUPS):
+            cols = slice(a, min(a + _TILE_GROUPS, n))
+            sub = InterceptDesign(Block(d.groups.k_rows, cols.stop - a))
+            left.append(_scoring_loop(method, sub, y[:, cols].copy(), v[:, cols].copy(),
+                                      k[cols], t[cols], its[cols], idx[cols], s, tau2, iters,
+                                      conv, stop_below=_TILE_GROUPS // 16))
+        idx, t, its = (np.concatenate(parts) for parts in zip(*left))
+        if idx.size:
+            sub = InterceptDesign(Block(d.groups.k_rows, idx.size))
+            _scoring_loop(method, sub, y[:, idx], v[:, idx], k[idx], t, its, idx, s, tau2,
+                          iters, conv)
+    else:
+        _scoring_loop(method, d, y, v, k, t, its, idx, s, tau2, iters, conv)
 
     reset = np.zeros(n, dtype=bool)
     if s.ll0check and method in ("ML", "REML"):
