@@ -34,8 +34,9 @@ from ._validate import check_level as _check_level
 from ._validate import check_method as _check_method
 from ._validate import check_test as _check_test
 from ._validate import positions as _positions
-from .estimators import (DEFAULT_CONTROL, Block, Groups, InterceptDesign, chi2_sf, fit_tau2,
-                         norm_isf, norm_sf, qprofile_ci, scale_exponents, t_isf, t_sf)
+from .estimators import (DEFAULT_CONTROL, Block, Groups, InterceptDesign, _fit_tau2_raw,
+                         chi2_sf, norm_isf, norm_sf, qprofile_ci, scale_exponents, t_isf,
+                         t_sf)
 from ..effects._frozen import Deferred, readonly
 from .results import SCALAR_FIELDS, MetaResult
 
@@ -74,22 +75,27 @@ class _Fit:
                  "se", "knha", "df", "tame")
 
 
-def _core(y, v, counts, method, test, alpha, con, se_tau2=True, on_retry=None) -> _Fit:
+def _core(y, v, counts, method, test, alpha, con, se_tau2=True, on_retry=None,
+          extremes=None) -> _Fit:
     """tau^2, the pooled estimate and its se for every group: rows sorted by group (1-D
     y, v: segments, :class:`Groups`) or groups of one size as columns ((k, G) y, v:
-    :class:`Block`)."""
+    :class:`Block`). ``extremes``: (min y, max y, min v, max v) as floats, if known."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
-        return _core_fit(y, v, counts, method, test, alpha, con, se_tau2, on_retry)
+        return _core_fit(y, v, counts, method, test, alpha, con, se_tau2, on_retry, extremes)
 
 
-def _core_fit(y, v, counts, method, test, alpha, con, want_se, on_retry) -> _Fit:
+def _core_fit(y, v, counts, method, test, alpha, con, want_se, on_retry, extremes) -> _Fit:
     f = _Fit()
     G = counts.size
     g = Block(y.shape[0], y.shape[1]) if y.ndim == 2 else Groups(counts)
     k = counts.astype(float)
     # data far from unit scale are fitted at unit scale (exact: powers of two), see
     # scale_exponents; the results are scaled back at the end
-    m = scale_exponents(g, y, v)
+    # the global extremes once: the first fast exit of scale_exponents and the tame check
+    if extremes is None:
+        extremes = float(y.min()), float(y.max()), float(v.min()), float(v.max())
+    ymin, ymax = extremes[0], extremes[1]
+    m = scale_exponents(g, y, v, extremes=extremes)
     rescaled = bool(m.any())
     if rescaled:
         mr = g.rows(m)
@@ -99,10 +105,10 @@ def _core_fit(y, v, counts, method, test, alpha, con, want_se, on_retry) -> _Fit
     multi = counts >= 2
 
     if multi.all():
-        fit = fit_tau2(method, InterceptDesign(g), y, v, con, stacklevel=6, se=want_se,
-                       on_retry=on_retry)
-        tau2, se_tau2 = np.array(fit.tau2), np.array(fit.se_tau2)
-        conv, iters = np.array(fit.converged), np.array(fit.iterations)
+        # the estimator's own (fresh, writable) arrays: no read-only Tau2Fit copies
+        fit = _fit_tau2_raw(method, InterceptDesign(g), y, v, con, stacklevel=6,
+                            se=want_se, on_retry=on_retry)
+        tau2, se_tau2, conv, iters = fit.tau2, fit.se_tau2, fit.converged, fit.iterations
     else:
         tau2 = np.zeros(G)
         se_tau2 = np.full(G, np.nan)
@@ -110,8 +116,8 @@ def _core_fit(y, v, counts, method, test, alpha, con, want_se, on_retry) -> _Fit
         iters = np.zeros(G, dtype=np.int64)
         if multi.any():
             sg, rows = g.subset(multi)
-            fit = fit_tau2(method, InterceptDesign(sg), y[rows], v[rows], con, stacklevel=6,
-                           se=want_se, on_retry=on_retry)
+            fit = _fit_tau2_raw(method, InterceptDesign(sg), y[rows], v[rows], con,
+                                stacklevel=6, se=want_se, on_retry=on_retry)
             tau2[multi] = fit.tau2
             se_tau2[multi] = fit.se_tau2
             conv[multi] = fit.converged
@@ -138,7 +144,7 @@ def _core_fit(y, v, counts, method, test, alpha, con, want_se, on_retry) -> _Fit
     f.method, f.test, f.alpha, f.fixed, f.multi = method, test, alpha, fixed, multi
     f.tau2, f.se_tau2, f.conv, f.iters = tau2, se_tau2, conv, iters
     f.w, f.s1, f.est, f.vb, f.se, f.knha, f.df = w, s1, est, vb, se, knha, df
-    f.tame = not rescaled and bool(max(y.max(), -y.min()) <= 2.0**_TAME_LOG2)
+    f.tame = not rescaled and max(ymax, -ymin) <= 2.0**_TAME_LOG2  # y as given here
     return f
 
 
@@ -246,7 +252,7 @@ def _scale_back(f: _Fit, out: dict) -> dict:
 
 
 def _fit_groups(y, v, counts, method, test, alpha, con, want=_ALL_OUTPUTS, where=None,
-                on_retry=None):
+                on_retry=None, extremes=None):
     """Fit every group. Rows of y, v are sorted by group; counts > 0.
 
     ``want``: the names of the outputs beyond :data:`_CORE_FIELDS` to compute (the
@@ -257,7 +263,7 @@ def _fit_groups(y, v, counts, method, test, alpha, con, want=_ALL_OUTPUTS, where
     Returns a dict of per-group arrays and the :class:`_Fit` state (for the weights).
     """
     f = _core(y, v, counts, method, test, alpha, con, se_tau2="se_tau2" in want,
-              on_retry=on_retry)
+              on_retry=on_retry, extremes=extremes)
     if not f.tame:
         want = _ALL_OUTPUTS
     out = dict(k=counts, estimate=f.est, se=f.se, tau2=f.tau2, se_tau2=f.se_tau2,
@@ -327,7 +333,7 @@ def _warn_common(method, test, counts, conv, where=""):
         msg = ("test='knha' needs k >= 2; using test='z' since k = 1" if counts.size == 1
                else f"test='knha' needs k >= 2; using test='z' for the {n1} group(s) with k = 1")
         warnings.warn(msg, EvidenceWarning, stacklevel=3)
-    if not np.all(conv):
+    if not conv.all():
         nbad = int(np.sum(~conv))
         warnings.warn(
             f"the {method} estimator of tau^2 did not converge{where} "
@@ -464,12 +470,15 @@ def meta(yi, vi, method: str = "REML", test: str = "z", level: float = 0.95,
         raise ArgumentError(f"yi and vi must have the same length, got {y.size} and {v.size}")
     if y.size == 0:
         raise ArgumentError("yi is empty: need at least one study")
-    # one pass each when all is well (a NaN or inf makes the sum non-finite); the detailed
-    # checks below name the positions
-    if not (math.isfinite(y.sum()) and math.isfinite(v.sum()) and v.min() > 0):
+    # one pass each when all is well (a NaN or inf makes a minimum or maximum non-finite);
+    # the detailed checks below name the positions. The extremes serve the fit too
+    extremes = float(y.min()), float(y.max()), float(v.min()), float(v.max())
+    if not (math.isfinite(extremes[0]) and math.isfinite(extremes[1])
+            and math.isfinite(extremes[3]) and extremes[2] > 0):
         _check_values(y, v)
     counts = np.array([y.size])
-    out, f = _fit_groups(y, v, counts, method, test, alpha, con, want=frozenset())
+    out, f = _fit_groups(y, v, counts, method, test, alpha, con, want=frozenset(),
+                         extremes=extremes)
     if not f.tame:  # everything eagerly, se_tau2 included (rare: data far from unit scale)
         out, f = _fit_groups(y, v, counts, method, test, alpha, con,
                              on_retry=lambda *how: None)
