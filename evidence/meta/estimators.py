@@ -880,6 +880,21 @@ def _tiles(sd, *arrays):
             x[:, cols] if x.ndim == 2 else x[cols] for x in arrays)
 
 
+def _by_tiles(fn, d, y, v, *per_group):
+    """``fn(design, y, v, *per_group)`` (a per-group array), computed tile by tile on
+    contiguous copies for a large Block (in cache), else in one call; the same numbers."""
+    n = d.n_groups
+    if not (isinstance(d, InterceptDesign) and isinstance(d.groups, Block)
+            and n > 2 * _TILE_GROUPS):
+        return fn(d, y, v, *per_group)
+    out = np.empty(n)
+    for a in range(0, n, _TILE_GROUPS):
+        cols = slice(a, min(a + _TILE_GROUPS, n))
+        sub = InterceptDesign(Block(d.groups.k_rows, cols.stop - a))
+        out[cols] = fn(sub, y[:, cols].copy(), v[:, cols].copy(), *(x[cols] for x in per_group))
+    return out
+
+
 def _scoring_step(method, sd, yy, vv, kk, t):
     """The Fisher-scoring step ``adj`` of each group (before step halving)."""
     w = vv + sd.expand(t)
@@ -979,7 +994,7 @@ def _fisher_scoring(method, d, y, v, s: _Settings) -> Tau2Fit:
     n = d.n_groups
     k = d.k
     # start: HE estimate truncated at 0 (metafor's default tau2.init)
-    tau2 = np.maximum(0.0, _he_raw(d, y, v)[0])
+    tau2 = np.maximum(0.0, _by_tiles(lambda *a: _he_raw(*a)[0], d, y, v))
     conv = np.ones(n, dtype=bool)
     iters = np.zeros(n, dtype=np.int64)
     idx = np.arange(n)
@@ -1010,8 +1025,9 @@ def _fisher_scoring(method, d, y, v, s: _Settings) -> Tau2Fit:
         # compare the log likelihood at tau2 = 0 with the one at the solution (only where
         # every v_i > 0: at tau2 = 0 a study with v_i = 0 has infinite weight)
         with np.errstate(invalid="ignore", divide="ignore"):
-            ll0 = _loglik(d, y, v, np.zeros(n), method)
-            ll1 = _loglik(d, y, v, np.where(np.isfinite(tau2), tau2, 0.0), method)
+            ll0 = _by_tiles(lambda *a: _loglik(*a, method), d, y, v, np.zeros(n))
+            ll1 = _by_tiles(lambda *a: _loglik(*a, method), d, y, v,
+                            np.where(np.isfinite(tau2), tau2, 0.0))
             reset = conv & (ll0 - ll1 > s.ll0tol) & (tau2 > s.threshold)
         if np.any(v <= 0):
             reset &= d.sum((v <= 0).astype(float)) == 0
@@ -1214,6 +1230,17 @@ def qprofile_ci(
     if isinstance(d, (Groups, Block)):
         d = InterceptDesign(d)
     n = d.n_groups
+    if isinstance(d, InterceptDesign) and isinstance(d.groups, Block) and n > 2 * _TILE_GROUPS:
+        # a large Block: tile by tile (contiguous copies of 2,048 groups), so that Q(tau^2)
+        # and the root finding run in cache; every group's numbers are its own (the
+        # quantiles are per df, the root finder's iterations per group)
+        lb, ub = np.empty(n), np.empty(n)
+        for a in range(0, n, _TILE_GROUPS):
+            cols = slice(a, min(a + _TILE_GROUPS, n))
+            sub = InterceptDesign(Block(d.groups.k_rows, cols.stop - a))
+            lb[cols], ub[cols] = qprofile_ci(sub, y[:, cols].copy(), v[:, cols].copy(),
+                                             tau2[cols], alpha)
+        return lb, ub
     df = d.k - d.p
     # the quantiles per distinct df (few), mapped back: same numbers, far fewer calls
     udf, inv = np.unique(df, return_inverse=True)
