@@ -138,3 +138,27 @@ def test_computed_step_halving_equals_the_loop():
     got = _halve_steps(t, adj.copy())
     want = _halve_loop(t, adj)
     assert np.array_equal(got.view(np.int64), want.view(np.int64))
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "int64", "bool", "Float64", "object"])
+def test_columns_read_without_series_equal_the_series_path(dtype):
+    from evidence.meta.fit import _numeric_column
+
+    df = _frame([3, 4, 2])
+    df["yi"] = (df["yi"] * 10).round() if dtype in ("int64", "bool") else df["yi"]
+    df["yi"] = df["yi"].astype(dtype) if dtype != "bool" else df["yi"] > 0
+    got = _numeric_column(df, "yi", "yi")
+    assert np.array_equal(got, df["yi"].to_numpy(dtype=float, na_value=np.nan))
+    if dtype == "float64":  # a view of the frame's values: read-only
+        assert not got.flags.writeable
+    before = df.copy()
+    _fit(df, "g", "DL")
+    pd.testing.assert_frame_equal(df, before, check_exact=True)
+
+
+def test_every_group_empty_gives_nan_rows():
+    df = _frame([2, 3])
+    df["yi"] = np.nan
+    out = _fit(df, "g", "REML", columns=["estimate", "tau2"])
+    assert list(out["k"]) == [0, 0] and list(out["k_dropped"]) == [2, 3]
+    assert out["estimate"].isna().all() and out["tau2"].isna().all()
