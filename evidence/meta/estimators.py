@@ -134,6 +134,17 @@ class Groups:
             np.cumsum(counts[:-1], out=self.starts[1:])
         self._codes = None
 
+    @classmethod
+    def single(cls, n: int) -> "Groups":
+        """One group of ``n > 0`` rows (what ``Groups(np.array([n]))`` gives, without the
+        checks: one small fit costs ~40 µs, the checks ~2 µs of it)."""
+        g = cls.__new__(cls)
+        g.counts = np.array([n], dtype=np.int64)
+        g.n_groups, g.n_rows = 1, int(n)
+        g.starts = np.zeros(1, dtype=np.int64)
+        g._codes = None
+        return g
+
     @property
     def codes(self) -> np.ndarray:
         """Group index of every row."""
@@ -303,6 +314,14 @@ def chi2_ppf(p, df):
 SAFE_LOG2 = 100
 
 
+def _inside_safe_range(extremes) -> bool:
+    """True when (min y, max y, min v, max v) (Python floats) put all data well inside the
+    safe range: the first fast exit of :func:`scale_exponents` (every ``m = 0``)."""
+    ymin, ymax, vmin, vmax = extremes
+    return (vmin >= 2.0 ** (1 - SAFE_LOG2) and vmax <= 2.0 ** (SAFE_LOG2 - 1)
+            and ymax * 0.5 - ymin * 0.5 <= 2.0 ** (SAFE_LOG2 // 2 - 2))
+
+
 def scale_exponents(groups: Groups, y: np.ndarray, v: np.ndarray, *,
                     extremes: tuple | None = None) -> np.ndarray:
     """Per-group power-of-two exponent ``m`` that brings a group's data to unit scale.
@@ -336,9 +355,7 @@ def scale_exponents(groups: Groups, y: np.ndarray, v: np.ndarray, *,
     # fast exits (no logarithms): the whole data well inside the safe range (global
     # extremes: four vectorised passes), or every group
     if extremes is not None:  # Python floats: no numpy error state to set up
-        ymin, ymax, vmin, vmax = extremes  # Python floats (a caller's contract)
-        if (v.size and vmin >= 2.0 ** (1 - SAFE_LOG2) and vmax <= 2.0 ** (SAFE_LOG2 - 1)
-                and ymax * 0.5 - ymin * 0.5 <= 2.0 ** (SAFE_LOG2 // 2 - 2)):
+        if v.size and _inside_safe_range(extremes):
             return np.zeros(groups.n_groups, dtype=np.int64)
     else:
         with np.errstate(invalid="ignore", over="ignore"):

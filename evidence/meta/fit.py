@@ -35,8 +35,8 @@ from ._validate import check_method as _check_method
 from ._validate import check_test as _check_test
 from ._validate import positions as _positions
 from .estimators import (DEFAULT_CONTROL, Block, Groups, InterceptDesign, _fit_tau2_raw,
-                         chi2_sf, norm_isf, norm_sf, qprofile_ci, scale_exponents, t_isf,
-                         t_sf)
+                         _inside_safe_range, chi2_sf, norm_isf, norm_sf, qprofile_ci,
+                         scale_exponents, t_isf, t_sf)
 from ..effects._frozen import Deferred, readonly
 from .results import SCALAR_FIELDS, MetaResult
 
@@ -87,16 +87,22 @@ def _core(y, v, counts, method, test, alpha, con, se_tau2=True, on_retry=None,
 def _core_fit(y, v, counts, method, test, alpha, con, want_se, on_retry, extremes) -> _Fit:
     f = _Fit()
     G = counts.size
-    g = Block(y.shape[0], y.shape[1]) if y.ndim == 2 else Groups(counts)
+    if y.ndim == 2:
+        g = Block(y.shape[0], y.shape[1])
+    else:
+        g = Groups.single(y.size) if G == 1 else Groups(counts)
     k = counts.astype(float)
     # data far from unit scale are fitted at unit scale (exact: powers of two), see
-    # scale_exponents; the results are scaled back at the end
-    # the global extremes once: the first fast exit of scale_exponents and the tame check
+    # scale_exponents; the results are scaled back at the end. The global extremes once:
+    # the first fast exit of scale_exponents (inlined) and the tame check
     if extremes is None:
         extremes = float(y.min()), float(y.max()), float(v.min()), float(v.max())
     ymin, ymax = extremes[0], extremes[1]
-    m = scale_exponents(g, y, v, extremes=extremes)
-    rescaled = bool(m.any())
+    if _inside_safe_range(extremes):
+        m, rescaled = np.zeros(G, dtype=np.int64), False
+    else:
+        m = scale_exponents(g, y, v, extremes=extremes)
+        rescaled = bool(m.any())
     if rescaled:
         mr = g.rows(m)
         y = np.ldexp(y, -mr)
@@ -129,15 +135,19 @@ def _core_fit(y, v, counts, method, test, alpha, con, want_se, on_retry, extreme
     est = g.sum(w * y) / s1
     vb = 1.0 / s1
     knha = (test == "knha") & multi  # k = 1: metafor falls back to z
-    df = np.where(knha, k - 1.0, np.nan)
+    if test == "knha":
+        df = np.where(knha, k - 1.0, np.nan)
+    else:
+        df = np.empty(G)
+        df.fill(np.nan)
     if test == "knha":
         r = y - g.expand(est)
         rss = g.sum(w * r * r)
         s2w = np.where(rss <= np.finfo(float).eps, 0.0, rss / (k - 1.0))
         vb = np.where(knha, s2w * vb, vb)
     se = np.sqrt(vb)
-    bad = ~conv
-    if bad.any():  # groups whose iterative estimator failed: no results
+    if not conv.all():  # groups whose iterative estimator failed: no results
+        bad = ~conv
         est[bad] = np.nan
         se[bad] = np.nan
     f.g, f.y, f.v, f.m, f.rescaled, f.counts, f.k = g, y, v, m, rescaled, counts, k
