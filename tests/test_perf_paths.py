@@ -162,3 +162,19 @@ def test_every_group_empty_gives_nan_rows():
     out = _fit(df, "g", "REML", columns=["estimate", "tau2"])
     assert list(out["k"]) == [0, 0] and list(out["k_dropped"]) == [2, 3]
     assert out["estimate"].isna().all() and out["tau2"].isna().all()
+
+
+@pytest.mark.parametrize("method", ["REML", "ML", "EB", "PM"])
+def test_tiled_iterations_equal_one_pass_over_all_groups(method, monkeypatch):
+    # tiles of 64 groups (Fisher scoring per tile, then the stragglers together; the
+    # Q-profile interval, HE start and ll0check per tile) against no tiling at all
+    import importlib
+
+    est = importlib.import_module("evidence.meta.estimators")
+    df = _frame([8] * 1500)
+    monkeypatch.setattr(est, "_TILE_GROUPS", 10**9)
+    whole = _fit(df, "g", method, test="knha")
+    monkeypatch.setattr(est, "_TILE_GROUPS", 64)
+    tiled = _fit(df, "g", method, test="knha")
+    pd.testing.assert_frame_equal(tiled, whole, check_exact=True)
+    assert (whole["iterations"] > 1).any() or method == "PM"
