@@ -1057,14 +1057,17 @@ def _fisher_scoring(method, d, y, v, s: _Settings) -> Tau2Fit:
     if not s.se:
         return _RawFit(tau2=tau2, se_tau2=_no_se(tau2), converged=conv, iterations=iters,
                        ll0_reset=reset)
-    w = 1.0 / (v + d.expand(np.where(conv, tau2, 0.0)))
-    if method == "ML":
-        se = np.sqrt(2.0 / d.sum(w * w))
-    elif method == "REML":
-        with np.errstate(invalid="ignore", divide="ignore"):
-            se = np.sqrt(2.0 / d.trace_pdpe(d.wls(y, w)))
-    else:  # EB
-        se = np.sqrt(2.0 * k**2 / (k - d.p)) / d.sum(w)
+
+    def fisher_se(dd, yy, vv, t, kk):
+        w = 1.0 / (vv + dd.expand(t))
+        if method == "ML":
+            return np.sqrt(2.0 / dd.sum(w * w))
+        if method == "REML":
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return np.sqrt(2.0 / dd.trace_pdpe(dd.wls(yy, w)))
+        return np.sqrt(2.0 * kk**2 / (kk - dd.p)) / dd.sum(w)  # EB
+
+    se = _by_tiles(fisher_se, d, y, v, np.where(conv, tau2, 0.0), k)
     se = np.where(conv, se, np.nan)
     return _RawFit(tau2=tau2, se_tau2=se, converged=conv, iterations=iters, ll0_reset=reset)
 
