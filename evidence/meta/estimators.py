@@ -631,7 +631,9 @@ class _RawFit:
 
 def _rss(d, f):
     """y'Py = sum(w r^2) per group."""
-    return d.sum(f.w * f.r * f.r)
+    wrr = f.w * f.r
+    wrr *= f.r  # (w r) r in place: one temporary fewer
+    return d.sum(wrr)
 
 
 def q_generalized(d, y: np.ndarray, v: np.ndarray, tau2: np.ndarray):

@@ -130,7 +130,8 @@ def _core_fit(y, v, counts, method, test, alpha, con, want_se, on_retry, extreme
             iters[multi] = fit.iterations
 
     # pooled estimate with weights 1 / (v + tau2)
-    w = 1.0 / (v + g.expand(tau2))
+    w = v + g.expand(tau2)
+    np.divide(1.0, w, out=w)  # 1 / (v + tau2), in place
     s1 = g.sum(w)
     est = g.sum(w * y) / s1
     vb = 1.0 / s1
@@ -709,8 +710,17 @@ def meta_batch(df: pd.DataFrame, yi: str = "yi", vi: str = "vi",
     n_groups = total.size
 
     keep = None  # rows used (None: all)
-    if len(v_all) and not (math.isfinite(y_all.sum()) and math.isfinite(v_all.sum())
-                           and v_all.min() > 0):
+    # the extremes of all rows, once: NaN or inf make one of them non-finite (then the
+    # detailed checks below), and data well inside the safe range let every chunk skip its
+    # own scale check (a chunk's extremes lie within these: the same decision)
+    extremes = None
+    if len(v_all):
+        extremes = (float(y_all.min()), float(y_all.max()), float(v_all.min()),
+                    float(v_all.max()))
+    if extremes is not None and not (math.isfinite(extremes[0])
+                                     and math.isfinite(extremes[1])
+                                     and math.isfinite(extremes[3]) and extremes[2] > 0):
+        extremes = None
         keep = ~(np.isnan(y_all) | np.isnan(v_all))
         for name, col, a in (("yi", yi, y_all), ("vi", vi, v_all)):
             bad = keep & np.isinf(a)
@@ -728,6 +738,8 @@ def meta_batch(df: pd.DataFrame, yi: str = "yi", vi: str = "vi",
             keep = None
 
     names = [name for name in SCALAR_FIELDS if name in wanted]
+    if extremes is not None and not _inside_safe_range(extremes):
+        extremes = None  # each chunk decides on its own rows
     res_names = [name for name in names if name not in
                  ("method", "test", "level", "k", "q_df", "converged", "iterations")]
     res: dict = {}  # filled at the first fit (NaN where no fit: groups of k = 0)
@@ -766,7 +778,8 @@ def meta_batch(df: pd.DataFrame, yi: str = "yi", vi: str = "vi",
         for pos, yb, vb, cb in _blocks(y, v, cnt):
             out, f = _fit_groups(yb, vb, cb, method, test, alpha, con, want=wanted,
                                  where=None if n_groups == 1 else g0 + pos,
-                                 on_retry=lambda n, *how: retried.append((n, *how)))
+                                 on_retry=lambda n, *how: retried.append((n, *how)),
+                                 extremes=extremes)
             pos = g0 + pos
             if pos.size == n_groups:  # one fit of every group, in order: its own arrays
                 res = {name: out[name] for name in res_names}
@@ -934,9 +947,12 @@ def _grouping(df: pd.DataFrame, by_cols: list[str]):
         if all(a.dtype.kind != "f" or not np.isnan(a).any() for a in arrays):
             decided = np.zeros(max(n - 1, 0), dtype=bool)
             ordered = True
-            for a in arrays:
+            for i, a in enumerate(arrays):
                 lo, hi = a[:-1], a[1:]
-                if np.any((hi < lo) & ~decided):
+                down = hi < lo
+                if i:  # for the first key nothing is decided yet
+                    down &= ~decided
+                if down.any():
                     ordered = False
                     break
                 decided |= hi != lo
