@@ -36,6 +36,8 @@ def check_test(test) -> str:
 def check_level(level) -> float:
     """A confidence level as a fraction (0.95 or 95 -> 0.95); see
     :func:`evidence.vocabulary.parse_level`."""
+    if type(level) is float and 0.0 < level < 1.0:  # the common case, without the ABC check
+        return level
     return parse_level(level)
 
 
