@@ -163,7 +163,10 @@ def meta_batch_dask(ddf, yi: str = "yi", vi: str = "vi",
     Returns
     -------
     pandas.DataFrame or dask.dataframe.DataFrame
-        The columns of :func:`evidence.meta.meta_batch`, with the same dtypes.
+        The columns of :func:`evidence.meta.meta_batch`, with the same dtypes as
+        ``meta_batch`` gives for the Dask frame's own columns: key columns keep the Dask
+        frame's dtypes (Dask stores text as its ``string`` dtype by default, where pandas
+        has ``str``/``object``), so compare with ``meta_batch(ddf.compute(), ...)``.
 
     Raises
     ------

@@ -167,3 +167,13 @@ def test_public_meta_batch_takes_both_frames_and_refuses_pandas_options_for_dask
         ["g", "k", "k_dropped", "estimate"]
     with pytest.raises(ev.ArgumentError, match="columns: not taken with a Dask DataFrame"):
         ev.meta_batch(dd.from_pandas(d, npartitions=1), by="g", columns=["estimate"])
+
+
+def test_a_numeric_key_groups_as_in_memory():
+    """A Dask frame grouped by a number (some partitions empty after the shuffle) gives the
+    in-memory result (this raised an IndexError once)."""
+    pdf = pd.DataFrame({"g": [1, 1, 1, 2, 2, 2], "yi": [0.1, 0.3, 0.5, 1.0, 0.8, 1.4],
+                        "vi": [0.02, 0.03, 0.04, 0.05, 0.02, 0.06]})
+    got = ev.meta_batch(dd.from_pandas(pdf, npartitions=2), by="g", method="DL")
+    pd.testing.assert_frame_equal(got.reset_index(drop=True),
+                                  ev.meta_batch(pdf, by="g", method="DL"))

@@ -178,3 +178,13 @@ def test_tiled_iterations_equal_one_pass_over_all_groups(method, monkeypatch):
     tiled = _fit(df, "g", method, test="knha")
     pd.testing.assert_frame_equal(tiled, whole, check_exact=True)
     assert (whole["iterations"] > 1).any() or method == "PM"
+
+
+def test_empty_frame_with_a_numeric_key():
+    """No rows and a numeric key: the empty result with the usual columns (this raised an
+    IndexError in the sorted-keys fast path, and with it a Dask frame grouped by a number)."""
+    import evidence as ev
+
+    d = pd.DataFrame({"g": [1, 1, 2], "yi": [0.1, 0.3, 1.0], "vi": [0.02, 0.03, 0.05]})
+    out = ev.meta_batch(d.iloc[:0], by="g", method="DL")
+    assert len(out) == 0 and list(out.columns[:3]) == ["g", "k", "k_dropped"]

@@ -942,7 +942,7 @@ def _grouping(df: pd.DataFrame, by_cols: list[str]):
     if not by_cols:
         return {}, np.array([n], dtype=np.int64), None
     arrays = [_plain_values(df, c) for c in by_cols]
-    if all(a is not None for a in arrays):  # plain numpy numbers
+    if n and all(a is not None for a in arrays):  # plain numpy numbers (no rows: groupby)
         # already sorted (lexicographically, NaN-free)? then the groups are the runs
         if all(a.dtype.kind != "f" or not np.isnan(a).any() for a in arrays):
             decided = np.zeros(max(n - 1, 0), dtype=bool)
