@@ -99,7 +99,8 @@ def rob_overall(tool: str, domain_judgements: Sequence[str]) -> str:
     Parameters
     ----------
     tool : "rob2", "robins-i" or "robins-i-v2"
-    domain_judgements : one label per domain (case-insensitive), e.g. ``["low", "high"]``.
+    domain_judgements
+        one label per domain (case-insensitive), e.g. ``["low", "high"]``.
 
     Returns
     -------

@@ -377,10 +377,12 @@ def rob2_rule(domain: int | str, answers: Mapping[str, str], *,
     Parameters
     ----------
     domain : 1..5 or "D1".."D5"
-    answers : mapping of question id ("1.1", "1.2", ...) to "Y", "PY", "PN", "N", "NI" or "NA"
+    answers
+        mapping of question id ("1.1", "1.2", ...) to "Y", "PY", "PN", "N", "NI" or "NA"
         (case-insensitive; None counts as not answered). Only questions of this domain (and, for
         domain 2, of this effect variant) are accepted.
-    effect : "assignment" (questions 2.1-2.7) or "adhering" (2.1-2.6); used by domain 2.
+    effect
+        "assignment" (questions 2.1-2.7) or "adhering" (2.1-2.6); used by domain 2.
 
     Returns
     -------
@@ -446,16 +448,23 @@ class DomainAssessment:
 
     Attributes
     ----------
-    domain : domain id, "D1", "D2", ... (for the "custom" tool, the key as given)
-    name : the domain's name (ROB2_DOMAINS, ROBINS_I_DOMAINS, ROBINS_I_V2_DOMAINS; for "custom"
+    domain
+        domain id, "D1", "D2", ... (for the "custom" tool, the key as given)
+    name
+        the domain's name (ROB2_DOMAINS, ROBINS_I_DOMAINS, ROBINS_I_V2_DOMAINS; for "custom"
         the id)
-    algorithm : the RoB 2 algorithm's judgement from the signalling answers, or None when the
+    algorithm
+        the RoB 2 algorithm's judgement from the signalling answers, or None when the
         tool has no algorithm here or an answer the path needs is missing
-    reviewer : the reviewer's judgement as given (lower case), or None
-    judgement : the judgement used: the reviewer's when given, else the algorithm's, else
+    reviewer
+        the reviewer's judgement as given (lower case), or None
+    judgement
+        the judgement used: the reviewer's when given, else the algorithm's, else
         "not assessed"
-    conflict : True when both the algorithm's and the reviewer's judgements exist and differ
-    rule : the sentence of the algorithm's path that fired (None when ``algorithm`` is None)
+    conflict
+        True when both the algorithm's and the reviewer's judgements exist and differ
+    rule
+        the sentence of the algorithm's path that fired (None when ``algorithm`` is None)
     """
 
     domain: str
@@ -473,18 +482,27 @@ class RobAssessment:
 
     Attributes
     ----------
-    tool : "rob2", "robins-i", "robins-i-v2" or "custom"
-    effect : the RoB 2 domain-2 variant used, "assignment" or "adhering"
-    domains : one :class:`DomainAssessment` per domain, in the tool's order
-    overall_algorithm : ``rob_overall`` of the domain judgements used, when every domain has one
+    tool
+        "rob2", "robins-i", "robins-i-v2" or "custom"
+    effect
+        the RoB 2 domain-2 variant used, "assignment" or "adhering"
+    domains
+        one :class:`DomainAssessment` per domain, in the tool's order
+    overall_algorithm
+        ``rob_overall`` of the domain judgements used, when every domain has one
         (None otherwise, and always for "custom")
-    overall_reviewer : the reviewer's overall judgement, or None
-    overall : the overall judgement used: the reviewer's when given, else the algorithm's, else
+    overall_reviewer
+        the reviewer's overall judgement, or None
+    overall
+        the overall judgement used: the reviewer's when given, else the algorithm's, else
         "not assessed"
-    overall_conflict : True when the reviewer's and the algorithm's overall judgements differ and
+    overall_conflict
+        True when the reviewer's and the algorithm's overall judgements differ and
         the difference is not an accepted RoB 2 override
-    override_reason : the reviewer's stated reason for departing from the overall rule, or None
-    conflicts : one sentence per disagreement, naming the domain (or "overall") and both
+    override_reason
+        the reviewer's stated reason for departing from the overall rule, or None
+    conflicts
+        one sentence per disagreement, naming the domain (or "overall") and both
         judgements
     """
 
@@ -565,18 +583,24 @@ def assess_rob(tool: str, *, signalling: Mapping[str, str] | None = None,
 
     Parameters
     ----------
-    tool : "rob2", "robins-i", "robins-i-v2" or "custom" (see ``TOOLS``)
-    signalling : RoB 2 only: flat mapping of question id ("1.1" ... "5.3") to answer; the
+    tool
+        "rob2", "robins-i", "robins-i-v2" or "custom" (see ``TOOLS``)
+    signalling
+        RoB 2 only: flat mapping of question id ("1.1" ... "5.3") to answer; the
         leading number is the domain. A domain whose needed answers are all given gets the
         algorithm's judgement (:func:`rob2_rule`); an incomplete one gets None. Invalid answers
         raise.
-    domains : mapping "D1".."Dn" -> the reviewer's judgement label (for "custom": any ids and any
+    domains
+        mapping "D1".."Dn" -> the reviewer's judgement label (for "custom": any ids and any
         non-empty labels, used as typed).
-    overall : the reviewer's overall judgement, or None.
-    override_reason : why the reviewer's overall departs from the rule. For RoB 2, a reviewer's
+    overall
+        the reviewer's overall judgement, or None.
+    override_reason
+        why the reviewer's overall departs from the rule. For RoB 2, a reviewer's
         overall "high" where the rule gives "some concerns" is an accepted override only with a
         non-empty reason; without one it is a conflict.
-    effect : RoB 2 domain-2 variant, "assignment" or "adhering".
+    effect
+        RoB 2 domain-2 variant, "assignment" or "adhering".
 
     Returns
     -------

@@ -38,6 +38,8 @@ class SamplingCovariance(FrozenResult):
     note : str
         How ``V`` was built, for the methods text.
 
+    Notes
+    -----
     ``numpy.asarray(V)`` gives the dense matrix; :meth:`tocsr` a ``scipy.sparse`` matrix
     (what :func:`evidence.meta_mv` reads, so large ``k`` stays cheap).
     """

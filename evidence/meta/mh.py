@@ -155,29 +155,41 @@ class MHResult(_TableResult):
 
     Attributes
     ----------
-    k : tables in the analysis (metafor's ``k``): every table given with complete counts,
+    k
+        tables in the analysis (metafor's ``k``): every table given with complete counts,
         double-zero tables included (they contribute nothing to the estimate).
-    estimate, se, stat, pvalue, ci_low, ci_high : the Mantel-Haenszel estimate (log OR,
+    estimate, se, stat, pvalue, ci_low, ci_high
+        the Mantel-Haenszel estimate (log OR,
         log RR, or RD), its Robins-Breslow-Greenland (OR), Greenland-Robins (RR) or
         Sato-Greenland-Robins (RD) standard error, z test and CI at ``level``.
-    q, q_df, q_pvalue, i2, h2 : Cochran's Q of the study-level effects ``yi`` around the MH
+    q, q_df, q_pvalue, i2, h2
+        Cochran's Q of the study-level effects ``yi`` around the MH
         estimate (weights 1/vi), ``q_df = k_yi - 1``; I^2 = max(0, 100 (Q - df)/Q),
         H^2 = Q/df (Q = 0, p = 1, I^2 = 0, H^2 = 1 when k_yi <= 1), as metafor.
-    measure : "OR", "RR" or "RD".
-    k_yi : tables with a study-level effect (metafor's ``k.yi``; drop00 and ``to="none"``
+    measure
+        "OR", "RR" or "RD".
+    k_yi
+        tables with a study-level effect (metafor's ``k.yi``; drop00 and ``to="none"``
         leave some out). k_dropped : tables omitted for missing counts.
-    add, to, drop00 : the zero-cell rules of the study-level effects (not of the estimate).
-    yi, vi : study-level effects and variances in input order over all tables given (NaN
+    add, to, drop00
+        the zero-cell rules of the study-level effects (not of the estimate).
+    yi, vi
+        study-level effects and variances in input order over all tables given (NaN
         where there is none), from :func:`evidence.escalc` with ``add``, ``to``, ``drop00``.
-    weights : Mantel-Haenszel weights as fractions summing to 1, in input order over all
+    weights
+        Mantel-Haenszel weights as fractions summing to 1, in input order over all
         tables given (0 for omitted tables and tables that contribute nothing).
-    excluded : ``(position, reason)`` for each table omitted or without a study-level effect.
-    cmh, cmh_pvalue : Cochran-Mantel-Haenszel test (metafor's ``MH``; OR only, else NaN).
-    cmh_cochran, cmh_cochran_pvalue : Cochran's (1954) version of it (metafor's ``CO``).
+    excluded
+        ``(position, reason)`` for each table omitted or without a study-level effect.
+    cmh, cmh_pvalue
+        Cochran-Mantel-Haenszel test (metafor's ``MH``; OR only, else NaN).
+    cmh_cochran, cmh_cochran_pvalue
+        Cochran's (1954) version of it (metafor's ``CO``).
     breslow_day, breslow_day_pvalue, tarone, tarone_pvalue, tarone_df : Breslow-Day test and
         Tarone's corrected version (metafor's ``BD``, ``TA``; OR only), ``tarone_df`` = tables
         with all margins positive minus 1 (p-value NaN when 0).
-    correct : whether the CMH tests use the continuity correction.
+    correct
+        whether the CMH tests use the continuity correction.
     """
 
     cmh: float = math.nan

@@ -62,23 +62,42 @@ class MetaResult(FrozenResult):
 
     Attributes
     ----------
-    k : number of studies used.
-    estimate, se : pooled effect and its standard error (Knapp-Hartung scaled if
+    k
+        number of studies used.
+    estimate, se
+        pooled effect and its standard error (Knapp-Hartung scaled if
         ``test == "knha"``).
-    ci_low, ci_high : confidence interval of the pooled effect at ``level``.
-    stat, pvalue : z (or t) statistic and its two-sided p-value.
-    tau2, tau, se_tau2 : between-study variance, its square root, and its standard error as
+    ci_low, ci_high
+        confidence interval of the pooled effect at ``level``.
+    stat, pvalue
+        z (or t) statistic and its two-sided p-value.
+    tau2, tau, se_tau2
+        between-study variance, its square root, and its standard error as
         metafor reports it (NaN where metafor gives none: FE/EE, k = 1).
-    tau2_ci_low, tau2_ci_high : Q-profile confidence interval of tau^2 (NaN for FE/EE and
+    tau2_ci_low, tau2_ci_high
+        Q-profile confidence interval of tau^2 (NaN for FE/EE and
         k = 1).
-    i2 : I^2 in percent. h2 : H^2.
-    q, q_df, q_pvalue : Cochran's Q test of heterogeneity (weights 1/v_i).
-    pi_low, pi_high : prediction interval (equal to the CI when tau^2 = 0 / FE/EE).
-    df : degrees of freedom of the t distribution (k - 1) for ``test="knha"``, None for z.
-    method, test : the estimator and test used. level : confidence level (fraction).
-    converged, iterations : convergence of iterative estimators (True / 0 for closed forms).
-    weights : weights of the studies as fractions summing to 1 (in input order).
+    i2
+        I^2 in percent.
+    h2
+        H^2.
+    q, q_df, q_pvalue
+        Cochran's Q test of heterogeneity (weights 1/v_i).
+    pi_low, pi_high
+        prediction interval (equal to the CI when tau^2 = 0 / FE/EE).
+    df
+        degrees of freedom of the t distribution (k - 1) for ``test="knha"``, None for z.
+    method, test
+        the estimator and test used.
+    level
+        confidence level (fraction).
+    converged, iterations
+        convergence of iterative estimators (True / 0 for closed forms).
+    weights
+        weights of the studies as fractions summing to 1 (in input order).
 
+    Notes
+    -----
     :func:`evidence.meta.meta` defers the fields of :data:`DEFERRED_FIELDS` (the SE of
     tau^2; CI, test, Q, I^2, H^2, prediction interval; the Q-profile interval of tau^2;
     the weights): each

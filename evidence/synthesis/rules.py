@@ -295,7 +295,8 @@ def load_rules(path: str | Path) -> LevelRules:
 
     Parameters
     ----------
-    path : a YAML file, or a review directory holding ``rules.yaml`` or ``_rules.yaml``.
+    path
+        a YAML file, or a review directory holding ``rules.yaml`` or ``_rules.yaml``.
 
     Raises
     ------
