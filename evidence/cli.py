@@ -348,6 +348,91 @@ def diff(old: Path = typer.Argument(..., help="the earlier review directory"),
     out.print("\n".join(texts), markup=False, end="")
 
 
+@app.command()
+def release(directory: Path = typer.Argument(DEFAULT_DIR, help="review directory; reviews "
+                                             "nested below it are released too"),
+            version: str = typer.Option(..., "--version", "-V",
+                                        help="name of this release, e.g. 1, 2.0 or 2026-12"),
+            search_date: Optional[str] = typer.Option(None, "--search-date",
+                                                      help="date of the search this release "
+                                                           "covers, YYYY-MM-DD"),
+            out_dir: Path = typer.Option(DEFAULT_OUT, "--out", "-o",
+                                         help="output directory (releases go to "
+                                              "OUT/versions/V, nested reviews to "
+                                              "OUT/sub/versions/V)"),
+            formats: str = typer.Option("html,pdf,md,tex", "--format", "-f",
+                                        help="comma-separated formats: html, pdf, md, tex"),
+            templates: Optional[Path] = typer.Option(None, "--templates",
+                                                     help="directory of templates that "
+                                                          "override the bundled ones")) -> None:
+    """Release the review as version V: its supplement with a What's New section (against
+    the previous release) and a release.json, in OUT/versions/V.
+
+    Earlier versions stay as they were. A version that exists with other content is never
+    overwritten (exit 3); releasing again with nothing changed (same content hash and
+    search date as the latest release, or as version V) writes nothing (exit 0).
+    """
+    from .release import ReleaseError, check_search_date, check_version, release_reviews
+    from .report import FORMATS, OutputError
+
+    fmts = [f.strip() for f in formats.split(",") if f.strip()]
+    usage = []
+    bad = [f for f in fmts if f not in FORMATS]
+    if bad:
+        usage.append(f"--format: {bad[0]!r} is not one of {', '.join(FORMATS)}")
+    elif not fmts:
+        usage.append(f"--format: no format given; choose from {', '.join(FORMATS)}")
+    for check, value, opt in ((check_version, version, "--version"),
+                              (check_search_date, search_date, "--search-date")):
+        try:
+            check(value)
+        except ValueError as exc:
+            usage.append(f"{opt}: {exc}")
+    if templates is not None and not templates.is_dir():
+        usage.append(f"--templates: {templates}: no such directory")
+    if usage:
+        _die(usage, EXIT_USAGE)
+    if not directory.is_dir():
+        _die([f"{directory}: no such directory"], EXIT_INVALID)
+    for d in _review_dirs(directory):
+        _load(d)  # every review is validated before anything is rendered or written
+    try:
+        with err.status("releasing ..."):
+            outcomes = release_reviews(directory, version, out_dir, search_date=search_date,
+                                       formats=fmts, template_dir=templates,
+                                       on_wait=lambda msg: err.print(msg, markup=False))
+    except ReleaseError as exc:
+        _die([str(exc)], exc.code)
+    except RecordError as exc:
+        _die(list(exc.problems), EXIT_INVALID)
+    except OutputError as exc:
+        _die([str(exc)], EXIT_WRITE)
+    except OSError as exc:
+        _die([f"{exc.filename or out_dir}: cannot be written: {exc.strerror or exc}; "
+              f"the releases in {out_dir} are unchanged"], EXIT_WRITE)
+    for o in outcomes:
+        where = o.target / "versions" / o.version
+        if o.status == "up to date":
+            out.print(f"up to date: release {o.version} in {where} has this content "
+                      f"(hash {o.content_hash[:12]}…); nothing written", markup=False)
+        elif o.status == "unchanged":
+            out.print(f"nothing changed since release {o.previous} of {o.directory} (same "
+                      f"hash {o.content_hash[:12]}… and search date): no new version "
+                      "written", markup=False)
+        else:
+            c = o.comparison or {}
+            if c.get("first"):
+                what = "first release"
+            else:
+                fired = sorted({f["rule"] for f in c.get("fired", [])})
+                what = (f"against release {o.previous}: {len(c.get('studies_added', []))} "
+                        f"studies added, {len(c.get('studies_removed', []))} removed, "
+                        f"{len(c.get('studies_corrected', []))} corrected; rules fired: "
+                        f"{', '.join(fired) or 'none'}")
+            out.print(f"released {o.version}: {where} (hash {o.content_hash[:12]}…; {what})",
+                      markup=False, soft_wrap=True)
+
+
 # ---------------------------------------------------------------------------------------
 # evidence pool: batch pooling of a flat table (issue 12, item 5)
 

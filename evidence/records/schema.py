@@ -41,6 +41,9 @@ __all__ = [
     "Count",
     "StatedFinding",
     "Review",
+    "LivingPlan",
+    "LIVING_RULES",
+    "LIVING_DEFAULT_RULES",
     "AnalysisSpec",
     "SynthesisPlan",
     "Scale",
@@ -366,6 +369,47 @@ class GradeSpec(_Model):
         return self
 
 
+LIVING_RULES = {
+    "ci_excludes_null_changed": "the confidence interval of a planned analysis now excludes "
+                                "the null effect, or no longer does",
+    "direction_changed": "the pooled estimate of a planned analysis changed sign (which "
+                         "arm it favours)",
+    "heterogeneity_class_changed": "the heterogeneity class of a planned analysis (by I²) "
+                                   "moved to another band",
+    "certainty_changed": "the certainty of evidence (GRADE) of an outcome moved",
+    "level_of_evidence_changed": "a level of evidence of the synthesis (and so its "
+                                 "conclusion) moved",
+}
+"""Rules a living review may set in advance (``living: {rules: [...]}`` in review.yaml): each
+decides, release by release, whether a finding counts as changed."""
+
+LIVING_DEFAULT_RULES = ("ci_excludes_null_changed", "heterogeneity_class_changed",
+                        "certainty_changed", "level_of_evidence_changed")
+"""The rules used when review.yaml has no ``living:`` block or leaves ``rules`` out."""
+
+
+class LivingPlan(_Model):
+    """A living review's plan, set in advance: which rules mark a finding as changed from one
+    release to the next (ids of :data:`LIVING_RULES`; default :data:`LIVING_DEFAULT_RULES`;
+    an empty list judges nothing), and optionally how often it is searched and when it
+    leaves living mode."""
+
+    rules: list[str] = Field(default_factory=lambda: list(LIVING_DEFAULT_RULES))
+    search_frequency: str | None = Field(None, description="e.g. monthly")
+    exit_criteria: str | None = Field(None, description="when the review leaves living mode")
+    note: str | None = None
+
+    @field_validator("rules")
+    @classmethod
+    def _known_rules(cls, v: list[str]) -> list[str]:
+        bad = [r for r in v if r not in LIVING_RULES]
+        if bad:
+            raise ValueError(f"rule {bad[0]!r} is not one of {', '.join(LIVING_RULES)}")
+        if len(set(v)) != len(v):
+            raise ValueError("a rule is listed twice")
+        return v
+
+
 class Review(_Model):
     id: Id
     title: str
@@ -388,6 +432,9 @@ class Review(_Model):
                                    description="certainty of evidence per planned analysis")
     sources: list[Source] = Field(min_length=1)
     notes: list[str] = Field(default_factory=list)
+    living: LivingPlan | None = Field(None, description="living review: the rules, set in "
+                                      "advance, that mark a finding as changed between "
+                                      "releases (evidence release)")
 
 
 # ---------------------------------------------------------------------------- clinical
