@@ -423,7 +423,8 @@ def whats_new_context(comparison: Mapping[str, Any], release: Mapping[str, Any],
                 row("Certainty (GRADE)", _certainty, ("certainty_changed",))]
         for r in rows[3:5]:  # τ² and I² are judged through their class
             if r["rule"] and r["status"] != "not judged":
-                r["rule"] = "through the heterogeneity class"
+                r["rule"] = "judged through the heterogeneity class"
+                r["status"] = f"class {r['status']}"
         analyses.append({"id": c["id"], "title": c["title"], "status": c["status"],
                          "rows": rows, "fired": list(c["fired"])})
     label = (lambda s: s["label"] + ("" if s.get("year") is None or str(s["year"]) in
