@@ -50,11 +50,13 @@ import numpy as np
 from .formatting import count, is_missing, number
 from .meta.transform import back_transform
 from .records.schema import LIVING_DEFAULT_RULES, LIVING_RULES
+from .vocabulary import level_percent
 
 __all__ = ["RELEASE_FILE", "RELEASE_FORMAT", "HETEROGENEITY_CLASSES", "LIVING_RULES",
            "LIVING_DEFAULT_RULES", "ReleaseError", "ReleaseOutcome", "heterogeneity_class",
            "release_summary", "compare_summaries", "whats_new", "whats_new_context",
-           "read_releases", "check_version", "check_search_date", "release_reviews"]
+           "read_releases", "check_version", "check_search_date", "history_rows",
+           "release_reviews"]
 
 #: The file of a release, inside ``OUT/versions/V/``.
 RELEASE_FILE = "release.json"
@@ -514,6 +516,56 @@ class ReleaseOutcome:
     written: list[Path] = field(default_factory=list)
 
 
+def history_rows(releases: Sequence[Mapping[str, Any]], analysis_id: str
+                 ) -> list[dict[str, Any]]:
+    """Per release (in order), the recorded estimate of one planned analysis: what
+    :func:`evidence.plots.history.release_history` draws (analysis scale)."""
+    rows = []
+    for r in releases:
+        a = next((x for x in r.get("analyses", []) if x["id"] == analysis_id), None)
+        if a is None:
+            continue
+        rows.append({"label": f"Release {r['version']}", "k": a["k"],
+                     "note": f"search {r['search_date']}" if r.get("search_date") else None,
+                     "estimate": a["estimate"], "ci_low": a["ci_low"],
+                     "ci_high": a["ci_high"]})
+    return rows
+
+
+def _history_figures(releases: Sequence[Mapping[str, Any]], current: Mapping[str, Any],
+                     formats: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The history figure of each planned analysis recorded in two releases or more (the
+    earlier ``releases`` and this one), exported by :func:`evidence.report.analyses.
+    figure_entry` to the figure formats the supplement's formats need."""
+    from .plots.history import release_history
+    from .report.analyses import FIGURE_FORMATS, figure_entry
+
+    fig_formats = tuple(f for f, needed in (
+        ("svg", "html" in formats or "md" in formats),
+        ("png", "pdf" in formats or "md" in formats),
+        ("pdf", "tex" in formats)) if needed)
+    out = {}
+    token = FIGURE_FORMATS.set(fig_formats)
+    try:
+        for a in current["analyses"]:
+            rows = history_rows([*releases, current], a["id"])
+            if len(rows) < 2:
+                continue
+            label = a["effect_label"] or a["measure"]
+            fig = release_history(rows, measure=label, transform=a["transform"],
+                                  ci_label=f"{level_percent(a['level'])} CI")
+            fid = f"history-{a['id']}"
+            out[a["id"]] = figure_entry(
+                fid, f"{a['title']}: estimate by release",
+                f"The pooled {label[0].lower() + label[1:] if label[1:2].islower() else label}"
+                f" with its {level_percent(a['level'])} CI as "
+                "each release recorded it (release.json), oldest at the top; this release "
+                "in blue. A cumulative view across releases, not a new analysis.", fig)
+    finally:
+        FIGURE_FORMATS.reset(token)
+    return out
+
+
 def release_reviews(directory: str | Path, version: str, out_dir: str | Path = "reports",
                     *, search_date: str | None = None, formats: Sequence[str] | None = None,
                     template_dir: str | Path | None = None, release_date: str | None = None,
@@ -570,11 +622,11 @@ def release_reviews(directory: str | Path, version: str, out_dir: str | Path = "
             outcomes.append(ReleaseOutcome(d, target, version, "unchanged", fingerprint,
                                            previous=latest["version"]))
             continue
-        pending.append((d, target, fingerprint, latest))
+        pending.append((d, target, fingerprint, latest, releases))
     if not pending:
         return outcomes
     reports = []
-    for d, target, fingerprint, latest in pending:
+    for d, target, fingerprint, latest, releases in pending:
         loaded = (load or load_review)(d)
         results = run_review(loaded)
         living = getattr(loaded.review, "living", None)
@@ -586,9 +638,15 @@ def release_reviews(directory: str | Path, version: str, out_dir: str | Path = "
         prev_meta = None if latest is None else {k: latest.get(k) for k in (
             "version", "search_date", "release_date", "content_hash")}
         ctx = whats_new_context(comparison, meta, prev_meta)
+        history = _history_figures(releases, {**meta, **summary}, fmts)
+        for a in ctx["analyses"]:
+            a["history"] = history.get(a["id"])
         vdir = target / VERSIONS / version
         files = render_report(results, fmts, template_dir, extra={"whats_new": ctx},
                               cache_dir=target / ".cache")
+        for fig in history.values():
+            for ext, data in fig["files"].items():
+                files[f"figures/{fig['id']}.{ext}"] = data
         record = {"format": RELEASE_FORMAT, **meta,
                   "sequence": (latest.get("sequence", 0) + 1) if latest else 1,
                   "previous": prev_meta,

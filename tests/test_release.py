@@ -409,3 +409,49 @@ def test_whats_new_on_two_review_results():
     assert same["fired"] == [] and same["studies_added"] == []
     assert release_summary(res)["analyses"][0]["k"] == 13
     assert whats_new(None, res)["first"] is True
+
+
+# ------------------------------------------------------------------ the history figure
+
+
+def test_history_figure_from_the_second_release_on(bcg_releases):
+    out = bcg_releases["out"]
+    assert not list((out / "versions" / "1" / "figures").glob("history-*"))
+    for v in ("2", "3"):
+        vdir = out / "versions" / v
+        for ext in ("svg", "png", "pdf"):
+            assert (vdir / "figures" / f"history-bcg-tb-rr.{ext}").is_file()
+        html = (vdir / "index.html").read_text("utf-8")
+        section = html[html.index('<section id="whats-new">'):]
+        section = section[:section.index("</section>")]
+        assert 'id="fig-history-bcg-tb-rr"' in section and "<svg" in section
+        assert "figures/history-bcg-tb-rr.svg" in (vdir / "supplement.md").read_text("utf-8")
+        assert "figures/history-bcg-tb-rr.pdf" in (vdir / "supplement.tex").read_text("utf-8")
+
+
+def test_history_rows_read_the_release_records(bcg_releases):
+    from evidence.release import history_rows, read_releases
+
+    rows = history_rows(read_releases(bcg_releases["out"]), "bcg-tb-rr")
+    assert [r["label"] for r in rows] == ["Release 1", "Release 2", "Release 3"]
+    assert [r["k"] for r in rows] == [6, 10, 13]
+    assert rows[0]["estimate"] == pytest.approx(-0.9734639, abs=TOL_7DP)
+
+
+def test_release_history_draws_what_it_is_given():
+    from evidence.errors import ArgumentError
+    from evidence.plots.history import release_history
+
+    # clearly synthetic rows (made-up values): the figure only draws them
+    rows = [{"label": "Release 1", "k": 2, "estimate": 0.3, "ci_low": -0.1, "ci_high": 0.7},
+            {"label": "Release 2", "k": 1, "estimate": None, "ci_low": None,
+             "ci_high": None}]
+    fig = release_history(rows, measure="Mean difference")
+    gids = {a.get_gid() for ax in fig.axes for a in ax.get_children() if a.get_gid()}
+    assert {"release-0", "release-0-ci", "null-line"} <= gids and "release-1" not in gids
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert "0.30 [−0.10, 0.70]" in texts and "1   not pooled" in texts
+    with pytest.raises(ArgumentError):
+        release_history([])
+    with pytest.raises(ArgumentError, match="estimate"):
+        release_history([{"label": "x", "k": 1}])
