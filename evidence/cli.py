@@ -127,6 +127,20 @@ def validate(directory: Path = typer.Argument(DEFAULT_DIR, help="review director
                   f"declared but missing; {summary['outcomes_computable']} of "
                   f"{summary['outcomes']} outcomes allow an effect size{lead}; "
                   f"{summary['gaps']} gaps, {summary['gaps_blocking']} blocking.")
+        _remind_ongoing(loaded)
+
+
+def _remind_ongoing(loaded) -> None:
+    """One ``reminder:`` line per ongoing study of review.yaml whose expected completion date
+    has passed (a reminder, not an error: validate still exits 0)."""
+    from .release import overdue_ongoing
+
+    for o in overdue_ongoing(loaded.review):
+        out.print(f"reminder: {Path(loaded.path) / 'review.yaml'}: ongoing study {o['id']} "
+                  f"({o['registry']} {o['registry_id']}): expected completion "
+                  f"{o['expected_completion']} has passed; check the registry for results, "
+                  "then add its record or update expected_completion", markup=False,
+                  soft_wrap=True)
 
 
 def _render_one(directory: str, formats: list[str], templates: str | None,

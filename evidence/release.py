@@ -56,6 +56,7 @@ __all__ = ["RELEASE_FILE", "RELEASE_FORMAT", "HETEROGENEITY_CLASSES", "LIVING_RU
            "LIVING_DEFAULT_RULES", "ReleaseError", "ReleaseOutcome", "heterogeneity_class",
            "release_summary", "compare_summaries", "whats_new", "whats_new_context",
            "read_releases", "check_version", "check_search_date", "history_rows",
+           "completion_passed", "ongoing_studies", "overdue_ongoing",
            "release_reviews"]
 
 #: The file of a release, inside ``OUT/versions/V/``.
@@ -121,6 +122,41 @@ def heterogeneity_class(i2: float | None) -> str | None:
         if low <= v < high:
             return name
     return HETEROGENEITY_CLASSES[-1][2] if v >= 100 else None
+
+
+def completion_passed(expected: str | None, today: datetime.date) -> bool:
+    """Whether an expected completion (``YYYY-MM``: the end of that month; ``YYYY-MM-DD``)
+    lies before ``today``.
+
+    >>> completion_passed("2026-11", datetime.date(2026, 12, 1))
+    True
+    >>> completion_passed("2026-12", datetime.date(2026, 12, 31)), completion_passed(None,
+    ...     datetime.date(2026, 12, 1))
+    (False, False)
+    """
+    if not expected:
+        return False
+    if len(expected) == 7:
+        y, m = int(expected[:4]), int(expected[5:7])
+        last = (datetime.date(y + (m == 12), m % 12 + 1, 1) - datetime.timedelta(days=1))
+        return today > last
+    return today > datetime.date.fromisoformat(expected)
+
+
+def ongoing_studies(review, today: datetime.date | None = None) -> list[dict[str, Any]]:
+    """The ongoing (registered, not yet reported) studies of a review's ``review.yaml``
+    (``review``: a :class:`evidence.records.schema.Review`), each with ``completion_passed``
+    on ``today`` (default: today, UTC)."""
+    today = today or datetime.datetime.now(datetime.timezone.utc).date()
+    return [{**o.model_dump(), "completion_passed": completion_passed(o.expected_completion,
+                                                                      today)}
+            for o in getattr(review, "ongoing", ())]
+
+
+def overdue_ongoing(review, today: datetime.date | None = None) -> list[dict[str, Any]]:
+    """The ongoing studies whose expected completion date has passed (what ``evidence
+    validate`` reminds of)."""
+    return [o for o in ongoing_studies(review, today) if o["completion_passed"]]
 
 
 # ----------------------------------------------------------------------------- summaries
@@ -272,7 +308,8 @@ def compare_summaries(old: Mapping[str, Any] | None, new: Mapping[str, Any],
     out: dict[str, Any] = {"first": old is None, "rules": rules, "studies_added": [],
                            "studies_removed": [], "studies_corrected": [],
                            "records_changed": [], "analyses": [], "conclusions": [],
-                           "fired": [], "changed": False}
+                           "ongoing_added": [], "ongoing_removed": [], "fired": [],
+                           "changed": False}
     if old is None:
         out["analyses"] = [{"id": a["id"], "title": a["title"], "old": None, "new": a,
                             "status": "first", "fired": [], "checks": {}}
@@ -320,6 +357,10 @@ def compare_summaries(old: Mapping[str, Any] | None, new: Mapping[str, Any],
             out["fired"].append({"rule": "level_of_evidence_changed",
                                  "where": " × ".join(x for x in k if x),
                                  "old": row["level_old"], "new": row["level_new"]})
+    oo = {o["id"]: o for o in old.get("ongoing", [])}
+    no = {o["id"]: o for o in new.get("ongoing", [])}
+    out["ongoing_added"] = [no[i]["registry_id"] for i in no if i not in oo]
+    out["ongoing_removed"] = [oo[i]["registry_id"] for i in oo if i not in no]
     out["changed"] = bool(out["fired"])
     return out
 
@@ -389,11 +430,13 @@ def _verdict(c: dict, rules: Iterable[str], rows_rules: Iterable[str]) -> tuple[
 
 
 def whats_new_context(comparison: Mapping[str, Any], release: Mapping[str, Any],
-                      previous: Mapping[str, Any] | None) -> dict[str, Any]:
+                      previous: Mapping[str, Any] | None,
+                      ongoing: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """The ``whats_new`` context the templates read: every value already text.
 
     ``release`` and ``previous`` are the release metadata (version, search and release date,
-    content hash) of this release and the one before (None for a first release).
+    content hash) of this release and the one before (None for a first release);
+    ``ongoing`` the review's ongoing studies (:func:`ongoing_studies` on the release date).
     """
     rules = comparison["rules"]
     analyses = []
@@ -466,6 +509,16 @@ def whats_new_context(comparison: Mapping[str, Any], release: Mapping[str, Any],
         "fired_by": [{"where": k, "changes": v} for k, v in fired_by.items()],
         "changed": comparison["changed"],
         "heterogeneity_note": HETEROGENEITY_NOTE,
+        "ongoing": [{"registry": o["registry"], "registry_id": o["registry_id"],
+                     "title": o.get("title") or "—",
+                     "planned_n": count(o.get("planned_n")) if o.get("planned_n") else
+                     "not reported",
+                     "expected_completion": o.get("expected_completion") or "not reported",
+                     "passed": bool(o.get("completion_passed")), "source": o["source"],
+                     "where": o.get("where"), "note": o.get("note")}
+                    for o in ongoing],
+        "ongoing_added": list(comparison.get("ongoing_added", [])),
+        "ongoing_removed": list(comparison.get("ongoing_removed", [])),
     }
 
 
@@ -597,6 +650,8 @@ def release_reviews(directory: str | Path, version: str, out_dir: str | Path = "
     except ValueError as exc:
         raise ReleaseError(str(exc), 2) from None
     check_output_dir(out)
+    if release_date is not None:
+        datetime.date.fromisoformat(release_date)  # ValueError for anything but YYYY-MM-DD
     release_date = release_date or datetime.datetime.now(datetime.timezone.utc).date().isoformat()
     outcomes: list[ReleaseOutcome] = []
     pending = []
@@ -632,12 +687,14 @@ def release_reviews(directory: str | Path, version: str, out_dir: str | Path = "
         living = getattr(loaded.review, "living", None)
         rules = list(LIVING_DEFAULT_RULES) if living is None else list(living.rules)
         summary = release_summary(results)
+        summary["ongoing"] = ongoing_studies(loaded.review,
+                                             datetime.date.fromisoformat(release_date))
         comparison = compare_summaries(latest, summary, rules)
         meta = {"version": version, "search_date": search_date, "release_date": release_date,
                 "content_hash": fingerprint}
         prev_meta = None if latest is None else {k: latest.get(k) for k in (
             "version", "search_date", "release_date", "content_hash")}
-        ctx = whats_new_context(comparison, meta, prev_meta)
+        ctx = whats_new_context(comparison, meta, prev_meta, summary["ongoing"])
         history = _history_figures(releases, {**meta, **summary}, fmts)
         for a in ctx["analyses"]:
             a["history"] = history.get(a["id"])

@@ -455,3 +455,106 @@ def test_release_history_draws_what_it_is_given():
         release_history([])
     with pytest.raises(ArgumentError, match="estimate"):
         release_history([{"label": "x", "k": 1}])
+
+
+# ------------------------------------------------------------------- ongoing studies
+
+#: Clearly synthetic ongoing-study entries (no real registry record): the registry is named
+#: as this test's, and the source says the entries are made up.
+SYNTHETIC_SOURCE = """  - key: TEST-SYNTHETIC
+    kind: tertiary
+    description: made-up ongoing-study entries of tests/test_release.py; not a registry record
+"""
+ONGOING = """ongoing:
+  - id: synthetic-past
+    registry: SYNTHETIC TEST REGISTRY
+    registry_id: TEST-0001
+    title: synthetic entry whose expected completion has passed
+    planned_n: 100
+    expected_completion: 2020-06
+    source: TEST-SYNTHETIC
+  - id: synthetic-future
+    registry: SYNTHETIC TEST REGISTRY
+    registry_id: TEST-0002
+    expected_completion: 2099-12-31
+    source: TEST-SYNTHETIC
+"""
+
+
+def _with_ongoing(review: Path, ongoing: str = ONGOING) -> None:
+    p = review / "review.yaml"
+    text = p.read_text("utf-8").replace("sources:\n", "sources:\n" + SYNTHETIC_SOURCE, 1)
+    p.write_text(text + ongoing, "utf-8")
+
+
+def test_validate_reminds_of_a_passed_completion_date(tmp_path):
+    review = tmp_path / "bcg"
+    _make_version(review, 1968)
+    _with_ongoing(review)
+    res = runner.invoke(app, ["validate", str(review)])
+    assert res.exit_code == 0, res.output
+    lines = [line for line in res.output.splitlines() if line.startswith("reminder:")]
+    assert len(lines) == 1
+    assert "synthetic-past" in lines[0] and "TEST-0001" in lines[0]
+    assert "2020-06 has passed" in lines[0] and "review.yaml" in lines[0]
+
+
+def test_no_reminder_without_ongoing_studies():
+    res = runner.invoke(app, ["validate", str(BCG)])
+    assert res.exit_code == 0 and "reminder:" not in res.output
+
+
+def test_ongoing_studies_listed_in_the_release(tmp_path):
+    review, out = tmp_path / "bcg", tmp_path / "o"
+    _make_version(review, 1968)
+    _with_ongoing(review)
+    assert _release(review, out, "1").exit_code == 0
+    rec = _record(out, "1")
+    assert [o["registry_id"] for o in rec["ongoing"]] == ["TEST-0001", "TEST-0002"]
+    assert [o["completion_passed"] for o in rec["ongoing"]] == [True, False]
+    md = (out / "versions" / "1" / "supplement.md").read_text("utf-8")
+    section = md[md.index("### Ongoing studies"):]
+    assert "SYNTHETIC TEST REGISTRY TEST-0001" in section and "| 100 |" in section
+    assert "2020-06 (passed: check the registry for results)" in section
+    assert "| not reported | 2099-12-31 |" in section
+    html = (out / "versions" / "1" / "index.html").read_text("utf-8")
+    assert "<h3>Ongoing studies</h3>" in html
+    _make_version(review, 1968)
+    _with_ongoing(review, ONGOING + """  - id: synthetic-new
+    registry: SYNTHETIC TEST REGISTRY
+    registry_id: TEST-0003
+    source: TEST-SYNTHETIC
+""")
+    assert _release(review, out, "2").exit_code == 0
+    assert _record(out, "2")["whats_new"]["ongoing_added"] == ["TEST-0003"]
+    md = (out / "versions" / "2" / "supplement.md").read_text("utf-8")
+    assert "new since release 1: TEST-0003" in md
+
+
+@pytest.mark.parametrize("change,message", [
+    ("expected_completion: 2020-06", "expected_completion: 2020-13"),
+    ("source: TEST-SYNTHETIC\n  - id: synthetic-future", "source: NOPE\n  - id: synthetic-future"),
+])
+def test_bad_ongoing_entries_are_record_errors(tmp_path, change, message):
+    review = tmp_path / "bcg"
+    _make_version(review, 1968)
+    _with_ongoing(review, ONGOING.replace(change, message))
+    res = runner.invoke(app, ["validate", str(review)])
+    assert res.exit_code == 1
+    err = [line for line in res.output.splitlines() if line.startswith("error:")]
+    assert err and all("review.yaml" in e for e in err)
+    assert any("ongoing[0]" in e for e in err)
+
+
+def test_completion_passed():
+    import datetime
+
+    from evidence.release import completion_passed
+
+    d = datetime.date
+    assert completion_passed("2026-11", d(2026, 12, 1))
+    assert not completion_passed("2026-11", d(2026, 11, 30))
+    assert completion_passed("2026-12", d(2027, 1, 1))
+    assert completion_passed("2026-02-28", d(2026, 3, 1))
+    assert not completion_passed("2026-02-28", d(2026, 2, 28))
+    assert not completion_passed(None, d(2026, 1, 1))

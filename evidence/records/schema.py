@@ -42,6 +42,7 @@ __all__ = [
     "StatedFinding",
     "Review",
     "LivingPlan",
+    "OngoingStudy",
     "LIVING_RULES",
     "LIVING_DEFAULT_RULES",
     "AnalysisSpec",
@@ -410,6 +411,41 @@ class LivingPlan(_Model):
         return v
 
 
+_PARTIAL_DATE = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
+
+
+class OngoingStudy(_Model):
+    """A registered study not yet reported (a living review lists it and watches for it).
+
+    ``expected_completion`` is the registry's (primary) completion date as text, ``YYYY-MM``
+    or ``YYYY-MM-DD``; ``evidence validate`` reminds when it has passed. Every fact comes from
+    ``source`` (a key of ``sources``), usually the registry entry.
+    """
+
+    id: Id
+    registry: str = Field(min_length=1, description="e.g. ClinicalTrials.gov, ISRCTN")
+    registry_id: str = Field(min_length=1, description="e.g. NCT01234567")
+    title: str | None = None
+    planned_n: int | None = Field(None, ge=1, description="planned (anticipated) enrolment")
+    expected_completion: str | None = Field(None, description="YYYY-MM or YYYY-MM-DD")
+    source: str = Field(min_length=1, description="source key of these facts")
+    where: str | None = None
+    note: str | None = None
+
+    @field_validator("expected_completion")
+    @classmethod
+    def _date(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if not _PARTIAL_DATE.match(v):
+            raise ValueError(f"{v!r} is not a date written YYYY-MM or YYYY-MM-DD")
+        try:
+            datetime.date.fromisoformat(v if len(v) == 10 else v + "-01")
+        except ValueError:
+            raise ValueError(f"{v!r} is not a calendar date") from None
+        return v
+
+
 class Review(_Model):
     id: Id
     title: str
@@ -435,6 +471,20 @@ class Review(_Model):
     living: LivingPlan | None = Field(None, description="living review: the rules, set in "
                                       "advance, that mark a finding as changed between "
                                       "releases (evidence release)")
+    ongoing: list[OngoingStudy] = Field(default_factory=list,
+                                        description="registered studies not yet reported")
+
+    @model_validator(mode="after")
+    def _ongoing_sources(self) -> "Review":
+        keys = {s.key for s in self.sources}
+        ids = [o.id for o in self.ongoing]
+        for i, o in enumerate(self.ongoing):
+            if o.source not in keys:
+                raise _at(f"ongoing[{i}].source", f"unknown source key {o.source!r}; add it "
+                          f"to sources (known: {', '.join(sorted(keys))})")
+            if ids.count(o.id) > 1:
+                raise _at(f"ongoing[{i}].id", f"ongoing study id {o.id!r} is given twice")
+        return self
 
 
 # ---------------------------------------------------------------------------- clinical
