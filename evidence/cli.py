@@ -378,13 +378,18 @@ def release(directory: Path = typer.Argument(DEFAULT_DIR, help="review directory
                                         help="comma-separated formats: html, pdf, md, tex"),
             templates: Optional[Path] = typer.Option(None, "--templates",
                                                      help="directory of templates that "
-                                                          "override the bundled ones")) -> None:
+                                                          "override the bundled ones"),
+            current: bool = typer.Option(True, "--current/--no-current",
+                                         help="also make the release the supplement in OUT "
+                                              "(what OUT shows)")) -> None:
     """Release the review as version V: its supplement with a What's New section (against
     the previous release) and a release.json, in OUT/versions/V.
 
     Earlier versions stay as they were. A version that exists with other content is never
     overwritten (exit 3); releasing again with nothing changed (same content hash and
-    search date as the latest release, or as version V) writes nothing (exit 0).
+    search date as the latest release, or as version V) writes nothing (exit 0). The new
+    release also becomes the supplement in OUT (unless --no-current), until `evidence
+    report` renders changed records there.
     """
     from .release import ReleaseError, check_search_date, check_version, release_reviews
     from .report import FORMATS, OutputError
@@ -414,7 +419,8 @@ def release(directory: Path = typer.Argument(DEFAULT_DIR, help="review directory
         with err.status("releasing ..."):
             outcomes = release_reviews(directory, version, out_dir, search_date=search_date,
                                        formats=fmts, template_dir=templates,
-                                       on_wait=lambda msg: err.print(msg, markup=False))
+                                       on_wait=lambda msg: err.print(msg, markup=False),
+                                       current=current)
     except ReleaseError as exc:
         _die([str(exc)], exc.code)
     except RecordError as exc:
@@ -443,8 +449,9 @@ def release(directory: Path = typer.Argument(DEFAULT_DIR, help="review directory
                         f"studies added, {len(c.get('studies_removed', []))} removed, "
                         f"{len(c.get('studies_corrected', []))} corrected; rules fired: "
                         f"{', '.join(fired) or 'none'}")
-            out.print(f"released {o.version}: {where} (hash {o.content_hash[:12]}…; {what})",
-                      markup=False, soft_wrap=True)
+            shown = f"; {o.target} shows it" if o.current else ""
+            out.print(f"released {o.version}: {where} (hash {o.content_hash[:12]}…; "
+                      f"{what}){shown}", markup=False, soft_wrap=True)
 
 
 # ---------------------------------------------------------------------------------------

@@ -567,6 +567,7 @@ class ReleaseOutcome:
     previous: str | None = None
     comparison: dict[str, Any] | None = None
     written: list[Path] = field(default_factory=list)
+    current: bool = False
 
 
 def history_rows(releases: Sequence[Mapping[str, Any]], analysis_id: str
@@ -623,7 +624,8 @@ def release_reviews(directory: str | Path, version: str, out_dir: str | Path = "
                     *, search_date: str | None = None, formats: Sequence[str] | None = None,
                     template_dir: str | Path | None = None, release_date: str | None = None,
                     on_wait: Callable[[str], None] | None = None,
-                    load: Callable[[Path], Any] | None = None) -> list[ReleaseOutcome]:
+                    load: Callable[[Path], Any] | None = None,
+                    current: bool = True) -> list[ReleaseOutcome]:
     """Release the review in ``directory`` and every review nested below it as version
     ``version``: ``OUT/versions/V`` (and ``OUT/sub/versions/V`` for ``directory/sub``).
 
@@ -632,7 +634,10 @@ def release_reviews(directory: str | Path, version: str, out_dir: str | Path = "
     is written for any review. When the latest release has the same content hash and search
     date, no new version is made (``unchanged``). Otherwise the review is computed, its
     supplement rendered with a What's New section against the latest release, and written
-    with its ``release.json``; all new versions go in as one generation.
+    with its ``release.json``; with ``current`` (the default) the same files also become the
+    supplement in the review's output folder (``OUT``, ``OUT/sub``), so ``OUT`` shows the
+    latest release until ``evidence report`` renders changed records there. All of it goes
+    in as one generation.
     """
     from .model import load_review
     from .report import (FORMATS, check_apart, check_output_dir, find_reviews,
@@ -716,6 +721,8 @@ def release_reviews(directory: str | Path, version: str, out_dir: str | Path = "
                   "rules": rules, **summary, "whats_new": comparison}
         files[RELEASE_FILE] = _dump(record)
         reports.append((vdir, files, fingerprint))
+        if current:
+            reports.append((target, files, fingerprint))
         outcomes.append(ReleaseOutcome(d, target, version, "released", fingerprint,
                                        previous=latest and latest["version"],
                                        comparison=comparison))
@@ -724,4 +731,5 @@ def release_reviews(directory: str | Path, version: str, out_dir: str | Path = "
         if o.status == "released":
             vdir = o.target / VERSIONS / version
             o.written = [p for p in written if vdir in p.parents]
+            o.current = current
     return outcomes

@@ -558,3 +558,38 @@ def test_completion_passed():
     assert completion_passed("2026-02-28", d(2026, 3, 1))
     assert not completion_passed("2026-02-28", d(2026, 2, 28))
     assert not completion_passed(None, d(2026, 1, 1))
+
+
+# ------------------------------------------------------------ what OUT shows
+
+
+def test_out_shows_the_latest_release(bcg_releases):
+    out = bcg_releases["out"]
+    for name in ("index.html", "supplement.md", "supplement.tex", "release.json"):
+        assert (out / name).read_bytes() == (out / "versions" / "3" / name).read_bytes(), name
+
+
+def test_report_after_a_release(tmp_path):
+    review, out = tmp_path / "bcg", tmp_path / "reports"
+    _make_version(review, 1968)
+    assert _release(review, out, "1").exit_code == 0
+    frozen = _tree(out / "versions")
+    res = runner.invoke(app, ["report", str(review), "--out", str(out), "-f", FORMATS])
+    assert res.exit_code == 0 and "up to date" in res.output  # the same inputs
+    assert "## What's New" in (out / "supplement.md").read_text("utf-8")
+    _make_version(review, 1974)  # records changed: OUT shows the working supplement
+    res = runner.invoke(app, ["report", str(review), "--out", str(out), "-f", FORMATS])
+    assert res.exit_code == 0, res.output
+    assert "## What's New" not in (out / "supplement.md").read_text("utf-8")
+    assert not (out / "release.json").exists()
+    assert _tree(out / "versions") == frozen
+
+
+def test_no_current_leaves_out_alone(tmp_path):
+    review, out = tmp_path / "bcg", tmp_path / "reports"
+    _make_version(review, 1968)
+    res = runner.invoke(app, ["release", str(review), "--version", "1", "--out", str(out),
+                              "-f", FORMATS, "--no-current"])
+    assert res.exit_code == 0, res.output
+    assert (out / "versions" / "1" / "index.html").is_file()
+    assert not (out / "index.html").exists() and "shows it" not in res.output
