@@ -231,6 +231,9 @@ def release_summary(results) -> dict[str, Any]:
     if results.conclusions is not None:
         for c in results.conclusions.records():
             conclusions.append({"injury": c["injury"], "strategy": c.get("strategy"),
+                                "name": " × ".join(str(x) for x in (
+                                    c.get("injury_name") or c["injury"],
+                                    c.get("strategy_name") or c.get("strategy")) if x),
                                 "level": c.get("clinical_level"),
                                 "statement": c.get("statement")})
     return {"review": {"id": results.review_id, "title": results.title},
@@ -349,13 +352,14 @@ def compare_summaries(old: Mapping[str, Any] | None, new: Mapping[str, Any],
             continue
         fired = moved and "level_of_evidence_changed" in rules
         row = {"injury": k[0], "strategy": k[1] or None,
+               "name": (b or a).get("name") or " × ".join(x for x in k if x),
                "level_old": a and a["level"], "level_new": b and b["level"],
                "statement_old": a and a["statement"], "statement_new": b and b["statement"],
                "fired": ["level_of_evidence_changed"] if fired else []}
         out["conclusions"].append(row)
         if fired:
             out["fired"].append({"rule": "level_of_evidence_changed",
-                                 "where": " × ".join(x for x in k if x),
+                                 "where": row["name"],
                                  "old": row["level_old"], "new": row["level_new"]})
     oo = {o["id"]: o for o in old.get("ongoing", [])}
     no = {o["id"]: o for o in new.get("ongoing", [])}
@@ -413,6 +417,8 @@ def _check_text(rule: str, value: Any) -> str:
         return "not assessed"
     if rule == "heterogeneity_class_changed" and value is None:
         return "not estimable"
+    if rule == "level_of_evidence_changed" and value is None:
+        return "no conclusion"
     return "—" if value is None else str(value)
 
 
@@ -495,8 +501,10 @@ def whats_new_context(comparison: Mapping[str, Any], release: Mapping[str, Any],
         "records_changed": [f"{r['id']} ({r['kind']}, {r['change']})"
                             for r in comparison["records_changed"]],
         "analyses": analyses,
-        "conclusions": [{"cell": " × ".join(x for x in (c["injury"], c["strategy"]) if x),
-                         "old": c["level_old"] or "—", "new": c["level_new"] or "—",
+        "conclusions": [{"cell": c.get("name") or " × ".join(
+                             x for x in (c["injury"], c["strategy"]) if x),
+                         "old": c["level_old"] or "no conclusion",
+                         "new": c["level_new"] or "no conclusion",
                          "statement_old": c["statement_old"],
                          "statement_new": c["statement_new"],
                          "status": "changed" if c["fired"] else

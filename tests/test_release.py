@@ -593,3 +593,21 @@ def test_no_current_leaves_out_alone(tmp_path):
     assert res.exit_code == 0, res.output
     assert (out / "versions" / "1" / "index.html").is_file()
     assert not (out / "index.html").exists() and "shows it" not in res.output
+
+
+def test_level_of_evidence_rule_on_the_barton_review(review_copy, tmp_path):
+    """The bundled Barton review (real records) without one of its case series: the level of
+    evidence of the cell that study alone supported moves, and the rule says so."""
+    out = tmp_path / "o"
+    assert _release(review_copy, out, "1", formats="md").exit_code == 0
+    (review_copy / "clinical" / "breen-2015.yaml").unlink()
+    res = _release(review_copy, out, "2", formats="md")
+    assert res.exit_code == 0, res.output
+    wn = _record(out, "2")["whats_new"]
+    assert [s["label"] for s in wn["studies_removed"]] == ["Breen 2015"]
+    moved = [c for c in wn["conclusions"] if c["fired"]]
+    assert moved and all(c["level_old"] != c["level_new"] for c in moved)
+    assert {f["rule"] for f in wn["fired"]} == {"level_of_evidence_changed"}
+    text = (out / "versions" / "2" / "supplement.md").read_text("utf-8")
+    assert "Removed (1): Breen 2015." in text
+    assert "### Levels of evidence and conclusions" in text and "| changed |" in text
