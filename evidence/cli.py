@@ -391,6 +391,8 @@ def release(directory: Path = typer.Argument(DEFAULT_DIR, help="review directory
     release also becomes the supplement in OUT (unless --no-current), until `evidence
     report` renders changed records there.
     """
+    import jinja2
+
     from .release import ReleaseError, check_search_date, check_version, release_reviews
     from .report import FORMATS, OutputError
 
@@ -427,6 +429,11 @@ def release(directory: Path = typer.Argument(DEFAULT_DIR, help="review directory
         _die(list(exc.problems), EXIT_INVALID)
     except OutputError as exc:
         _die([str(exc)], EXIT_WRITE)
+    except jinja2.TemplateError as exc:
+        _die([f"template error ({type(exc).__name__}): {exc}; nothing was written"],
+             EXIT_USAGE)
+    except (EvidenceError, ValueError) as exc:
+        _die([f"{directory}: {exc}; nothing was written"], EXIT_INVALID)
     except OSError as exc:
         _die([f"{exc.filename or out_dir}: cannot be written: {exc.strerror or exc}; "
               f"the releases in {out_dir} are unchanged"], EXIT_WRITE)

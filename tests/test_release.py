@@ -611,3 +611,16 @@ def test_level_of_evidence_rule_on_the_barton_review(review_copy, tmp_path):
     text = (out / "versions" / "2" / "supplement.md").read_text("utf-8")
     assert "Removed (1): Breen 2015." in text
     assert "### Levels of evidence and conclusions" in text and "| changed |" in text
+
+
+def test_a_template_that_fails_is_one_error_line_exit_2(tmp_path):
+    review, out = tmp_path / "bcg", tmp_path / "o"
+    _make_version(review, 1968)
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "_whatsnew.md").write_text("{{ whats_new.no_such_key.deeper }}\n", "utf-8")
+    res = runner.invoke(app, ["release", str(review), "--version", "1", "--out", str(out),
+                              "-f", "md", "--templates", str(templates)])
+    assert res.exit_code == 2, res.output
+    assert res.output.startswith("error: template error") and "Traceback" not in res.output
+    assert not (out / "versions").exists()
