@@ -127,6 +127,20 @@ def validate(directory: Path = typer.Argument(DEFAULT_DIR, help="review director
                   f"declared but missing; {summary['outcomes_computable']} of "
                   f"{summary['outcomes']} outcomes allow an effect size{lead}; "
                   f"{summary['gaps']} gaps, {summary['gaps_blocking']} blocking.")
+        _remind_ongoing(loaded)
+
+
+def _remind_ongoing(loaded) -> None:
+    """One ``reminder:`` line per ongoing study of review.yaml whose expected completion date
+    has passed (a reminder, not an error: validate still exits 0)."""
+    from .release import overdue_ongoing
+
+    for o in overdue_ongoing(loaded.review):
+        out.print(f"reminder: {Path(loaded.path) / 'review.yaml'}: ongoing study {o['id']} "
+                  f"({o['registry']} {o['registry_id']}): expected completion "
+                  f"{o['expected_completion']} has passed; check the registry for results, "
+                  "then add its record or update expected_completion", markup=False,
+                  soft_wrap=True)
 
 
 def _render_one(directory: str, formats: list[str], templates: str | None,
@@ -346,6 +360,105 @@ def diff(old: Path = typer.Argument(..., help="the earlier review directory"),
             except (EvidenceError, ValueError) as exc:
                 _die(_problems_of(exc))
     out.print("\n".join(texts), markup=False, end="")
+
+
+@app.command()
+def release(directory: Path = typer.Argument(DEFAULT_DIR, help="review directory; reviews "
+                                             "nested below it are released too"),
+            version: str = typer.Option(..., "--version", "-V",
+                                        help="name of this release, e.g. 1, 2.0 or 2026-12"),
+            search_date: Optional[str] = typer.Option(None, "--search-date",
+                                                      help="date of the search this release "
+                                                           "covers, YYYY-MM-DD"),
+            out_dir: Path = typer.Option(DEFAULT_OUT, "--out", "-o",
+                                         help="output directory (releases go to "
+                                              "OUT/versions/V, nested reviews to "
+                                              "OUT/sub/versions/V)"),
+            formats: str = typer.Option("html,pdf,md,tex", "--format", "-f",
+                                        help="comma-separated formats: html, pdf, md, tex"),
+            templates: Optional[Path] = typer.Option(None, "--templates",
+                                                     help="directory of templates that "
+                                                          "override the bundled ones"),
+            current: bool = typer.Option(True, "--current/--no-current",
+                                         help="also make the release the supplement in OUT "
+                                              "(what OUT shows)")) -> None:
+    """Release the review as version V: its supplement with a What's New section (against
+    the previous release) and a release.json, in OUT/versions/V.
+
+    Earlier versions stay as they were. A version that exists with other content is never
+    overwritten (exit 3); releasing again with nothing changed (same content hash and
+    search date as the latest release, or as version V) writes nothing (exit 0). The new
+    release also becomes the supplement in OUT (unless --no-current), until `evidence
+    report` renders changed records there.
+    """
+    import jinja2
+
+    from .release import ReleaseError, check_search_date, check_version, release_reviews
+    from .report import FORMATS, OutputError
+
+    fmts = [f.strip() for f in formats.split(",") if f.strip()]
+    usage = []
+    bad = [f for f in fmts if f not in FORMATS]
+    if bad:
+        usage.append(f"--format: {bad[0]!r} is not one of {', '.join(FORMATS)}")
+    elif not fmts:
+        usage.append(f"--format: no format given; choose from {', '.join(FORMATS)}")
+    for check, value, opt in ((check_version, version, "--version"),
+                              (check_search_date, search_date, "--search-date")):
+        try:
+            check(value)
+        except ValueError as exc:
+            usage.append(f"{opt}: {exc}")
+    if templates is not None and not templates.is_dir():
+        usage.append(f"--templates: {templates}: no such directory")
+    if usage:
+        _die(usage, EXIT_USAGE)
+    if not directory.is_dir():
+        _die([f"{directory}: no such directory"], EXIT_INVALID)
+    for d in _review_dirs(directory):
+        _load(d)  # every review is validated before anything is rendered or written
+    try:
+        with err.status("releasing ..."):
+            outcomes = release_reviews(directory, version, out_dir, search_date=search_date,
+                                       formats=fmts, template_dir=templates,
+                                       on_wait=lambda msg: err.print(msg, markup=False),
+                                       current=current)
+    except ReleaseError as exc:
+        _die([str(exc)], exc.code)
+    except RecordError as exc:
+        _die(list(exc.problems), EXIT_INVALID)
+    except OutputError as exc:
+        _die([str(exc)], EXIT_WRITE)
+    except jinja2.TemplateError as exc:
+        _die([f"template error ({type(exc).__name__}): {exc}; nothing was written"],
+             EXIT_USAGE)
+    except (EvidenceError, ValueError) as exc:
+        _die([f"{directory}: {exc}; nothing was written"], EXIT_INVALID)
+    except OSError as exc:
+        _die([f"{exc.filename or out_dir}: cannot be written: {exc.strerror or exc}; "
+              f"the releases in {out_dir} are unchanged"], EXIT_WRITE)
+    for o in outcomes:
+        where = o.target / "versions" / o.version
+        if o.status == "up to date":
+            out.print(f"up to date: release {o.version} in {where} has this content "
+                      f"(hash {o.content_hash[:12]}…); nothing written", markup=False)
+        elif o.status == "unchanged":
+            out.print(f"nothing changed since release {o.previous} of {o.directory} (same "
+                      f"hash {o.content_hash[:12]}… and search date): no new version "
+                      "written", markup=False)
+        else:
+            c = o.comparison or {}
+            if c.get("first"):
+                what = "first release"
+            else:
+                fired = sorted({f["rule"] for f in c.get("fired", [])})
+                what = (f"against release {o.previous}: {len(c.get('studies_added', []))} "
+                        f"studies added, {len(c.get('studies_removed', []))} removed, "
+                        f"{len(c.get('studies_corrected', []))} corrected; rules fired: "
+                        f"{', '.join(fired) or 'none'}")
+            shown = f"; {o.target} shows it" if o.current else ""
+            out.print(f"released {o.version}: {where} (hash {o.content_hash[:12]}…; "
+                      f"{what}){shown}", markup=False, soft_wrap=True)
 
 
 # ---------------------------------------------------------------------------------------

@@ -41,6 +41,10 @@ __all__ = [
     "Count",
     "StatedFinding",
     "Review",
+    "LivingPlan",
+    "OngoingStudy",
+    "LIVING_RULES",
+    "LIVING_DEFAULT_RULES",
     "AnalysisSpec",
     "SynthesisPlan",
     "Scale",
@@ -366,6 +370,82 @@ class GradeSpec(_Model):
         return self
 
 
+LIVING_RULES = {
+    "ci_excludes_null_changed": "the confidence interval of a planned analysis now excludes "
+                                "the null effect, or no longer does",
+    "direction_changed": "the pooled estimate of a planned analysis changed sign (which "
+                         "arm it favours)",
+    "heterogeneity_class_changed": "the heterogeneity class of a planned analysis (by I²) "
+                                   "moved to another band",
+    "certainty_changed": "the certainty of evidence (GRADE) of an outcome moved",
+    "level_of_evidence_changed": "a level of evidence of the synthesis (and so its "
+                                 "conclusion) moved",
+}
+"""Rules a living review may set in advance (``living: {rules: [...]}`` in review.yaml): each
+decides, release by release, whether a finding counts as changed."""
+
+LIVING_DEFAULT_RULES = ("ci_excludes_null_changed", "heterogeneity_class_changed",
+                        "certainty_changed", "level_of_evidence_changed")
+"""The rules used when review.yaml has no ``living:`` block or leaves ``rules`` out."""
+
+
+class LivingPlan(_Model):
+    """A living review's plan, set in advance: which rules mark a finding as changed from one
+    release to the next (ids of :data:`LIVING_RULES`; default :data:`LIVING_DEFAULT_RULES`;
+    an empty list judges nothing), and optionally how often it is searched and when it
+    leaves living mode."""
+
+    rules: list[str] = Field(default_factory=lambda: list(LIVING_DEFAULT_RULES))
+    search_frequency: str | None = Field(None, description="e.g. monthly")
+    exit_criteria: str | None = Field(None, description="when the review leaves living mode")
+    note: str | None = None
+
+    @field_validator("rules")
+    @classmethod
+    def _known_rules(cls, v: list[str]) -> list[str]:
+        bad = [r for r in v if r not in LIVING_RULES]
+        if bad:
+            raise ValueError(f"rule {bad[0]!r} is not one of {', '.join(LIVING_RULES)}")
+        if len(set(v)) != len(v):
+            raise ValueError("a rule is listed twice")
+        return v
+
+
+_PARTIAL_DATE = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
+
+
+class OngoingStudy(_Model):
+    """A registered study not yet reported (a living review lists it and watches for it).
+
+    ``expected_completion`` is the registry's (primary) completion date as text, ``YYYY-MM``
+    or ``YYYY-MM-DD``; ``evidence validate`` reminds when it has passed. Every fact comes from
+    ``source`` (a key of ``sources``), usually the registry entry.
+    """
+
+    id: Id
+    registry: str = Field(min_length=1, description="e.g. ClinicalTrials.gov, ISRCTN")
+    registry_id: str = Field(min_length=1, description="e.g. NCT01234567")
+    title: str | None = None
+    planned_n: int | None = Field(None, ge=1, description="planned (anticipated) enrolment")
+    expected_completion: str | None = Field(None, description="YYYY-MM or YYYY-MM-DD")
+    source: str = Field(min_length=1, description="source key of these facts")
+    where: str | None = None
+    note: str | None = None
+
+    @field_validator("expected_completion")
+    @classmethod
+    def _date(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if not _PARTIAL_DATE.match(v):
+            raise ValueError(f"{v!r} is not a date written YYYY-MM or YYYY-MM-DD")
+        try:
+            datetime.date.fromisoformat(v if len(v) == 10 else v + "-01")
+        except ValueError:
+            raise ValueError(f"{v!r} is not a calendar date") from None
+        return v
+
+
 class Review(_Model):
     id: Id
     title: str
@@ -388,6 +468,23 @@ class Review(_Model):
                                    description="certainty of evidence per planned analysis")
     sources: list[Source] = Field(min_length=1)
     notes: list[str] = Field(default_factory=list)
+    living: LivingPlan | None = Field(None, description="living review: the rules, set in "
+                                      "advance, that mark a finding as changed between "
+                                      "releases (evidence release)")
+    ongoing: list[OngoingStudy] = Field(default_factory=list,
+                                        description="registered studies not yet reported")
+
+    @model_validator(mode="after")
+    def _ongoing_sources(self) -> "Review":
+        keys = {s.key for s in self.sources}
+        ids = [o.id for o in self.ongoing]
+        for i, o in enumerate(self.ongoing):
+            if o.source not in keys:
+                raise _at(f"ongoing[{i}].source", f"unknown source key {o.source!r}; add it "
+                          f"to sources (known: {', '.join(sorted(keys))})")
+            if ids.count(o.id) > 1:
+                raise _at(f"ongoing[{i}].id", f"ongoing study id {o.id!r} is given twice")
+        return self
 
 
 # ---------------------------------------------------------------------------- clinical

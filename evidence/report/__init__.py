@@ -59,6 +59,8 @@ def _records_dir_label(path: Path) -> str:
 
 def _sections(ctx: dict[str, Any]) -> list[dict[str, str]]:
     secs = list(ctx.get("extra_sections", []))
+    if ctx.get("whats_new"):  # a release's What's New (evidence.release) comes first
+        secs.insert(0, {"id": "whats-new", "title": "What's New"})
     secs += [{"id": "table1", "title": "Table 1. Clinical studies"},
              {"id": "data", "title": "Data table"}]
     if ctx.get("experts"):
