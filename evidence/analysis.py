@@ -246,15 +246,21 @@ def run_analysis(frames: Frames, spec: PlannedAnalysis) -> AnalysisResult:
             notes.append(f"subgroups by {spec.label_of(name)}: fewer than 2 studies with a "
                          "value; not fitted")
             continue
+        levels = used[name][keep].astype(str).unique()
+        if len(levels) < 2:
+            notes.append(f"subgroups by {spec.label_of(name)}: every study is "
+                         f"{levels[0]}; no subgroups to compare")
+            continue
         subgroups[name] = subgroup(yi[keep], vi[keep], used[name][keep].astype(str).to_numpy(),
                                    method=around, test=spec.test, level=spec.level)
     metaregs, metareg_terms = [], []
     for mods in spec.moderators:
         keep = lacking(tuple(mods), "meta-regression")
         if keep.sum() <= len(mods) + 1:
+            n_with = int(keep.sum())
             notes.append(f"meta-regression on {', '.join(spec.label_of(m) for m in mods)}: "
-                         f"{int(keep.sum())} studies with every moderator, too few for "
-                         f"{len(mods) + 1} coefficients; not fitted")
+                         f"{n_with} {'study' if n_with == 1 else 'studies'} with every "
+                         f"moderator, too few for {len(mods) + 1} coefficients; not fitted")
             continue
         metaregs.append(metareg(yi[keep], vi[keep], used[list(mods)][keep], method=around,
                                 test=spec.test, level=spec.level))

@@ -305,7 +305,7 @@ def _two_arm(a, spec: dict | None, rob: pd.DataFrame) -> tuple[list[dict], dict]
             if tot > 0:
                 r0 = float(ev_ / tot)
                 basis = (f"pooled {arm2}-arm risk: {ev_:,.0f} events in {tot:,.0f} "
-                         f"participants of {k} studies")
+                         f"participants of {k} {'study' if k == 1 else 'studies'}")
     ois = optimal_information_size(r0) if r0 is not None and 0 < r0 < 1 else None
     weights = used["weight"].to_numpy(float) if "weight" in used else None
     judged = study_judgements(rob, used["study"], sa.outcome)

@@ -65,3 +65,26 @@ def test_records_diff_names_sources_by_key(tmp_path):
     f = out.fields
     assert set(f["field"]) == {"sources[ADDED].key", "sources[ADDED].kind",
                                "sources[ADDED].description"}
+
+
+@pytest.mark.parametrize("keep", [1, 2])
+def test_one_or_two_studies_render_in_every_format(tmp_path, keep):
+    """A copy of the BCG review with only Aronson 1948 (and Rosenthal 1960, the same
+    allocation): no subgroups to compare, no meta-regression, no analyses around the fit —
+    each said in a note; every format renders (k = 1 failed in the templates, and k = 2 with
+    one allocation level raised in subgroup)."""
+    d = tmp_path / "bcg"
+    shutil.copytree(BCG, d)
+    trials = sorted((d / "trials").glob("*.yaml"))
+    keepers = {trials[0].name} if keep == 1 else {trials[0].name, trials[2].name}
+    for t in trials:
+        if t.name not in keepers:
+            t.unlink()
+    res = ev.run_review(d)
+    a = res.analyses[0]
+    assert a.pooled.k == keep and not a.subgroups and not a.metaregs
+    assert any("subgroups by method of treatment allocation" in n for n in a.notes)
+    files = render_report(res, formats=["html", "md", "tex"])
+    assert "Subgroups by method of treatment allocation" in files["index.html"] or \
+        "subgroups by method of treatment allocation" in files["index.html"].lower()
+    assert not re.search(r"\b1 studies", files["supplement.md"])

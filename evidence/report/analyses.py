@@ -232,7 +232,11 @@ def analysis_context(res: AnalysisResult) -> dict[str, Any]:
                            "k_used": res.k_used, "k_total": res.k_total,
                            "notes": [sentence(n) for n in res.notes], "methods": methods_text(res),
                            "transform": tr, "method": s.method, "test": s.test,
-                           "references": _references(res)}
+                           "references": _references(res),
+                           # what a small analysis lacks (k = 1: no fit around the estimate)
+                           "pooled": None, "subgroups": [], "metaregs": [],
+                           "estimators": None, "leave_one_out": None, "influence": None,
+                           "cumulative": None, "egger": None, "trimfill": None}
     p = res.pooled
     if p is not None:
         v = _bt({"estimate": p.estimate, "ci_low": p.ci_low, "ci_high": p.ci_high,
