@@ -120,7 +120,10 @@ def validate(directory: Path = typer.Argument(DEFAULT_DIR, help="review director
             table.add_row(label, g["name"], tp_label.get((g["study"], g["timepoint"]),
                                                          g["timepoint"]),
                           g["missing"], g["blocks"])
-        out.print(table)
+        if len(gaps):
+            out.print(table)
+        else:
+            out.print("No gaps." if all_gaps else "No gap blocks an effect size.")
         lead = (f" ({summary['lead_outcomes_computable']} of {summary['lead_outcomes']} "
                 f"{summary['lead_kind']} outcomes)" if summary["lead_kind"] else "")
         out.print(f"{summary['values_reported']} values reported, {summary['values_missing']} "
@@ -128,6 +131,24 @@ def validate(directory: Path = typer.Argument(DEFAULT_DIR, help="review director
                   f"{summary['outcomes']} outcomes allow an effect size{lead}; "
                   f"{summary['gaps']} gaps, {summary['gaps_blocking']} blocking.")
         _remind_ongoing(loaded)
+        _note_rob(loaded)
+
+
+def _note_rob(loaded) -> None:
+    """One ``note:`` line per risk-of-bias judgement that differs from the tool's algorithm
+    (the reviewer's judgement is kept and the supplement shows both; validate exits 0)."""
+    from .certainty import assess_rob
+
+    for st in loaded.studies:
+        where = loaded.files.get(st.id, st.id)
+        for i, r in enumerate(st.risk_of_bias):
+            a = assess_rob(r.tool, signalling=dict(r.signalling) or None,
+                           domains=dict(r.domains) or None, overall=r.overall,
+                           override_reason=r.override_reason, effect=r.effect)
+            for c in a.conflicts:
+                out.print(f"note: {where}: {st.id}: risk_of_bias[{i}]: {c} (the reviewer's "
+                          "judgement is kept; the supplement shows both)", markup=False,
+                          soft_wrap=True)
 
 
 def _remind_ongoing(loaded) -> None:

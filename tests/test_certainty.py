@@ -398,3 +398,19 @@ def test_multilevel_sensitivity_without_high_risk_studies(tmp_path):
     assert s["estimate"] == pytest.approx(ref.estimate, abs=1e-12)
     html = render_report(res, formats=["html"])["index.html"]
     assert "the τ² column is the sum of the variance components" in html
+
+
+def test_validate_notes_a_judgement_that_differs_from_the_algorithm(tmp_path):
+    from typer.testing import CliRunner
+
+    from evidence.cli import app
+
+    block = ("risk_of_bias:\n  - tool: rob2\n    signalling: {'1.1': Y, '1.2': N, '1.3': N}\n"
+             "    domains: {D1: low}\n    source: SYNTH\n")
+    d = _synthetic(tmp_path, blocks={0: block})
+    res = CliRunner().invoke(app, ["validate", str(d), "--blocking"])
+    assert res.exit_code == 0, res.output
+    assert "No gap blocks an effect size." in res.output
+    out = " ".join(res.output.split())
+    assert ("01-aronson-1948.yaml: aronson-1948: risk_of_bias[0]: D1 (randomisation process): "
+            "the reviewer's judgement 'low' differs from the algorithm's 'high'") in out
