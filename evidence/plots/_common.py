@@ -88,3 +88,35 @@ def fmt_count(x: Any) -> str:
         return ""
     x = float(x)
     return f"{int(x)}" if x == int(x) else f"{x:g}"
+
+
+def require_frame(obj: Any, columns, name: str):
+    """``obj`` as a frame with ``columns`` (index reset), or an ArgumentError naming what is
+    missing."""
+    import pandas as pd
+
+    from ..errors import ArgumentError
+
+    if not isinstance(obj, pd.DataFrame):
+        raise ArgumentError(f"{name} must be a pandas DataFrame with columns "
+                            f"{', '.join(columns)}; got {type(obj).__name__}")
+    missing = [c for c in columns if c not in obj.columns]
+    if missing:
+        raise ArgumentError(f"{name} is missing column(s) {', '.join(missing)}; needed: "
+                            f"{', '.join(columns)}")
+    return obj.reset_index(drop=True)
+
+
+def log_ratio_axis(ax, lo: float, hi: float, measure: str) -> str:
+    """Ticks of a ratio shown on a log axis from ``lo`` to ``hi`` (log scale): nice ratios
+    as labels, no minor ticks. Returns the axis label."""
+    import numpy as np
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    from .forest import _nice_log_ticks
+
+    ticks = _nice_log_ticks(float(np.exp(lo)), float(np.exp(hi)))
+    ax.xaxis.set_major_locator(FixedLocator(np.log(ticks)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{np.exp(v):.3g}"))
+    ax.xaxis.set_minor_locator(NullLocator())
+    return f"{measure} (log scale)"

@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ArgumentError
-from ._common import ACCENT, FONT, INK, SUMMARY, TEXT_KW, fmt, fmt_p, get, is_missing, new_figure
+from ._common import (ACCENT, FONT, INK, SUMMARY, TEXT_KW, fmt, fmt_p, get, is_missing,
+                      new_figure, require_frame)
 
 __all__ = ["forest", "FOREST_COLUMNS", "TRANSFORMS"]
 
@@ -34,14 +35,7 @@ _NOT_POOLABLE = "not poolable"
 
 
 def _check_rows(rows: Any) -> pd.DataFrame:
-    if not isinstance(rows, pd.DataFrame):
-        raise ArgumentError(f"rows must be a pandas DataFrame with columns "
-                            f"{', '.join(FOREST_COLUMNS)}; got {type(rows).__name__}")
-    missing = [c for c in FOREST_COLUMNS if c not in rows.columns]
-    if missing:
-        raise ArgumentError(f"rows is missing column(s) {', '.join(missing)}; needed: "
-                            f"{', '.join(FOREST_COLUMNS)}")
-    return rows.reset_index(drop=True)
+    return require_frame(rows, FOREST_COLUMNS, "rows")
 
 
 def _not_poolable_frame(not_poolable: Any) -> pd.DataFrame:

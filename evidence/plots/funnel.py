@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ArgumentError
-from ._common import ACCENT, FILLED, INK, get, is_missing, new_figure
+from ._common import ACCENT, FILLED, INK, get, is_missing, log_ratio_axis, new_figure
 
 __all__ = ["funnel"]
 
@@ -173,15 +173,7 @@ def funnel(
     ax.set_xlim(xlo, xhi)
     ax.set_ylim(se_max, 0)
     if transform == "exp":
-        from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
-
-        from .forest import _nice_log_ticks
-
-        ticks = _nice_log_ticks(float(np.exp(xlo)), float(np.exp(xhi)))
-        ax.xaxis.set_major_locator(FixedLocator(np.log(ticks)))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{np.exp(v):.3g}"))
-        ax.xaxis.set_minor_locator(NullLocator())
-        xlabel = f"{measure} (log scale)"
+        xlabel = log_ratio_axis(ax, xlo, xhi, measure)
     else:
         xlabel = measure
     ax.set_xlabel(xlabel, fontsize=fontsize, parse_math=False)

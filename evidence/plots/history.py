@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArgumentError
-from ._common import ACCENT, GREY, INK, TEXT_KW, fmt, is_missing, new_figure
+from ._common import ACCENT, GREY, INK, TEXT_KW, fmt, is_missing, log_ratio_axis, new_figure
 
 __all__ = ["release_history"]
 
@@ -121,15 +121,7 @@ def release_history(
         a.set_xticks([])
         a.axis("off")
     if log:
-        from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
-
-        from .forest import _nice_log_ticks
-
-        ticks = _nice_log_ticks(float(np.exp(lo - pad)), float(np.exp(hi + pad)))
-        ax.xaxis.set_major_locator(FixedLocator(np.log(ticks)))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{np.exp(v):.3g}"))
-        ax.xaxis.set_minor_locator(NullLocator())
-        xlabel = f"{measure} (log scale)"
+        xlabel = log_ratio_axis(ax, lo - pad, hi + pad, measure)
     else:
         xlabel = measure
     ax.set_xlabel(xlabel, fontsize=fontsize, parse_math=False)

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ArgumentError
-from ._common import FONT, GREY, INK, TEXT_KW, is_missing, new_figure
+from ._common import FONT, GREY, INK, TEXT_KW, is_missing, new_figure, require_frame
 from .forest import _wrap
 from .matrix import text_color
 
@@ -82,14 +82,7 @@ def _is_overall(domain: Any) -> bool:
 def _judgements(judgements: Any, tool: str, name: str = "judgements") -> pd.DataFrame:
     """The frame with ``judgement`` in lower case, every label checked against the tool."""
     scale = _scale(tool)
-    if not isinstance(judgements, pd.DataFrame):
-        raise ArgumentError(f"{name} must be a pandas DataFrame with columns "
-                            f"{', '.join(_JUDGEMENT_COLUMNS)}; got {type(judgements).__name__}")
-    missing = [c for c in _JUDGEMENT_COLUMNS if c not in judgements.columns]
-    if missing:
-        raise ArgumentError(f"{name} is missing column(s) {', '.join(missing)}; needed: "
-                            f"{', '.join(_JUDGEMENT_COLUMNS)}")
-    frame = judgements.loc[:, list(_JUDGEMENT_COLUMNS)].reset_index(drop=True)
+    frame = require_frame(judgements, _JUDGEMENT_COLUMNS, name).loc[:, list(_JUDGEMENT_COLUMNS)]
     frame["study"] = frame["study"].astype(str)
     frame["domain"] = [OVERALL if _is_overall(d) else str(d) for d in frame["domain"]]
     labels = []
