@@ -75,6 +75,7 @@ class Frames:
     outcome_kinds: pd.DataFrame
     risk_of_bias: pd.DataFrame
     grade: pd.DataFrame
+    ongoing: pd.DataFrame
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         return getattr(self, name)
@@ -165,6 +166,9 @@ def _study_row(st: ClinicalStudy, injury_names: dict[str, str], file: str | None
 #: One row per risk-of-bias assessment as the reviewer recorded it (labels lower-case).
 ROB_COLUMNS = ["study", "outcome", "tool", "effect", "signalling", "domains", "overall",
                "override_reason", "support", "domain_names", "assessor", "source", "where"]
+#: One row per ongoing (registered, not yet reported) study of review.yaml.
+ONGOING_COLUMNS = ["id", "registry", "registry_id", "title", "planned_n",
+                   "expected_completion", "source", "where", "note"]
 #: One row per GRADE entry of review.yaml (decisions keyed by GRADE domain name).
 GRADE_COLUMNS = ["analysis", "outcome", "importance", "start", "start_reason", "thresholds",
                  "comparator_risk", "comparator_risk_source", "decisions", "comments"]
@@ -370,6 +374,7 @@ def build_frames(loaded: RecordSet) -> Frames:
                                                                   "dose-response"):
                                      d.model_dump() for k, d in g.decisions.items()},
                        "comments": g.comments} for g in rv.grade], GRADE_COLUMNS),
+        ongoing=_frame([o.model_dump() for o in getattr(rv, "ongoing", ())], ONGOING_COLUMNS),
     )
 
 

@@ -191,6 +191,10 @@ class ReviewResults:
         the study's weight, and the weighted share of each judgement per domain (what the
         traffic-light, summary and forest plots draw); None when no pooled study is
         assessed.
+    ongoing : Table or None
+        Registered studies not yet reported (``ongoing:`` in review.yaml), as recorded; the
+        expected completion dates are compared with today only by ``evidence validate`` and
+        at a release, so a rendered supplement does not change with the calendar.
     grade, sof : Table or None
         GRADE per outcome and domain (proposal, the reviewer's decision, the level used) and
         the Summary of Findings rows (relative and absolute effects, participants, certainty),
@@ -228,6 +232,7 @@ class ReviewResults:
     rob_shares: Table | None = None
     grade: Table | None = None
     sof: Table | None = None
+    ongoing: Table | None = None
 
     @property
     def has_synthesis(self) -> bool:
@@ -245,7 +250,7 @@ class ReviewResults:
         names = ("completeness", "outcome_status", "effects", "effects_sensitivity", "pooled",
                  "pooled_sensitivity", "levels", "matrix", "conclusions", "stated_check",
                  "rules", "risk_of_bias", "rob_sensitivity", "rob_by_analysis", "rob_shares",
-                 "grade", "sof")
+                 "grade", "sof", "ongoing")
         out = {n: getattr(self, n) for n in names if getattr(self, n) is not None}
         for a in self.analyses:
             out[f"analysis:{a.spec.id}"] = _table(f"analysis:{a.spec.id}", a.effects,
@@ -466,5 +471,7 @@ def run_review(review: LoadedReview | str | Path,
         grade=_table("grade", grade, "GRADE per outcome and domain: proposal, decision, "
                                      "level used") if len(sof) else None,
         sof=_table("sof", sof, "Summary of Findings: one row per outcome, by importance")
-        if len(sof) else None)
+        if len(sof) else None,
+        ongoing=_table("ongoing", fr.ongoing, "registered studies not yet reported")
+        if len(fr.ongoing) else None)
 

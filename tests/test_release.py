@@ -624,3 +624,28 @@ def test_a_template_that_fails_is_one_error_line_exit_2(tmp_path):
     assert res.exit_code == 2, res.output
     assert res.output.startswith("error: template error") and "Traceback" not in res.output
     assert not (out / "versions").exists()
+
+
+def test_ongoing_studies_render_in_a_plain_supplement(tmp_path):
+    """``evidence report`` (no release) lists the ongoing studies in every format; the
+    expected completion is printed as recorded (the calendar check is validate's)."""
+    import shutil
+
+    import evidence as ev
+    from evidence.report import render_report
+
+    d = tmp_path / "bcg"
+    shutil.copytree("studies/bcg", d)
+    rv = d / "review.yaml"
+    rv.write_text(rv.read_text().replace(
+        "sources:\n", "sources:\n  - key: SYNTHREG\n    kind: tertiary\n    description: a "
+        "made-up registry entry for a test (not a real trial)\n", 1)
+        + "ongoing:\n  - id: test-trial\n    registry: SYNTHETIC TEST REGISTRY\n"
+          "    registry_id: TEST-0001\n    title: A made-up trial for a test\n"
+          "    planned_n: 100\n    expected_completion: 2001-01\n    source: SYNTHREG\n")
+    res = ev.run_review(d)
+    assert res.ongoing.to_frame()["registry_id"].tolist() == ["TEST-0001"]
+    files = render_report(res, formats=["html", "md", "tex"])
+    for name in ("index.html", "supplement.md", "supplement.tex"):
+        assert "Ongoing studies" in files[name] and "TEST-0001" in files[name], name
+    assert '<a href="#ongoing">Ongoing studies</a>' in files["index.html"]

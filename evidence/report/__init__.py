@@ -61,6 +61,8 @@ def _sections(ctx: dict[str, Any]) -> list[dict[str, str]]:
     secs = list(ctx.get("extra_sections", []))
     if ctx.get("whats_new"):  # a release's What's New (evidence.release) comes first
         secs.insert(0, {"id": "whats-new", "title": "What's New"})
+    elif ctx.get("ongoing"):  # (a release lists them in its What's New)
+        secs.append({"id": "ongoing", "title": "Ongoing studies"})
     secs += [{"id": "table1", "title": "Table 1. Clinical studies"},
              {"id": "data", "title": "Data table"}]
     if ctx.get("experts"):
@@ -300,6 +302,8 @@ def analyses_extra(results) -> dict[str, Any]:
             extra[key].append(ctx)
             extra["extra_sections"].append({"id": f"{section}-{res.spec.id}",
                                             "title": res.spec.title})
+    extra["ongoing"] = (results.ongoing.records()
+                        if getattr(results, "ongoing", None) is not None else [])
     extra["certainty"] = certainty_context(results)
     extra["rob_figures"] = rob_figures(results) if extra["certainty"] is not None else []
     extra["figures"] += extra["rob_figures"]
