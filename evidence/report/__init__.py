@@ -59,6 +59,8 @@ def _records_dir_label(path: Path) -> str:
 
 def _sections(ctx: dict[str, Any]) -> list[dict[str, str]]:
     secs = list(ctx.get("extra_sections", []))
+    if (ctx.get("certainty") or {}).get("sof"):  # the Summary of Findings leads (Cochrane)
+        secs.insert(0, {"id": "sof", "title": "Summary of findings"})
     if ctx.get("whats_new"):  # a release's What's New (evidence.release) comes first
         secs.insert(0, {"id": "whats-new", "title": "What's New"})
     elif ctx.get("ongoing"):  # (a release lists them in its What's New)
