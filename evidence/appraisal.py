@@ -33,7 +33,8 @@ from .certainty.rob import NOT_ASSESSED
 from .meta.fit import meta
 from .model import Frames
 
-__all__ = ["rob_table", "study_judgements", "rob_sensitivity", "grade_review",
+__all__ = ["rob_table", "study_judgements", "rob_sensitivity", "rob_sensitivity_pre_post",
+           "grade_review",
            "rob_by_analysis", "rob_weighted_shares", "ROB_BY_ANALYSIS_COLUMNS",
            "ROB_TABLE_COLUMNS", "GRADE_TABLE_COLUMNS", "SOF_COLUMNS", "SOF_MAX_OUTCOMES"]
 
@@ -235,6 +236,53 @@ def rob_sensitivity(analysis, rob: pd.DataFrame) -> dict[str, Any] | None:
              test=spec.test, level=spec.level)
     return {**out, "estimate": r.estimate, "ci_low": r.ci_low, "ci_high": r.ci_high,
             "tau2": r.tau2, "i2": r.i2, "note": None}
+
+
+def rob_sensitivity_pre_post(effects: pd.DataFrame, pooled: pd.DataFrame, frames: Frames,
+                             rob: pd.DataFrame, method: str, test: str,
+                             level: float) -> list[dict[str, Any]]:
+    """The pre-post groups pooled from two or more studies, pooled again without the
+    studies at high risk of bias (their whole-study judgement); one row per group that
+    loses a study. Empty when no study is assessed or none is at high risk."""
+    from .synthesis import pool_by_group
+
+    studies = list(dict.fromkeys(effects["study"]))
+    judged = study_judgements(rob, studies, None)
+    high = set(judged.index[judged.isin(_HIGH)])
+    if not high or pooled is None:
+        return []
+    keys = ["injury", "strategy", "outcome_kind"]
+    again = pool_by_group(effects[~effects["study"].isin(high)], method=method, test=test,
+                          level=level).table.set_index(keys)
+    labels = frames.studies.set_index("study")["label"]
+    names_i = frames.injuries.set_index("injury")["name"]
+    names_s = frames.strategies.set_index("strategy")["name"]
+    rows = []
+    for g in pooled[pooled["status"] == "pooled"].itertuples(index=False):
+        mine = effects[(effects["injury"] == g.injury) & (effects["outcome_kind"] == g.outcome_kind)
+                       & effects["computable"]
+                       & effects["strategies"].map(lambda x, st=g.strategy: st in (
+                           x if isinstance(x, (list, tuple)) else str(x).split(", ")))]
+        gone = [s for s in dict.fromkeys(mine["study"]) if s in high]
+        if not gone:
+            continue
+        r = again.loc[(g.injury, g.strategy, g.outcome_kind)] \
+            if (g.injury, g.strategy, g.outcome_kind) in again.index else None
+        ok = r is not None and r["status"] == "pooled"
+        rows.append({"analysis": f"{g.injury}/{g.strategy}/{g.outcome_kind}",
+                     "title": f"{names_i.get(g.injury, g.injury)}: "
+                              f"{names_s.get(g.strategy, g.strategy)}, {g.outcome_kind} "
+                              "(pre-post)",
+                     "k_all": int(g.k), "k_kept": int(r["k"]) if r is not None else 0,
+                     "excluded": ", ".join(labels.get(s, s) for s in gone),
+                     "not_assessed": int((judged == NOT_ASSESSED).sum()),
+                     "estimate": float(r["estimate"]) if ok else None,
+                     "ci_low": float(r["ci_low"]) if ok else None,
+                     "ci_high": float(r["ci_high"]) if ok else None,
+                     "tau2": float(r["tau2"]) if ok else None,
+                     "i2": float(r["i2"]) if ok and pd.notna(r["i2"]) else None,
+                     "note": None if ok else "fewer than two studies left: not pooled"})
+    return rows
 
 
 # ------------------------------------------------------------------------------- GRADE

@@ -23,8 +23,8 @@ from typing import Any, Mapping
 import pandas as pd
 
 from .analysis import AnalysisResult, MultilevelAnalysisResult, run_analysis, run_multilevel
-from .appraisal import (grade_review, rob_by_analysis, rob_sensitivity, rob_table,
-                        rob_weighted_shares)
+from .appraisal import (grade_review, rob_by_analysis, rob_sensitivity,
+                        rob_sensitivity_pre_post, rob_table, rob_weighted_shares)
 from .completeness import completeness, completeness_summary, outcome_status
 from .errors import ArgumentError
 from .model import LoadedReview, load_review, planned_analyses, wide_measurements
@@ -442,6 +442,9 @@ def run_review(review: LoadedReview | str | Path,
     rob = rob_table(fr)
     rob_sens = [r for r in (rob_sensitivity(a, rob) for a in (*analyses, *multilevel))
                 if r is not None]
+    if eff is not None:
+        rob_sens += rob_sensitivity_pre_post(eff.frame_, pooled.frame_, fr, rob, opts.method,
+                                             opts.test, opts.level)
     by_analysis = rob_by_analysis(analyses, rob)
     grade, sof = grade_review(fr, analyses, rob,
                               None if pooled is None else pooled.frame_,

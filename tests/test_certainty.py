@@ -414,3 +414,37 @@ def test_validate_notes_a_judgement_that_differs_from_the_algorithm(tmp_path):
     out = " ".join(res.output.split())
     assert ("01-aronson-1948.yaml: aronson-1948: risk_of_bias[0]: D1 (randomisation process): "
             "the reviewer's judgement 'low' differs from the algorithm's 'high'") in out
+
+
+def test_pre_post_groups_pooled_again_without_high_risk_studies(tmp_path):
+    """A copy of the running-retraining review with SYNTHETIC SDs and n for the two
+    patellofemoral pain studies (no source reports them: made up here so that a group
+    pools) and a synthetic high-risk judgement for one of them: the group is pooled again
+    without it (one study left: not pooled, said so)."""
+    d = tmp_path / "studies"
+    shutil.copytree(ROOT / "studies", d, ignore=shutil.ignore_patterns("bcg", "fine1993"))
+    rv = d / "review.yaml"
+    rv.write_text(rv.read_text().replace(
+        "sources:\n", "sources:\n  - {key: SYNTH, kind: tertiary, description: 'synthetic "
+                      "values and judgements made up for a test; not data'}\n", 1))
+    for name, sd in (("noehren-2011", 1.5), ("willy-2012", 1.2)):
+        p = d / "clinical" / f"{name}.yaml"
+        text = p.read_text()
+        for tp in ("baseline", "post"):
+            text = re.sub(r"(\{timepoint: " + tp + r", source: S20, where: Table 1, "
+                          r"mean: [0-9.]+, )sd: null, n: null\}",
+                          r"\1sd: {value: %s, source: SYNTH}, n: {value: 10, source: SYNTH}}"
+                          % sd, text, count=1)
+        if name == "willy-2012":
+            text = text.rstrip("\n") + ("\nrisk_of_bias:\n  - tool: robins-i\n    overall: "
+                                        "serious\n    source: SYNTH\n")
+        p.write_text(text)
+    res = ev.run_review(d)
+    pooled = res.pooled.to_frame().set_index(["injury", "strategy", "outcome_kind"])
+    assert pooled.loc[("pfp", "hip-adduction-reduction", "pain"), "status"] == "pooled"
+    s = res.rob_sensitivity.to_frame().set_index("analysis")
+    row = s.loc["pfp/hip-adduction-reduction/pain"]
+    assert row["k_all"] == 2 and row["k_kept"] == 1 and row["excluded"] == "Willy 2012"
+    assert row["note"] == "fewer than two studies left: not pooled"
+    html = render_report(res, formats=["html"])["index.html"]
+    assert "Patellofemoral pain: Reduce peak hip adduction" in html

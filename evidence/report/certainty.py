@@ -192,16 +192,16 @@ def _rob(results) -> dict[str, Any]:
     sens = []
     for x in (results.rob_sensitivity.records() if results.rob_sensitivity is not None
               else []):
-        spec = specs[x["analysis"]]
+        spec = specs.get(x["analysis"])  # None: a pre-post group of the synthesis
         v = _bt({"estimate": x["estimate"], "ci_low": x["ci_low"], "ci_high": x["ci_high"]},
-                spec.transform) if x["estimate"] is not None else {}
-        sens.append({"title": spec.title, "k_kept": x["k_kept"], "k_all": x["k_all"],
+                spec.transform if spec else None) if x["estimate"] is not None else {}
+        sens.append({"title": spec.title if spec else x["title"], "k_kept": x["k_kept"], "k_all": x["k_all"],
                      "excluded": x["excluded"], "note": x["note"],
                      "estimate": _num(v.get("estimate")),
                      "ci": f"[{_num(v.get('ci_low'))}, {_num(v.get('ci_high'))}]",
                      "tau2": _num(x["tau2"], 4), "i2": _num(x["i2"], 1) + "%"
                      if x["i2"] is not None else "—",
-                     "multilevel": spec.multilevel is not None})
+                     "multilevel": spec is not None and spec.multilevel is not None})
     return {"n_studies": len({r["study"] for r in rows}), "n_assessed":
             len({r["study"] for r in assessed}), "not_assessed": not_assessed,
             "tables": tables, "conflicts": conflicts, "overrides": overrides,
