@@ -238,6 +238,16 @@ def rob_sensitivity(analysis, rob: pd.DataFrame) -> dict[str, Any] | None:
             "tau2": r.tau2, "i2": r.i2, "note": None}
 
 
+def _group_effects(effects: pd.DataFrame, g) -> pd.DataFrame:
+    """The pre-post effects of one pooled group (injury × strategy × outcome kind); a study's
+    ``strategies`` is a list or a comma-separated text."""
+    def has(x, st=g.strategy):
+        return st in (x if isinstance(x, (list, tuple)) else str(x).split(", "))
+
+    return effects[(effects["injury"] == g.injury) & (effects["outcome_kind"] == g.outcome_kind)
+                   & effects["strategies"].map(has)]
+
+
 def rob_sensitivity_pre_post(effects: pd.DataFrame, pooled: pd.DataFrame, frames: Frames,
                              rob: pd.DataFrame, method: str, test: str,
                              level: float) -> list[dict[str, Any]]:
@@ -259,10 +269,7 @@ def rob_sensitivity_pre_post(effects: pd.DataFrame, pooled: pd.DataFrame, frames
     names_s = frames.strategies.set_index("strategy")["name"]
     rows = []
     for g in pooled[pooled["status"] == "pooled"].itertuples(index=False):
-        mine = effects[(effects["injury"] == g.injury) & (effects["outcome_kind"] == g.outcome_kind)
-                       & effects["computable"]
-                       & effects["strategies"].map(lambda x, st=g.strategy: st in (
-                           x if isinstance(x, (list, tuple)) else str(x).split(", ")))]
+        mine = _group_effects(effects[effects["computable"]], g)
         gone = [s for s in dict.fromkeys(mine["study"]) if s in high]
         if not gone:
             continue
@@ -417,9 +424,7 @@ def _pre_post(pooled: pd.DataFrame, effects: pd.DataFrame, frames: Frames,
         aid = f"{g.injury}/{g.strategy}/{g.outcome_kind}"
         outcome = (f"{names_i.get(g.injury, g.injury)}: {names_s.get(g.strategy, g.strategy)}"
                    f", {g.outcome_kind} (pre-post)")
-        sel = eff[(eff["injury"] == g.injury) & (eff["outcome_kind"] == g.outcome_kind)
-                  & eff["strategies"].map(lambda s, st=g.strategy: st in str(s).split(", ")
-                                          if not isinstance(s, (list, tuple)) else st in s)]
+        sel = _group_effects(eff, g)
         studies = list(dict.fromkeys(sel["study"]))
         n = float(sel.groupby("study")["n"].max().sum()) if len(sel) and \
             sel["n"].notna().all() else None
