@@ -33,7 +33,8 @@ from .errors import ArgumentError
 from .vocabulary import TABLE_METHODS, parse_level
 
 __all__ = ["AnalysisResult", "two_arm_effects", "run_analysis", "run_analyses",
-           "MultilevelAnalysisResult", "multilevel_effects", "run_multilevel",
+           "MultilevelAnalysisResult", "multilevel_effects", "run_multilevel", "fit_multilevel",
+           "around_method",
            "EVENT_MEASURES", "CONTINUOUS_MEASURES"]
 
 EVENT_MEASURES = ("OR", "RR", "RD")
@@ -199,6 +200,13 @@ def _pool_tables(used: pd.DataFrame, spec: PlannedAnalysis):
     return meta_peto(*cells, level=spec.level)
 
 
+def around_method(spec: PlannedAnalysis) -> str:
+    """The τ² estimator of the fits around an analysis (subgroups, meta-regressions,
+    sensitivity): its own, or the inverse-variance fixed-effect model (FE) of the study
+    effects when the main fit pools 2x2 tables (Mantel-Haenszel, Peto)."""
+    return "FE" if spec.method in TABLE_METHODS else spec.method
+
+
 def run_analysis(frames: Frames, spec: PlannedAnalysis) -> AnalysisResult:
     """Compute one planned analysis: effects, pooled fit, subgroups, meta-regression and the
     sensitivity analyses. Pure: frames in, results out."""
@@ -212,9 +220,8 @@ def run_analysis(frames: Frames, spec: PlannedAnalysis) -> AnalysisResult:
         eff["weight"] = np.nan
         return AnalysisResult(spec=spec, effects=eff, pooled=None, notes=tuple(notes))
     yi, vi = used["yi"].to_numpy(), used["vi"].to_numpy()
-    around = spec.method  # the model of the subgroups, meta-regressions and sensitivity fits
+    around = around_method(spec)
     if spec.method in TABLE_METHODS:
-        around = "FE"
         try:
             pooled = _pool_tables(used, spec)
         except ArgumentError as err:
@@ -390,6 +397,16 @@ def multilevel_effects(frames: Frames, spec: PlannedAnalysis) -> pd.DataFrame:
     return out.sort_values(["study", "position"], kind="stable").reset_index(drop=True)
 
 
+def fit_multilevel(used: pd.DataFrame, spec: PlannedAnalysis):
+    """``(V, fit)``: the sampling covariance at the spec's assumed correlation and the
+    ``study/timepoint`` model of the computable effects ``used`` (from
+    :func:`multilevel_effects`)."""
+    V = vcalc(used["vi"].to_numpy(), cluster=used["study"].to_numpy(),
+              obs=used["timepoint"].to_numpy(), rho=spec.multilevel.rho)
+    return V, meta_mv(used["yi"].to_numpy(), V, data=used, random="study/timepoint",
+                      method=spec.method, test=spec.test, level=spec.level)
+
+
 def run_multilevel(frames: Frames, spec: PlannedAnalysis) -> MultilevelAnalysisResult:
     """Pool every study × time point effect of one planned analysis with a multilevel model:
     the fit at the assumed correlation, CR2 inference by study, one coefficient per time
@@ -408,10 +425,7 @@ def run_multilevel(frames: Frames, spec: PlannedAnalysis) -> MultilevelAnalysisR
     used["timepoint_level"] = pd.Categorical(
         used["timepoint"],
         categories=used.sort_values("position", kind="stable")["timepoint"].unique())
-    V = vcalc(used["vi"].to_numpy(), cluster=used["study"].to_numpy(),
-              obs=used["timepoint"].to_numpy(), rho=ml.rho)
-    fit = meta_mv(used["yi"].to_numpy(), V, data=used, random="study/timepoint",
-                  method=spec.method, test=spec.test, level=spec.level)
+    V, fit = fit_multilevel(used, spec)
     cluster = used["study"].to_numpy()
     rob = robust(fit, cluster=cluster) if ml.robust else None
     by = by_rob = None

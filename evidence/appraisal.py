@@ -30,6 +30,7 @@ from .certainty.grade import (DOWNGRADE_DOMAINS, GRADE_DOMAINS, RATIO_MEASURES,
                               propose_large_effect, propose_publication_bias,
                               propose_risk_of_bias)
 from .certainty.rob import NOT_ASSESSED
+from .analysis import MultilevelAnalysisResult, around_method, fit_multilevel
 from .meta.fit import meta
 from .model import Frames
 
@@ -181,28 +182,12 @@ def rob_weighted_shares(by_analysis: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, columns=["analysis", "tool", "domain", "judgement", "share"])
 
 
-def _refit_multilevel(m, keep_studies) -> Any:
-    """The multilevel model of ``m`` on the effects of ``keep_studies`` (same V rule)."""
-    from .effects.vcalc import vcalc
-    from .meta.multilevel import meta_mv
-
-    spec = m.spec
-    used = m.effects[m.effects["computable"]]
-    used = used[used["study"].isin(keep_studies)].reset_index(drop=True)
-    if used["study"].nunique() < 2:
-        return None
-    V = vcalc(used["vi"].to_numpy(), cluster=used["study"].to_numpy(),
-              obs=used["timepoint"].to_numpy(), rho=spec.multilevel.rho)
-    return meta_mv(used["yi"].to_numpy(), V, data=used, random="study/timepoint",
-                   method=spec.method, test=spec.test, level=spec.level)
-
-
 def rob_sensitivity(analysis, rob: pd.DataFrame) -> dict[str, Any] | None:
     """The analysis refitted without the studies whose overall judgement is high risk
     (RoB 2 "high"; ROBINS-I "serious" or "critical"); None when no study is assessed.
     Works on planned two-arm analyses and on multilevel ones (refitted with the same
     assumed correlation)."""
-    multilevel = hasattr(analysis, "fit") and not hasattr(analysis, "pooled")
+    multilevel = isinstance(analysis, MultilevelAnalysisResult)
     if (analysis.fit if multilevel else analysis.pooled) is None:
         return None
     eff = analysis.effects
@@ -224,16 +209,16 @@ def rob_sensitivity(analysis, rob: pd.DataFrame) -> dict[str, Any] | None:
         return {**out, **empty, "note": "every pooled study is at high risk of bias"}
     spec = analysis.spec
     if multilevel:
-        r = _refit_multilevel(analysis, kept)
-        if r is None:
+        used = used[used["study"].isin(kept)].reset_index(drop=True)
+        if used["study"].nunique() < 2:
             return {**out, **empty, "note": "fewer than two studies left: no multilevel model"}
+        _, r = fit_multilevel(used, spec)
         return {**out, "estimate": float(r.estimate), "ci_low": float(r.ci_low),
                 "ci_high": float(r.ci_high), "tau2": float(np.sum(r.sigma2)), "i2": None,
                 "note": None}
     keep = used["study"].isin(kept).to_numpy()
-    method = "FE" if spec.method in ("MH", "Peto") else spec.method
-    r = meta(used["yi"].to_numpy()[keep], used["vi"].to_numpy()[keep], method=method,
-             test=spec.test, level=spec.level)
+    r = meta(used["yi"].to_numpy()[keep], used["vi"].to_numpy()[keep],
+             method=around_method(spec), test=spec.test, level=spec.level)
     return {**out, "estimate": r.estimate, "ci_low": r.ci_low, "ci_high": r.ci_high,
             "tau2": r.tau2, "i2": r.i2, "note": None}
 
