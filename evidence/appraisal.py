@@ -24,8 +24,9 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from .certainty.grade import (DOWNGRADE_DOMAINS, GRADE_DOMAINS, RATIO_MEASURES,
-                              absolute_effects, grade_certainty, optimal_information_size,
+from .certainty.grade import (DOWNGRADE_DOMAINS, GRADE_DOMAINS, HIGH_RISK, RATIO_MEASURES,
+                              absolute_effects, certainty_symbol, grade_certainty,
+                              optimal_information_size,
                               propose_imprecision, propose_inconsistency,
                               propose_large_effect, propose_publication_bias,
                               propose_risk_of_bias)
@@ -37,7 +38,7 @@ from .model import Frames
 __all__ = ["rob_table", "study_judgements", "rob_sensitivity", "rob_sensitivity_pre_post",
            "grade_review",
            "rob_by_analysis", "rob_weighted_shares", "ROB_BY_ANALYSIS_COLUMNS",
-           "ROB_TABLE_COLUMNS", "GRADE_TABLE_COLUMNS", "SOF_COLUMNS", "SOF_MAX_OUTCOMES"]
+           "ROB_TABLE_COLUMNS", "GRADE_TABLE_COLUMNS", "SOF_COLUMNS"]
 
 ROB_TABLE_COLUMNS = ["study", "label", "outcome", "tool", "effect", "domain", "domain_name",
                      "algorithm", "reviewer", "judgement", "conflict", "rule", "support",
@@ -49,10 +50,7 @@ SOF_COLUMNS = ["analysis", "outcome", "importance", "measure", "effect_label", "
                "comparator_basis", "risk_comparator", "risk_intervention",
                "risk_intervention_low", "risk_intervention_high", "difference",
                "difference_low", "difference_high", "absolute_note", "start", "start_reason",
-               "certainty", "upper_bound", "reasons", "comments"]
-#: GRADE's Summary of Findings table lists at most seven outcomes.
-SOF_MAX_OUTCOMES = 7
-_HIGH = {"high", "serious", "critical"}
+               "certainty", "certainty_symbol", "upper_bound", "reasons", "comments"]
 
 
 # ------------------------------------------------------------------------- risk of bias
@@ -197,7 +195,7 @@ def rob_sensitivity(analysis, rob: pd.DataFrame) -> dict[str, Any] | None:
     judged = study_judgements(rob, studies, analysis.spec.outcome)
     if (judged == NOT_ASSESSED).all():
         return None
-    high = judged.isin(_HIGH)
+    high = judged.isin(HIGH_RISK)
     kept = [s for s in studies if not high[s]]
     out = {"analysis": analysis.spec.id, "k_all": len(studies), "k_kept": len(kept),
            "excluded": ", ".join(labels[s] for s in studies if high[s]) or None,
@@ -243,7 +241,7 @@ def rob_sensitivity_pre_post(effects: pd.DataFrame, pooled: pd.DataFrame, frames
 
     studies = list(dict.fromkeys(effects["study"]))
     judged = study_judgements(rob, studies, None)
-    high = set(judged.index[judged.isin(_HIGH)])
+    high = set(judged.index[judged.isin(HIGH_RISK)])
     if not high or pooled is None:
         return []
     keys = ["injury", "strategy", "outcome_kind"]
@@ -301,6 +299,10 @@ def _domain_rows(aid: str, outcome: str, proposals: dict, decisions: dict) -> li
                      "basis": "reviewer" if dec else ("proposal" if level is not None
                                                       else NOT_ASSESSED)})
     return rows
+
+
+def _symbol(label: str | None) -> str | None:
+    return None if label is None else certainty_symbol(label)
 
 
 def _certainty(start: str | None, rows: list[dict]) -> tuple[str | None, bool, str]:
@@ -386,7 +388,8 @@ def _two_arm(a, spec: dict | None, rob: pd.DataFrame) -> tuple[list[dict], dict]
            "start_reason": (spec or {}).get("start_reason") if start else
            "the starting level (randomised trials: high; other designs: low) is not stated "
            "in review.yaml (grade:)",
-           "certainty": label, "upper_bound": bound, "reasons": reasons,
+           "certainty": label, "certainty_symbol": _symbol(label), "upper_bound": bound,
+           "reasons": reasons,
            "comments": (spec or {}).get("comments")}
     return rows, sof
 
@@ -437,6 +440,7 @@ def _pre_post(pooled: pd.DataFrame, effects: pd.DataFrame, frames: Frames,
                                     "difference", "difference_low", "difference_high")},
                "absolute_note": "not applicable: a within-group change, no comparison group",
                "start": "low", "start_reason": _PRE_POST_START, "certainty": label,
+               "certainty_symbol": _symbol(label),
                "upper_bound": bound, "reasons": reasons,
                "comments": (g.assumption if isinstance(g.assumption, str) else None)}
         out.append((rows, sof))

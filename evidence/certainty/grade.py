@@ -62,7 +62,7 @@ __all__ = ["GRADE_DOMAINS", "DOWNGRADE_DOMAINS", "UPGRADE_DOMAINS", "CERTAINTY_L
            "Proposal", "propose_inconsistency", "propose_imprecision",
            "propose_risk_of_bias", "propose_publication_bias", "propose_large_effect",
            "optimal_information_size", "grade_certainty", "certainty_symbol",
-           "absolute_effects", "RATIO_MEASURES"]
+           "absolute_effects", "RATIO_MEASURES", "HIGH_RISK"]
 
 DOWNGRADE_DOMAINS = ("risk of bias", "inconsistency", "indirectness", "imprecision",
                      "publication bias")
@@ -71,7 +71,8 @@ GRADE_DOMAINS = DOWNGRADE_DOMAINS + UPGRADE_DOMAINS
 CERTAINTY_LEVELS = ("very low", "low", "moderate", "high")
 RATIO_MEASURES = ("RR", "OR", "HR", "PETO")
 
-_HIGH = {"high", "serious", "critical"}
+#: Overall judgements at high risk of bias (RoB 2 "high"; ROBINS-I "serious", "critical").
+HIGH_RISK = frozenset({"high", "serious", "critical"})
 _MIDDLE = {"some concerns", "moderate", "no information"}
 
 
@@ -162,7 +163,7 @@ def propose_risk_of_bias(judgements: Sequence[str | None],
     if w.shape != (len(labels),):
         raise ArgumentError(f"{len(w)} weights for {len(labels)} judgements")
     w = w / w.sum()
-    high = float(w[[v in _HIGH for v in labels]].sum())
+    high = float(w[[v in HIGH_RISK for v in labels]].sum())
     mid = float(w[[v in _MIDDLE for v in labels]].sum())
     basis = f"{100 * high:.0f}% of the weight at high risk, {100 * mid:.0f}% with concerns"
     if high >= 0.5:

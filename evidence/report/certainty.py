@@ -15,10 +15,8 @@ from .analyses import _bt
 __all__ = ["certainty_context", "certainty_label", "per_thousand", "difference_text",
            "SOF_MAX_OUTCOMES"]
 
+#: GRADE's Summary of Findings table lists at most seven outcomes.
 SOF_MAX_OUTCOMES = 7
-_DOMAIN_ORDER = ("risk of bias", "inconsistency", "indirectness", "imprecision",
-                 "publication bias", "large effect", "dose-response", "plausible confounding")
-_LEVELS = ("very low", "low", "moderate", "high")
 TOOL_NAMES = {"rob2": "RoB 2", "robins-i": "ROBINS-I", "robins-i-v2": "ROBINS-I V2",
               "custom": "the review's own scale"}
 
@@ -44,13 +42,13 @@ def difference_text(d: float, lo: float, hi: float) -> str:
     return f"{_count(d)} per 1,000 (from {_count(lo)} to {_count(hi)})"
 
 
-def certainty_label(label: str | None, upper_bound: bool) -> tuple[str, str]:
-    """(symbol, words): ("⊕⊕◯◯", "LOW (at most)"); not rated → ("", "not rated")."""
-    if label is None:
+def certainty_label(r: dict[str, Any]) -> tuple[str, str]:
+    """(symbol, words) of a Summary of Findings row: ("⊕⊕◯◯", "LOW (at most)"); not rated
+    → ("", "not rated")."""
+    if r["certainty"] is None:
         return "", "not rated"
-    n = _LEVELS.index(label) + 1
-    return "\u2295" * n + "\u25ef" * (4 - n), label.upper() + (" (at most)" if upper_bound
-                                                               else "")
+    return r["certainty_symbol"], r["certainty"].upper() + (" (at most)" if r["upper_bound"]
+                                                           else "")
 
 
 def _effect(r: dict[str, Any]) -> tuple[str, str]:
@@ -100,7 +98,7 @@ def _sof_rows(sof: list[dict[str, Any]], grade: list[dict[str, Any]]) -> tuple[l
                               "most the level shown."))
         if r["certainty"] is None:
             marks.append(note(f"Certainty not rated: {r['start_reason']}."))
-        symbol, words = certainty_label(r["certainty"], bool(r["upper_bound"]))
+        symbol, words = certainty_label(r)
         est, ci = _effect(r)
         absolute = r["risk_comparator"] is not None
         k = int(r["k"])
@@ -137,9 +135,8 @@ def _grade_tables(sof: list[dict], grade: list[dict]) -> list[dict[str, Any]]:
         rows = [g for g in grade if g["analysis"] == r["analysis"]]
         if not rows:
             continue
-        rows.sort(key=lambda g: _DOMAIN_ORDER.index(g["domain"]))
         up = [g["direction"] == "up" for g in rows]
-        symbol, words = certainty_label(r["certainty"], bool(r["upper_bound"]))
+        symbol, words = certainty_label(r)
         out.append({"outcome": r["outcome"], "start": r["start"] or "not stated",
                     "start_reason": r["start_reason"], "symbol": symbol, "certainty": words,
                     "domains": [{"domain": g["domain"].capitalize(),
