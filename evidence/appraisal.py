@@ -282,12 +282,18 @@ def _decisions(spec: dict | None) -> dict[str, dict]:
     return dict((spec or {}).get("decisions") or {})
 
 
+def _used_level(domain: str, proposals: dict, decisions: dict) -> int | None:
+    """The level a domain counts with: the reviewer's decision, else the proposal's."""
+    dec, p = decisions.get(domain), proposals.get(domain)
+    return dec["level"] if dec else (p.level if p is not None else None)
+
+
 def _domain_rows(aid: str, outcome: str, proposals: dict, decisions: dict) -> list[dict]:
     rows = []
     for d in GRADE_DOMAINS:
         p = proposals.get(d)
         dec = decisions.get(d)
-        level = dec["level"] if dec else (p.level if p is not None else None)
+        level = _used_level(d, proposals, decisions)
         rows.append({"analysis": aid, "outcome": outcome, "domain": d,
                      "direction": "down" if d in DOWNGRADE_DOMAINS else "up",
                      "proposed": None if p is None else p.level,
@@ -364,8 +370,7 @@ def _two_arm(a, spec: dict | None, rob: pd.DataFrame) -> tuple[list[dict], dict]
     }
     decisions = _decisions(spec)
     outcome = (spec or {}).get("outcome") or sa.title
-    rows = _domain_rows(sa.id, outcome, proposals, decisions)
-    down = any((r["level"] or 0) < 0 for r in rows if r["direction"] == "down")
+    down = any((_used_level(d, proposals, decisions) or 0) < 0 for d in DOWNGRADE_DOMAINS)
     proposals["large effect"] = propose_large_effect(
         measure, p.estimate, p.ci_low, p.ci_high, start=start or "high", downgraded=down)
     rows = _domain_rows(sa.id, outcome, proposals, decisions)
