@@ -298,22 +298,26 @@ def vcalc(vi, cluster, obs=None, *, rho: float | tuple[float, float] | None = No
     sd = np.sqrt(v)
     vals = corr * sd[r] * sd[c]
     keep = (vals != 0.0) | (r == c)
-    parts = []
-    if ob is not None and not simple and obs is not None:
+    parts = []  # never empty: without obs, type, time1 and grp1 the simple case applies
+    if obs is not None:
         parts.append(f"rho = {r_within:g} between observations of one construct")
     if type is not None:
         parts.append(f"rho = {r_between:g} between construct types")
     if simple:
         parts.append(f"rho = {r_within:g} between different effects of one cluster")
-    if t1 is not None and phi is not None:
+    if time1 is not None:
         parts.append(f"autocorrelation phi = {phi:g} per time unit")
     if grp1 is not None:
         parts.append("shared conditions of contrasts" + (" (group sizes given)"
                                                          if w1 is not None else ""))
-    note = "sampling covariances from " + "; ".join(parts) if parts else \
-        "sampling covariances of shared conditions"
-    rho_rec = (None if not (simple or obs is not None or type is not None)
-               else (r_within if type is None else
-                     (r_between if obs is None else (r_within, r_between))))
+    note = "sampling covariances from " + "; ".join(parts)
+    if obs is not None and type is not None:
+        rho_rec = (r_within, r_between)
+    elif type is not None:
+        rho_rec = r_between
+    elif obs is not None or simple:
+        rho_rec = r_within
+    else:
+        rho_rec = None  # only times or shared conditions: no correlation was assumed
     return SamplingCovariance(k=k, rows=r[keep], cols=c[keep], values=vals[keep],
                               rho=rho_rec, note=note)
