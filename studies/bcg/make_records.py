@@ -14,14 +14,13 @@ or without an argument to call ``Rscript`` directly (needs R with metadat and js
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-R_CALL = "library(jsonlite); library(metadat); cat(toJSON(dat.bcg, digits = NA))"
+sys.path.insert(0, str(HERE.parent))
+from _metadat import write_records  # noqa: E402  (studies/_metadat.py)
 
 
 def _slug(author: str, year: int) -> str:
@@ -80,18 +79,7 @@ notes:
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        text = Path(argv[1]).read_text()
-    else:
-        text = subprocess.run(["Rscript", "-e", R_CALL], check=True, capture_output=True,
-                              text=True).stdout
-    rows = json.loads(text)
-    out = HERE / "trials"
-    out.mkdir(exist_ok=True)
-    for row in rows:
-        name = f"{int(row['trial']):02d}-{_slug(row['author'], int(row['year']))}.yaml"
-        (out / name).write_text(_record(row), encoding="utf-8")
-    print(f"wrote {len(rows)} records to {out}")
+    write_records(argv, "dat.bcg", HERE, lambda row: f"{int(row['trial']):02d}-{_slug(row['author'], int(row['year']))}.yaml", _record)
 
 
 if __name__ == "__main__":

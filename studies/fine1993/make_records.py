@@ -14,13 +14,13 @@ or without an argument to call ``Rscript`` directly (needs R with metadat and js
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-R_CALL = "library(jsonlite); library(metadat); cat(toJSON(dat.fine1993, digits = NA))"
+sys.path.insert(0, str(HERE.parent))
+from _metadat import write_records  # noqa: E402  (studies/_metadat.py)
+
 MONTHS = (6, 12, 18, 24)
 
 
@@ -78,17 +78,7 @@ notes:
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        text = Path(argv[1]).read_text()
-    else:
-        text = subprocess.run(["Rscript", "-e", R_CALL], check=True, capture_output=True,
-                              text=True).stdout
-    rows = json.loads(text)
-    out = HERE / "trials"
-    out.mkdir(exist_ok=True)
-    for row in rows:
-        (out / f"study-{int(row['study']):02d}.yaml").write_text(_record(row), encoding="utf-8")
-    print(f"wrote {len(rows)} records to {out}")
+    write_records(argv, "dat.fine1993", HERE, lambda row: f"study-{int(row['study']):02d}.yaml", _record)
 
 
 if __name__ == "__main__":
