@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..formatting import number
 from .analyses import _bt
 
 __all__ = ["certainty_context", "certainty_label", "per_thousand", "difference_text",
@@ -19,10 +20,6 @@ __all__ = ["certainty_context", "certainty_label", "per_thousand", "difference_t
 SOF_MAX_OUTCOMES = 7
 TOOL_NAMES = {"rob2": "RoB 2", "robins-i": "ROBINS-I", "robins-i-v2": "ROBINS-I V2",
               "custom": "the review's own scale"}
-
-
-def _num(x: Any, d: int = 2) -> str:
-    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{d}f}"
 
 
 def per_thousand(x: float | None) -> str:
@@ -57,8 +54,8 @@ def _effect(r: dict[str, Any]) -> tuple[str, str]:
     vals = {"estimate": r["estimate"], "ci_low": r["ci_low"], "ci_high": r["ci_high"]}
     vals = _bt(vals, r.get("transform"))
     name = r["measure"]
-    return (f"{name} {_num(vals['estimate'])}",
-            f"({_num(vals['ci_low'])} to {_num(vals['ci_high'])})")
+    return (f"{name} {number(vals['estimate'])}",
+            f"({number(vals['ci_low'])} to {number(vals['ci_high'])})")
 
 
 def _level_text(v: Any, up: bool = False) -> str:
@@ -194,9 +191,9 @@ def _rob(results) -> dict[str, Any]:
                 spec.transform if spec else None) if x["estimate"] is not None else {}
         sens.append({"title": spec.title if spec else x["title"], "k_kept": x["k_kept"], "k_all": x["k_all"],
                      "excluded": x["excluded"], "note": x["note"],
-                     "estimate": _num(v.get("estimate")),
-                     "ci": f"[{_num(v.get('ci_low'))}, {_num(v.get('ci_high'))}]",
-                     "tau2": _num(x["tau2"], 4), "i2": _num(x["i2"], 1) + "%"
+                     "estimate": number(v.get("estimate")),
+                     "ci": f"[{number(v.get('ci_low'))}, {number(v.get('ci_high'))}]",
+                     "tau2": number(x["tau2"], 4), "i2": number(x["i2"], 1) + "%"
                      if x["i2"] is not None else "—",
                      "multilevel": spec is not None and spec.multilevel is not None})
     return {"n_studies": len({r["study"] for r in rows}), "n_assessed":
