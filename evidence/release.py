@@ -179,6 +179,24 @@ def _excludes_null(low: float | None, high: float | None) -> bool | None:
     return bool(low > 0 or high < 0)
 
 
+def _accrued(a) -> dict[str, Any]:
+    """Participants of the pooled studies of a two-arm analysis, and the comparator arm's
+    events and participants (what a sequential analysis accrues; None where a study lacks
+    them)."""
+    eff = a.effects
+    used = eff[eff["computable"].astype(bool)] if "computable" in eff else eff
+    out: dict[str, Any] = {"participants": None, "comparator": None}
+    if "n" in used and len(used) and used["n"].notna().all():
+        out["participants"] = int(used["n"].sum())
+    arm = a.spec.arms[1]
+    ev_col, tot_col = f"{arm}_events", f"{arm}_total"
+    if (ev_col in used and tot_col in used and len(used)
+            and used[[ev_col, tot_col]].notna().all().all()):
+        out["comparator"] = {"events": int(used[ev_col].sum()),
+                             "participants": int(used[tot_col].sum())}
+    return out
+
+
 def release_summary(results) -> dict[str, Any]:
     """What a release records of one computed review (pure: reads ``results`` only).
 
@@ -204,29 +222,74 @@ def release_summary(results) -> dict[str, Any]:
                         "year": None if is_missing(year) else int(year),
                         "hash": rec.get("hash")})
     sof = {r["analysis"]: r for r in results.sof.records()} if results.sof is not None else {}
-    analyses = []
-    for a in results.analyses:
-        p, s = a.pooled, a.spec
-        row: dict[str, Any] = {"id": s.id, "title": s.title, "measure": s.measure,
-                               "effect_label": s.effect_label, "transform": s.transform,
-                               "method": s.method, "test": s.test, "level": s.level,
-                               "k": 0 if p is None else int(p.k), "estimate": None,
-                               "ci_low": None, "ci_high": None, "tau2": None, "i2": None}
-        if p is not None:
-            row.update(estimate=_float(p.estimate), ci_low=_float(p.ci_low),
-                       ci_high=_float(p.ci_high), tau2=_float(p.tau2), i2=_float(p.i2))
+
+    def finish(row: dict[str, Any], key: str, transform: str | None) -> dict[str, Any]:
         vals = [row["estimate"], row["ci_low"], row["ci_high"]]
-        if s.transform and s.transform != "identity" and None not in vals:
-            vals = [float(v) for v in back_transform(np.asarray(vals, float), s.transform)]
+        if transform and transform != "identity" and None not in vals:
+            vals = [float(v) for v in back_transform(np.asarray(vals, float), transform)]
         row["display"] = {"estimate": vals[0], "ci_low": vals[1], "ci_high": vals[2]}
         row["ci_excludes_null"] = _excludes_null(row["ci_low"], row["ci_high"])
-        row["heterogeneity"] = heterogeneity_class(row["i2"]) if row["k"] > 1 else None
-        g = sof.get(s.id)
+        row["heterogeneity"] = (heterogeneity_class(row["i2"])
+                                if row["k"] > 1 and row["i2"] is not None else None)
+        g = sof.get(key)
         cert = None if g is None else g.get("certainty")
         row["certainty"] = cert if isinstance(cert, str) and cert else None
         row["certainty_at_most"] = bool(g.get("upper_bound")) if g is not None else False
+        return row
+
+    analyses = []
+    for a in results.analyses:
+        p, s = a.pooled, a.spec
+        row: dict[str, Any] = {"id": s.id, "title": s.title, "kind": "two-arm",
+                               "measure": s.measure,
+                               "effect_label": s.effect_label, "transform": s.transform,
+                               "method": s.method, "test": s.test, "level": s.level,
+                               "k": 0 if p is None else int(p.k), "estimate": None,
+                               "se": None, "ci_low": None, "ci_high": None, "tau2": None,
+                               "i2": None, "participants": None, "comparator": None}
+        if p is not None:
+            row.update(estimate=_float(p.estimate), se=_float(p.se), ci_low=_float(p.ci_low),
+                       ci_high=_float(p.ci_high), tau2=_float(p.tau2), i2=_float(p.i2))
+            row.update(_accrued(a))
         row["notes"] = list(a.notes)
-        analyses.append(row)
+        analyses.append(finish(row, s.id, s.transform))
+    for m in getattr(results, "multilevel", ()):
+        s, fit, rb = m.spec, m.fit, m.robust
+        row = {"id": s.id, "title": s.title, "kind": "multilevel", "measure": s.measure,
+               "effect_label": s.effect_label, "transform": s.transform, "method": s.method,
+               "test": s.test, "level": s.level, "k": 0 if fit is None else int(fit.k),
+               "studies": m.n_studies, "estimate": None, "se": None, "ci_low": None,
+               "ci_high": None, "ci_basis": None, "tau2": None, "i2": None, "sigma2": None,
+               "participants": None, "comparator": None, "notes": list(m.notes)}
+        if fit is not None:
+            inf = rb if rb is not None else fit
+            row.update(estimate=_float(fit.estimate), se=_float(inf.se),
+                       ci_low=_float(inf.ci_low), ci_high=_float(inf.ci_high),
+                       ci_basis="CR2 cluster-robust" if rb is not None else "model-based",
+                       sigma2={n: _float(v) for n, v in zip(fit.sigma2_names, fit.sigma2)})
+        analyses.append(finish(row, s.id, s.transform))
+    if results.pooled is not None:
+        frames = results.frames
+        names_i = {r["injury"]: r["name"] for r in frames["injuries"].records()}
+        names_s = {r["strategy"]: r["name"] for r in frames["strategies"].records()}
+        level = results.options.level
+        for g in results.pooled.records():
+            if is_missing(g.get("estimate")):
+                continue  # not poolable: its reason is in the supplement, not a finding
+            key = f"{g['injury']}/{g['strategy']}/{g['outcome_kind']}"
+            title = (f"{names_i.get(g['injury'], g['injury'])}: "
+                     f"{names_s.get(g['strategy'], g['strategy'])}, {g['outcome_kind']} "
+                     "(pre-post)")
+            row = {"id": key, "title": title, "kind": "pre-post", "measure": g["measure"],
+                   "effect_label": None, "transform": None, "method": g.get("method"),
+                   "test": results.options.test, "level": level, "k": int(g["k"]),
+                   "estimate": _float(g["estimate"]), "se": _float(g["se"]),
+                   "ci_low": _float(g["ci_low"]), "ci_high": _float(g["ci_high"]),
+                   "tau2": _float(g.get("tau2")), "i2": _float(g.get("i2")),
+                   "participants": None, "comparator": None,
+                   "assumption": g["assumption"] if isinstance(g.get("assumption"), str)
+                   else None, "notes": []}
+            analyses.append(finish(row, key, None))
     conclusions = []
     if results.conclusions is not None:
         for c in results.conclusions.records():
@@ -463,21 +526,35 @@ def whats_new_context(comparison: Mapping[str, Any], release: Mapping[str, Any],
             return lambda a: ("—" if a[key] is None else number(a[key], digits) + suffix)
 
         het = ("heterogeneity_class_changed",)
-        rows = [row("Studies (k)", lambda a: count(a["k"])),
-                row(f"{label} (95% CI)", _est, ("ci_excludes_null_changed",
-                                                "direction_changed")),
-                row(f"Estimate ({scale})", num("estimate", 4)),
-                row("τ²", num("tau2", 4), het),
-                row("I²", num("i2", 2, "%"), het),
-                row("Heterogeneity class", lambda a: a["heterogeneity"] or "not estimable",
-                    het),
-                row("Certainty (GRADE)", _certainty, ("certainty_changed",))]
-        for r in rows[3:5]:  # τ² and I² are judged through their class
-            if r["rule"] and r["status"] != "not judged":
-                r["rule"] = "judged through the heterogeneity class"
-                r["status"] = f"class {r['status']}"
+        kind = ref.get("kind", "two-arm")
+        ci_name = f"{label} ({level_percent(ref['level'])} CI"
+        ci_name += f", {ref['ci_basis']})" if ref.get("ci_basis") else ")"
+        if kind == "multilevel":
+            rows = [row("Effects (k)", lambda a: count(a["k"])),
+                    row("Studies", lambda a: count(a.get("studies"))),
+                    row(ci_name, _est, ("ci_excludes_null_changed", "direction_changed")),
+                    row(f"Estimate ({scale})", num("estimate", 4))]
+            for name in (ref.get("sigma2") or {}):
+                rows.append(row(f"σ² ({name})", lambda a, n=name: (
+                    "—" if not a.get("sigma2") or a["sigma2"].get(n) is None
+                    else number(a["sigma2"][n], 4))))
+            rows.append(row("Certainty (GRADE)", lambda a: "not graded (multilevel model)"))
+        else:
+            rows = [row("Studies (k)", lambda a: count(a["k"])),
+                    row(ci_name, _est, ("ci_excludes_null_changed", "direction_changed")),
+                    row(f"Estimate ({scale})", num("estimate", 4)),
+                    row("τ²", num("tau2", 4), het),
+                    row("I²", num("i2", 2, "%"), het),
+                    row("Heterogeneity class",
+                        lambda a: a["heterogeneity"] or "not estimable", het),
+                    row("Certainty (GRADE)", _certainty, ("certainty_changed",))]
+            for r in rows[3:5]:  # τ² and I² are judged through their class
+                if r["rule"] and r["status"] != "not judged":
+                    r["rule"] = "judged through the heterogeneity class"
+                    r["status"] = f"class {r['status']}"
         analyses.append({"id": c["id"], "title": c["title"], "status": c["status"],
-                         "rows": rows, "fired": list(c["fired"])})
+                         "kind": kind, "rows": rows, "fired": list(c["fired"]),
+                         "assumption": ref.get("assumption")})
     label = (lambda s: s["label"] + ("" if s.get("year") is None or str(s["year"]) in
                                      s["label"] else f" ({s['year']})"))
     fired = [{"rule": f["rule"], "description": LIVING_RULES[f["rule"]], "where": f["where"],
@@ -616,7 +693,7 @@ def _history_figures(releases: Sequence[Mapping[str, Any]], current: Mapping[str
             label = a["effect_label"] or a["measure"]
             fig = release_history(rows, measure=label, transform=a["transform"],
                                   ci_label=f"{level_percent(a['level'])} CI")
-            fid = f"history-{a['id']}"
+            fid = "history-" + re.sub(r"[^A-Za-z0-9._-]+", "-", a["id"])
             out[a["id"]] = figure_entry(
                 fid, f"{a['title']}: estimate by release",
                 f"The pooled {label[0].lower() + label[1:] if label[1:2].islower() else label}"
@@ -670,7 +747,9 @@ def release_reviews(directory: str | Path, version: str, out_dir: str | Path = "
     pending = []
     for d in find_reviews(root) or [root]:
         target = out / d.relative_to(root)
-        fingerprint = inputs_fingerprint(d, fmts, template_dir)
+        # a release's identity is its content: the printed records path is left out, so
+        # releasing from another working directory is not a change
+        fingerprint = inputs_fingerprint(d, fmts, template_dir, records_path=False)
         releases = read_releases(target)
         same = [r for r in releases if r["version"] == version]
         if same:
@@ -722,19 +801,36 @@ def release_reviews(directory: str | Path, version: str, out_dir: str | Path = "
                   "previous": prev_meta,
                   "content_hash_covers": "the records and files of the review directory, "
                   "the user's templates, the evidence package (code and bundled templates), "
-                  "the versions of the libraries that shape numbers and figures, the formats "
-                  "and the records path as the supplement prints it "
-                  "(evidence.report.inputs_fingerprint)",
+                  "the versions of the libraries that shape numbers and figures and the formats "
+                  "(evidence.report.inputs_fingerprint); the path the records were read from "
+                  "is left out, so the same review released from another directory has the "
+                  "same hash",
                   "formats": fmts, "software": dict(results.software),
                   "rules": rules, **summary, "whats_new": comparison}
         files[RELEASE_FILE] = _dump(record)
-        reports.append((vdir, files, fingerprint))
+        # the manifests record the full fingerprint (with the printed path), as `evidence
+        # report` computes it, so a report run on the same inputs sees the release as current
+        manifest_fp = inputs_fingerprint(d, fmts, template_dir)
+        reports.append((vdir, files, manifest_fp))
         if current:
-            reports.append((target, files, fingerprint))
+            reports.append((target, files, manifest_fp))
         outcomes.append(ReleaseOutcome(d, target, version, "released", fingerprint,
                                        previous=latest and latest["version"],
                                        comparison=comparison))
-    written = write_reports(out, reports, on_wait=on_wait)
+    seen = {target: [(r["version"], r.get("content_hash")) for r in releases]
+            for _, target, _, _, releases in pending}
+
+    def nothing_landed_meanwhile() -> None:
+        # holding the output lock: the releases read above are still all there are
+        for target, before in seen.items():
+            now = [(r["version"], r.get("content_hash")) for r in read_releases(target)]
+            if now != before:
+                raise ReleaseError(
+                    f"{target / VERSIONS}: another release landed while this one was being "
+                    f"made ({', '.join(v for v, _ in now if (v, _) not in before) or 'changed'}"
+                    "); nothing was written: run the release again", 3)
+
+    written = write_reports(out, reports, on_wait=on_wait, check=nothing_landed_meanwhile)
     for o in outcomes:
         if o.status == "released":
             vdir = o.target / VERSIONS / version

@@ -97,13 +97,16 @@ def _tree_files(root: Path, *, skip_reviews: bool) -> list[Path]:
 
 
 def inputs_fingerprint(review_dir: str | Path, formats: Iterable[str] = FORMATS,
-                       template_dir: str | Path | None = None) -> str:
+                       template_dir: str | Path | None = None, *,
+                       records_path: bool = True) -> str:
     """SHA-256 of everything a supplement is made from, computed without loading the review.
 
     The records and files of the review directory (not nested reviews), the user's template
     directory, the evidence package itself (code and bundled templates), the versions of the
-    libraries that shape numbers and figures, the formats asked for and the records path as
-    the report prints it. Equal fingerprints give byte-identical output.
+    libraries that shape numbers and figures, the formats asked for and (``records_path``) the
+    records path as the report prints it. Equal fingerprints give byte-identical output; with
+    ``records_path=False`` (the content of a release) they give the same output up to the
+    printed path.
     """
     from importlib import metadata
 
@@ -114,7 +117,8 @@ def inputs_fingerprint(review_dir: str | Path, formats: Iterable[str] = FORMATS,
 
     root = Path(review_dir)
     add("formats", ",".join(formats).encode())
-    add("records_dir", _records_dir_label(root).encode())
+    if records_path:
+        add("records_dir", _records_dir_label(root).encode())
     trees = [("review", root, True), ("package", _PACKAGE_DIR, False)]
     if template_dir is not None:
         trees.append(("templates", Path(template_dir), False))
@@ -201,7 +205,8 @@ def check_apart(out_dir: str | Path, review_dir: str | Path) -> None:
 
 def write_reports(out_dir: str | Path,
                   reports: Iterable[tuple[str | Path, dict[str, str | bytes], str | None]],
-                  *, on_wait: Callable[[str], None] | None = None) -> list[Path]:
+                  *, on_wait: Callable[[str], None] | None = None,
+                  check: Callable[[], None] | None = None) -> list[Path]:
     """Write the supplements of one run into the output tree ``out_dir`` as one generation.
 
     ``reports``: ``(target, files, fingerprint)`` per review, ``target`` being ``out_dir``
@@ -213,12 +218,17 @@ def write_reports(out_dir: str | Path,
     :mod:`evidence.report.writer`); nothing changed: nothing is written. Returns the paths
     (under ``out_dir`` as given) whose content changed, manifests left out. Raises
     :class:`OutputError` when the directory cannot be written, ``OUT`` then unchanged.
+    ``check`` is called holding the lock, before anything is written: an exception it raises
+    leaves ``OUT`` unchanged (a release uses it to see that no other release landed
+    meanwhile).
     """
     out = Path(out_dir)
     entries = [(_relative_target(out, t), files, fp) for t, files, fp in reports]
     if not entries:
         return []
     with output_lock(out, on_wait=on_wait) as root:
+        if check is not None:
+            check()
         tree: dict[str, str | bytes] = {}
         drop: set[str] = set()
         manifests = set()
