@@ -519,6 +519,41 @@ def _cross_check(review: Review, review_label: str, records: list[tuple[str, Any
     for dup in sorted({g.analysis for g in review.grade
                        if [x.analysis for x in review.grade].count(g.analysis) > 1}):
         probs.append(f"{review_label}: {review.id}: grade: analysis '{dup}' is graded twice")
+    living = getattr(review, "living", None)
+    plans = {a.id: a for a in review.analyses}
+    source_keys = {s.key for s in review.sources}
+    for i, sp in enumerate(living.sequential if living is not None else ()):
+        loc = f"{review_label}: {review.id}: living.sequential[{i}]"
+        a = plans.get(sp.analysis)
+        if a is None:
+            probs.append(f"{loc}.analysis: no planned analysis '{sp.analysis}'; planned: "
+                         f"{', '.join(analysis_ids) or '(none)'}")
+            continue
+        if a.multilevel is not None:
+            probs.append(f"{loc}.analysis: '{sp.analysis}' is a multilevel analysis; a "
+                         "sequential analysis is offered for two-arm analyses")
+        ratio = a.measure in ("RR", "OR", "RD")
+        if sp.information == "participants" and sp.control_risk is not None and not ratio:
+            probs.append(f"{loc}.control_risk: '{sp.analysis}' pools {a.measure}; a control "
+                         "risk sizes a dichotomous outcome (RR, OR, RD): give sd instead")
+        if sp.information == "participants" and sp.sd is not None and a.measure != "MD":
+            probs.append(f"{loc}.sd: '{sp.analysis}' pools {a.measure}; an SD sizes a mean "
+                         "difference (MD): use information: statistical instead")
+        if a.transform == "exp" and sp.effect <= 0:
+            probs.append(f"{loc}.effect: {a.measure} is a ratio; the effect to detect is a "
+                         "ratio above 0 (e.g. 0.8)")
+        if a.transform == "exp" and sp.effect == 1:
+            probs.append(f"{loc}.effect: a ratio of 1 is no effect")
+        for field in ("control_risk_source", "sd_source"):
+            key = getattr(sp, field)
+            if key is not None and key not in source_keys:
+                probs.append(f"{loc}.{field}: unknown source '{key}'; known: "
+                             f"{', '.join(sorted(source_keys))}")
+    if living is not None:
+        seen = [sp.analysis for sp in living.sequential]
+        for dup in sorted({x for x in seen if seen.count(x) > 1}):
+            probs.append(f"{review_label}: {review.id}: living.sequential: analysis '{dup}' "
+                         "is listed twice")
     for i, f in enumerate(review.stated_findings):
         if f.injury not in injuries:
             probs.append(f"{review_label}: {review.id}: stated_findings[{i}].injury: unknown "

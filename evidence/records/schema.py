@@ -45,6 +45,8 @@ __all__ = [
     "OngoingStudy",
     "LIVING_RULES",
     "LIVING_DEFAULT_RULES",
+    "SEQUENTIAL_SPENDING",
+    "SequentialPlan",
     "AnalysisSpec",
     "SynthesisPlan",
     "Scale",
@@ -389,6 +391,60 @@ LIVING_DEFAULT_RULES = ("ci_excludes_null_changed", "heterogeneity_class_changed
 """The rules used when review.yaml has no ``living:`` block or leaves ``rules`` out."""
 
 
+SEQUENTIAL_SPENDING = ("obrien-fleming", "pocock")
+"""Lan-DeMets alpha-spending functions a sequential analysis may use."""
+
+
+class SequentialPlan(_Model):
+    """A sequential analysis of one planned analysis across releases (``living: sequential:``
+    in review.yaml), set in advance: a sensitivity analysis that guards against repeated
+    looks, never the main conclusion.
+
+    ``information`` chooses what accrues: ``participants`` (trial sequential analysis,
+    Wetterslev et al. 2008: the required information size from ``control_risk`` and
+    ``effect`` for ratio measures, or ``sd`` and ``effect`` for a mean difference; adjusted by
+    the diversity D² of the current release when ``heterogeneity: diversity``) or
+    ``statistical`` (information = 1/SE² of the pooled model; required ((z₁₋α/₂ + z₁₋β) / δ)²
+    with δ the effect on the analysis scale). ``effect`` is on the display scale (a risk
+    ratio of 0.8 for a 20% relative risk reduction; a mean difference as it is reported).
+    ``control_risk: observed`` uses the comparator arms' events over participants of the
+    current release. Every assumption needs its ``reason``.
+    """
+
+    analysis: Id = Field(description="id of a planned analysis")
+    effect: float = Field(description="the effect to detect (display scale)")
+    reason: str = Field(min_length=1, description="why this effect (and control risk/SD)")
+    alpha: float = Field(0.05, gt=0, lt=0.5)
+    power: float = Field(0.8, gt=0, lt=1)
+    spending: Literal[SEQUENTIAL_SPENDING] = "obrien-fleming"
+    information: Literal["participants", "statistical"] = "participants"
+    heterogeneity: Literal["diversity", "none"] = "diversity"
+    control_risk: float | Literal["observed"] | None = Field(
+        None, description="comparator risk for a ratio measure (participants)")
+    control_risk_source: str | None = None
+    sd: float | None = Field(None, gt=0, description="SD of the outcome (mean difference)")
+    sd_source: str | None = None
+
+    @model_validator(mode="after")
+    def _needs(self) -> "SequentialPlan":
+        if isinstance(self.control_risk, float) and not 0 < self.control_risk < 1:
+            raise _at("control_risk", "a comparator risk lies between 0 and 1")
+        if isinstance(self.control_risk, float) and not self.control_risk_source:
+            raise _at("control_risk_source", "an assumed comparator risk needs a source")
+        if self.sd is not None and not self.sd_source:
+            raise _at("sd_source", "an assumed SD needs a source")
+        if self.information == "participants" and self.control_risk is None and self.sd is None:
+            raise _at("control_risk", "a required information size in participants needs "
+                      "control_risk (ratio measures) or sd (mean differences); or use "
+                      "information: statistical")
+        if self.control_risk is not None and self.sd is not None:
+            raise _at("sd", "give control_risk (ratio measures) or sd (mean differences), "
+                      "not both")
+        if self.effect == 0:
+            raise _at("effect", "the effect to detect cannot be no effect")
+        return self
+
+
 class LivingPlan(_Model):
     """A living review's plan, set in advance: which rules mark a finding as changed from one
     release to the next (ids of :data:`LIVING_RULES`; default :data:`LIVING_DEFAULT_RULES`;
@@ -399,6 +455,8 @@ class LivingPlan(_Model):
     search_frequency: str | None = Field(None, description="e.g. monthly")
     exit_criteria: str | None = Field(None, description="when the review leaves living mode")
     note: str | None = None
+    sequential: list[SequentialPlan] = Field(
+        default_factory=list, description="sequential analyses across releases (sensitivity)")
 
     @field_validator("rules")
     @classmethod
