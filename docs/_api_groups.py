@@ -44,6 +44,16 @@ GROUPS: dict[str, tuple[str, str, list[str]]] = {
         "inference as clubSandwich's CR2.",
         ["meta_mv", "MetaMVResult", "rho_sensitivity", "robust", "RobustResult"],
     ),
+    "sequential": (
+        "Repeated looks: sequential analysis",
+        "Trial sequential analysis of a cumulative meta-analysis across the releases of a "
+        "living review: Lan-DeMets alpha-spending boundaries, the required information size "
+        "(participants or statistical information) and diversity. A sensitivity analysis, "
+        "never the main conclusion.",
+        ["sequential_analysis", "SequentialResult", "sequential_bounds", "SequentialBounds",
+         "alpha_spending", "ris_binary", "ris_continuous", "required_statistical_information",
+         "diversity"],
+    ),
     "synthesis": (
         "Synthesis: from records to results",
         "Completeness, the planned analyses of a review, levels of evidence, the expert "

@@ -40,6 +40,9 @@ _LAZY = {
     ".meta.robust": ("RobustResult", "robust"),
     ".meta.results": ("MetaResult",),
     ".meta.sensitivity": ("cumulative", "influence", "leave_one_out"),
+    ".meta.sequential": ("sequential_analysis", "SequentialResult", "sequential_bounds",
+                         "SequentialBounds", "alpha_spending", "ris_binary", "ris_continuous",
+                         "required_statistical_information", "diversity"),
     ".meta.subgroup": ("SubgroupResult", "subgroup"),
     ".meta.transform": ("back_transform",),
     ".model": ("LoadedReview", "load_review"),
@@ -107,6 +110,10 @@ __all__ = [
     "meta_mh", "meta_peto", "MHResult", "PetoResult",
     "metareg", "MetaRegResult", "leave_one_out", "influence", "cumulative", "egger_test",
     "EggerResult", "trimfill", "TrimFillResult", "back_transform", "rich_progress",
+    # repeated looks: trial sequential analysis across releases of a living review
+    "sequential_analysis", "SequentialResult", "sequential_bounds", "SequentialBounds",
+    "alpha_spending", "ris_binary", "ris_continuous", "required_statistical_information",
+    "diversity",
     # dependent effect sizes: multilevel models, cluster-robust inference
     "meta_mv", "MetaMVResult", "rho_sensitivity", "robust", "RobustResult",
     # records to results: completeness, planned analyses, mixed-methods synthesis, updates
