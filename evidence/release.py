@@ -57,7 +57,7 @@ __all__ = ["RELEASE_FILE", "RELEASE_FORMAT", "HETEROGENEITY_CLASSES", "LIVING_RU
            "release_summary", "compare_summaries", "whats_new", "whats_new_context",
            "read_releases", "check_version", "check_search_date", "history_rows",
            "completion_passed", "ongoing_studies", "overdue_ongoing",
-           "release_reviews"]
+           "sequential_summary", "sequential_context", "release_reviews"]
 
 #: The file of a release, inside ``OUT/versions/V/``.
 RELEASE_FILE = "release.json"
@@ -185,7 +185,10 @@ def _accrued(a) -> dict[str, Any]:
     them)."""
     eff = a.effects
     used = eff[eff["computable"].astype(bool)] if "computable" in eff else eff
-    out: dict[str, Any] = {"participants": None, "comparator": None}
+    out: dict[str, Any] = {"participants": None, "comparator": None, "se_fixed": None}
+    if "vi" in used and len(used) and used["vi"].notna().all():
+        # the fixed-effect SE of the same studies: a sequential analysis's diversity D²
+        out["se_fixed"] = float(1.0 / np.sqrt(np.sum(1.0 / used["vi"].to_numpy(float))))
     if "n" in used and len(used) and used["n"].notna().all():
         out["participants"] = int(used["n"].sum())
     arm = a.spec.arms[1]
@@ -246,7 +249,8 @@ def release_summary(results) -> dict[str, Any]:
                                "method": s.method, "test": s.test, "level": s.level,
                                "k": 0 if p is None else int(p.k), "estimate": None,
                                "se": None, "ci_low": None, "ci_high": None, "tau2": None,
-                               "i2": None, "participants": None, "comparator": None}
+                               "i2": None, "participants": None, "comparator": None,
+                               "se_fixed": None}
         if p is not None:
             row.update(estimate=_float(p.estimate), se=_float(p.se), ci_low=_float(p.ci_low),
                        ci_high=_float(p.ci_high), tau2=_float(p.tau2), i2=_float(p.i2))
@@ -607,6 +611,189 @@ def whats_new_context(comparison: Mapping[str, Any], release: Mapping[str, Any],
     }
 
 
+# ---------------------------------------------------------------- repeated looks (TSA)
+
+
+def _plan_dict(plan) -> dict[str, Any]:
+    return plan.model_dump() if hasattr(plan, "model_dump") else dict(plan)
+
+
+def sequential_summary(plans: Sequence[Any], releases: Sequence[Mapping[str, Any]],
+                       current: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A sequential analysis (trial sequential analysis) per plan of ``living: sequential``,
+    across the earlier ``releases`` and this one (``current``: version and summary).
+
+    Pure: reads the recorded summaries only. Each look is a release that recorded the
+    analysis with an estimate and an SE (and, for information in participants, the
+    participants of its pooled studies); a release without them is left out and named. The
+    cumulative Z of a look is estimate / SE on the analysis scale of the random-effects
+    model. The required information is sized from the plan (``control_risk`` given or
+    observed in the comparator arms of this release, ``sd``, ``effect``, ``alpha``,
+    ``power``) and, with ``heterogeneity: diversity`` and information in participants,
+    divided by ``1 - D²`` with D² of this release. Where it cannot be computed the entry says
+    why (``computed`` False, ``reason``) instead of a number.
+    """
+    from .errors import ArgumentError
+    from .meta import sequential as sq
+
+    out = []
+    for plan in plans:
+        pl = _plan_dict(plan)
+        aid = pl["analysis"]
+        entry: dict[str, Any] = {"analysis": aid, "plan": pl, "computed": False,
+                                 "reason": None, "looks": [], "left_out": [],
+                                 "references": list(sq.SEQUENTIAL_REFERENCES)}
+        out.append(entry)
+        now = next((a for a in current.get("analyses", []) if a["id"] == aid), None)
+        if now is None or now.get("estimate") is None or now.get("se") is None:
+            entry["title"] = aid if now is None else now["title"]
+            entry["reason"] = (f"analysis {aid} has no pooled estimate in this release, so "
+                               "there is no look to test")
+            continue
+        entry["title"] = now["title"]
+        entry["measure"] = now["measure"]
+        entry["effect_label"] = now.get("effect_label")
+        participants = pl["information"] == "participants"
+        for r in [*releases, current]:
+            a = next((x for x in r.get("analyses", []) if x["id"] == aid), None)
+            if a is None or a.get("estimate") is None or not a.get("se"):
+                if a is not None:
+                    entry["left_out"].append({"version": r["version"],
+                                              "why": "no pooled estimate and SE recorded"})
+                continue
+            if participants and a.get("participants") is None:
+                entry["left_out"].append({"version": r["version"],
+                                          "why": "participants of the pooled studies not "
+                                          "all recorded"})
+                continue
+            info = float(a["participants"]) if participants else 1.0 / float(a["se"]) ** 2
+            entry["looks"].append({"version": r["version"], "k": a["k"],
+                                   "information": info,
+                                   "z": float(a["estimate"]) / float(a["se"])})
+        info = [x["information"] for x in entry["looks"]]
+        drop = next((i for i in range(1, len(info)) if info[i] <= info[i - 1]), None)
+        if drop is not None:
+            a, b = entry["looks"][drop - 1], entry["looks"][drop]
+            what = "participants" if participants else "statistical information (1/SE²)"
+            entry["reason"] = (f"the {what} did not grow from release {a['version']} "
+                               f"({number(a['information'], 1)}) to release {b['version']} "
+                               f"({number(b['information'], 1)}); a sequential analysis "
+                               "needs information that grows from look to look")
+            continue
+        alpha, power, effect = pl["alpha"], pl["power"], pl["effect"]
+        try:
+            if participants:
+                if pl.get("sd") is not None:
+                    required = sq.ris_continuous(pl["sd"], effect, alpha, power)
+                    entry["basis"] = f"SD {number(pl['sd'], 4)} ({pl['sd_source']})"
+                else:
+                    pc, basis = pl["control_risk"], None
+                    if pc == "observed":
+                        comp = now.get("comparator")
+                        if not comp or not comp.get("participants"):
+                            entry["reason"] = ("control risk 'observed' needs the comparator "
+                                               "arms' events and participants, not recorded "
+                                               "for every pooled study in this release")
+                            continue
+                        pc = comp["events"] / comp["participants"]
+                        basis = (f"observed in the comparator arms of release "
+                                 f"{current['version']}: {comp['events']}/"
+                                 f"{comp['participants']}")
+                    else:
+                        basis = f"assumed ({pl['control_risk_source']})"
+                    entry["control_risk"] = float(pc)
+                    entry["basis"] = f"control risk {number(pc, 4)}, {basis}"
+                    required = sq.ris_binary(float(pc), effect, now["measure"], alpha, power)
+                entry["required_unadjusted"] = required
+                if pl["heterogeneity"] == "diversity":
+                    if now.get("se_fixed") is None:
+                        entry["reason"] = ("diversity D² needs the fixed-effect SE of this "
+                                           "release, not recorded")
+                        continue
+                    d2 = sq.diversity(float(now["se"]), float(now["se_fixed"]))
+                    if d2 >= 1:
+                        entry["reason"] = "diversity D² is 1: no information size is enough"
+                        continue
+                    entry["diversity"] = d2
+                    required = required / (1.0 - d2)
+            else:
+                delta = math.log(effect) if now["transform"] == "exp" else effect
+                required = sq.required_statistical_information(delta, alpha, power)
+                entry["required_unadjusted"] = required
+            res = sq.sequential_analysis([x["z"] for x in entry["looks"]], info, required,
+                                         alpha, pl["spending"])
+        except ArgumentError as exc:
+            entry["reason"] = str(exc)
+            continue
+        for look, f, bnd, c in zip(entry["looks"], res.fractions, res.boundary, res.crossed):
+            look.update(fraction=f, boundary=bnd, crossed=c)
+        entry.update(computed=True, required=required, status=res.status,
+                     first_crossed=(None if res.first_crossed is None
+                                    else entry["looks"][res.first_crossed]["version"]),
+                     reached_at=(None if res.reached_at is None
+                                 else entry["looks"][res.reached_at]["version"]),
+                     final_boundary=[b for b in res.boundary if b is not None][-1],
+                     conclusion=res.conclusion, method=res.method)
+    return out
+
+
+_STATUS_TEXT = {"crossed": "boundary crossed", "reached": "required information reached",
+                "neither": "neither boundary crossed nor information reached"}
+
+
+def sequential_context(entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The text the What's New templates show of :func:`sequential_summary`'s entries."""
+    out = []
+    for e in entries:
+        pl = e["plan"]
+        participants = pl["information"] == "participants"
+        unit = "participants" if participants else "1/SE²"
+        spend = "O'Brien-Fleming" if pl["spending"] == "obrien-fleming" else "Pocock"
+        what = e.get("effect_label") or e.get("measure") or "an effect"
+        plan = (f"to detect {what[:1].lower() + what[1:] if what[1:2].islower() else what} "
+                f"{pl['effect']:g} with two-sided alpha {pl['alpha']:g} and power "
+                f"{100 * pl['power']:g}%; Lan-DeMets {spend}-type alpha spending; "
+                f"information in {unit}")
+        c: dict[str, Any] = {"analysis": e["analysis"], "title": e["title"],
+                             "computed": e["computed"], "reason": e.get("reason"),
+                             "plan": plan, "why": pl["reason"],
+                             "left_out": [f"release {x['version']} ({x['why']})"
+                                          for x in e.get("left_out", [])],
+                             "references": e["references"]}
+        if e["computed"]:
+            req = e["required"]
+            size = f"{number(req, 1)} {unit}"
+            if participants:
+                size = f"{count(math.ceil(req))} participants"
+                parts = [e.get("basis", "")]
+                if e.get("diversity") is not None:
+                    parts.append(f"diversity D² {number(100 * e['diversity'], 1)}%: "
+                                 f"{count(math.ceil(e['required_unadjusted']))} / (1 − D²)")
+                else:
+                    parts.append("not adjusted for heterogeneity")
+                c["basis"] = "; ".join(p for p in parts if p)
+            else:
+                c["basis"] = ("statistical information ((z(1 − α/2) + z(1 − β)) / δ)², δ on the "
+                              "analysis scale; the random-effects SE already carries τ²")
+            c.update(required=size, status=_STATUS_TEXT[e["status"]],
+                     conclusion=e["conclusion"], method=e["method"],
+                     final_boundary=number(e["final_boundary"], 3),
+                     rows=[{"version": x["version"], "k": count(x["k"]),
+                            "information": (count(int(x["information"])) if participants
+                                            else number(x["information"], 1)),
+                            "fraction": number(100 * x["fraction"], 1) + "%",
+                            "z": number(x["z"], 3),
+                            "boundary": ("± " + number(x["boundary"], 3)
+                                         if x["boundary"] is not None and
+                                         math.isfinite(x["boundary"]) else
+                                         "none (past the required size)"
+                                         if x["boundary"] is None else "∞"),
+                            "crossed": "yes" if x["crossed"] else "no"}
+                           for x in e["looks"]])
+        out.append(c)
+    return out
+
+
 # ------------------------------------------------------------------------------ writing
 
 
@@ -787,6 +974,9 @@ def release_reviews(directory: str | Path, version: str, out_dir: str | Path = "
         prev_meta = None if latest is None else {k: latest.get(k) for k in (
             "version", "search_date", "release_date", "content_hash")}
         ctx = whats_new_context(comparison, meta, prev_meta, summary["ongoing"])
+        summary["sequential"] = sequential_summary(
+            () if living is None else living.sequential, releases, {**meta, **summary})
+        ctx["sequential"] = sequential_context(summary["sequential"])
         history = _history_figures(releases, {**meta, **summary}, fmts)
         for a in ctx["analyses"]:
             a["history"] = history.get(a["id"])

@@ -384,16 +384,16 @@ def sequential_analysis(z, information, required: float, alpha: float = 0.05,
               "symmetric boundaries on the cumulative Z (trial sequential analysis)")
     if first is not None:
         status = "crossed"
-        conclusion = ("the cumulative Z crossed the sequential boundary: the repeated looks "
-                      "do not explain the finding")
+        conclusion = ("the cumulative Z crossed the sequential boundary, so the repeated "
+                      "looks do not explain the finding")
     elif reached_at is not None:
         status = "reached"
         conclusion = ("the required information size was reached without crossing the "
                       "boundary: an effect of the planned size is unlikely")
     else:
         status = "neither"
-        conclusion = ("the boundary was not crossed and the required information size is not "
-                      "reached: more evidence is needed before a firm conclusion")
+        conclusion = ("the cumulative Z is inside the boundaries and the required information "
+                      "size is not reached: more evidence is needed for a firm conclusion")
     return SequentialResult(
         z=tuple(float(x) for x in zz), information=tuple(float(x) for x in info),
         required=float(required), fractions=tuple(float(x) for x in frac),

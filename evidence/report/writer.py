@@ -147,7 +147,8 @@ _LATEX_SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{
                   "…": r"\dots{}", "‘": "`", "’": "'", "“": "``", "”": "''", "°": r"\textdegree{}",
                   "\u00a0": "~", "µ": r"$\mu$", "³": r"\textsuperscript{3}",
                   "¹": r"\textsuperscript{1}", "½": r"\textonehalf{}",
-                  "\u2295": r"$\oplus$", "\u25ef": r"$\bigcirc$"}
+                  "\u2295": r"$\oplus$", "\u25ef": r"$\bigcirc$", "∞": r"$\infty$",
+                  "δ": r"$\delta$"}
 
 
 def _latex_char(ch: str) -> str:
