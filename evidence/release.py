@@ -41,6 +41,7 @@ import hashlib
 import json
 import math
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -727,7 +728,10 @@ def sequential_summary(plans: Sequence[Any], releases: Sequence[Mapping[str, Any
             continue
         for look, f, bnd, c in zip(entry["looks"], res.fractions, res.boundary, res.crossed):
             look.update(fraction=f, boundary=bnd, crossed=c)
+        from scipy.special import ndtri
+
         entry.update(computed=True, required=required, status=res.status,
+                     conventional=float(ndtri(1.0 - alpha / 2.0)),
                      first_crossed=(None if res.first_crossed is None
                                     else entry["looks"][res.first_crossed]["version"]),
                      reached_at=(None if res.reached_at is None
@@ -858,21 +862,32 @@ def history_rows(releases: Sequence[Mapping[str, Any]], analysis_id: str
     return rows
 
 
+@contextmanager
+def _figure_formats(formats: Sequence[str]):
+    """Export figures in the formats the supplement's formats need (SVG for HTML and
+    Markdown, PNG for PDF and Markdown, PDF for LaTeX)."""
+    from .report.analyses import FIGURE_FORMATS
+
+    token = FIGURE_FORMATS.set(tuple(f for f, needed in (
+        ("svg", "html" in formats or "md" in formats),
+        ("png", "pdf" in formats or "md" in formats),
+        ("pdf", "tex" in formats)) if needed))
+    try:
+        yield
+    finally:
+        FIGURE_FORMATS.reset(token)
+
+
 def _history_figures(releases: Sequence[Mapping[str, Any]], current: Mapping[str, Any],
                      formats: Sequence[str]) -> dict[str, dict[str, Any]]:
     """The history figure of each planned analysis recorded in two releases or more (the
     earlier ``releases`` and this one), exported by :func:`evidence.report.analyses.
     figure_entry` to the figure formats the supplement's formats need."""
     from .plots.history import release_history
-    from .report.analyses import FIGURE_FORMATS, figure_entry
+    from .report.analyses import figure_entry
 
-    fig_formats = tuple(f for f, needed in (
-        ("svg", "html" in formats or "md" in formats),
-        ("png", "pdf" in formats or "md" in formats),
-        ("pdf", "tex" in formats)) if needed)
     out = {}
-    token = FIGURE_FORMATS.set(fig_formats)
-    try:
+    with _figure_formats(formats):
         for a in current["analyses"]:
             rows = history_rows([*releases, current], a["id"])
             if len(rows) < 2:
@@ -887,8 +902,34 @@ def _history_figures(releases: Sequence[Mapping[str, Any]], current: Mapping[str
                 f" with its {level_percent(a['level'])} CI as "
                 "each release recorded it (release.json), oldest at the top; this release "
                 "in blue. A cumulative view across releases, not a new analysis.", fig)
-    finally:
-        FIGURE_FORMATS.reset(token)
+    return out
+
+
+def _sequential_figures(entries: Sequence[Mapping[str, Any]], formats: Sequence[str]
+                        ) -> dict[str, dict[str, Any]]:
+    """The monitoring figure of each computed sequential analysis (by analysis id)."""
+    from .plots.sequential import sequential_monitoring
+    from .report.analyses import figure_entry
+
+    out = {}
+    with _figure_formats(formats):
+        for e in entries:
+            if not e["computed"]:
+                continue
+            unit = ("participants" if e["plan"]["information"] == "participants"
+                    else "statistical information, 1/SE²")
+            looks = [{"label": f"Release {x['version']}", "information": x["information"],
+                      "z": x["z"], "boundary": x["boundary"]} for x in e["looks"]]
+            fig = sequential_monitoring(looks, required=e["required"],
+                                        conventional=e["conventional"], unit=unit)
+            fid = "sequential-" + re.sub(r"[^A-Za-z0-9._-]+", "-", e["analysis"])
+            out[e["analysis"]] = figure_entry(
+                fid, f"{e['title']}: trial sequential analysis",
+                "The cumulative Z of each release (blue) against the two-sided "
+                "alpha-spending boundaries at the information each release had (orange; "
+                "values above the axis printed at its edge), the conventional "
+                f"±{e['conventional']:.2f} (dashed) and the required information size "
+                "(dotted). A sensitivity analysis, not the main conclusion.", fig)
     return out
 
 
@@ -977,13 +1018,16 @@ def release_reviews(directory: str | Path, version: str, out_dir: str | Path = "
         summary["sequential"] = sequential_summary(
             () if living is None else living.sequential, releases, {**meta, **summary})
         ctx["sequential"] = sequential_context(summary["sequential"])
+        seq_figs = _sequential_figures(summary["sequential"], fmts)
+        for c in ctx["sequential"]:
+            c["figure"] = seq_figs.get(c["analysis"])
         history = _history_figures(releases, {**meta, **summary}, fmts)
         for a in ctx["analyses"]:
             a["history"] = history.get(a["id"])
         vdir = target / VERSIONS / version
         files = render_report(results, fmts, template_dir, extra={"whats_new": ctx},
                               cache_dir=target / ".cache")
-        for fig in history.values():
+        for fig in [*history.values(), *seq_figs.values()]:
             for ext, data in fig["files"].items():
                 files[f"figures/{fig['id']}.{ext}"] = data
         record = {"format": RELEASE_FORMAT, **meta,
