@@ -232,6 +232,31 @@ def test_multilevel_whats_new_rows(fine_releases):
     assert [s["id"] for s in rec["whats_new"]["studies_removed"]] == ["study-17"]
 
 
+def test_history_figures_of_every_kind_exist(fine_releases, barton_release):
+    """From the second release on, each finding's history figure is written under the id the
+    supplement links (a pre-post id holds slashes; the figure id is sanitised)."""
+    import re
+
+    for out, exts in ((fine_releases["out"], ("md", "html")),
+                      (barton_release["out"], ("md", "html", "tex"))):
+        vdir = out / "versions" / "2"
+        rec = _record(out, "2")
+        for ext in exts:
+            text = (vdir / ("index.html" if ext == "html" else f"supplement.{ext}")
+                    ).read_text("utf-8")
+            if ext == "html":  # the page inlines its SVG figures
+                found = re.findall(r'<figure id="fig-(history-[A-Za-z0-9._-]+)"', text)
+                linked = {f"{m}.svg" for m in found}
+            else:
+                linked = set(re.findall(r"figures/(history-[A-Za-z0-9._-]+?\.(?:svg|pdf))",
+                                        text))
+            assert len(linked) == len(rec["analyses"]), ext
+            for name in linked:
+                assert (vdir / "figures" / name).is_file(), name
+    assert (fine_releases["out"] / "versions" / "2" / "figures" / "history-survival-or.svg"
+            ).is_file()
+
+
 def test_whats_new_context_rows_by_kind(bcg_release, fine_releases, barton_release):
     """The pure context: one row list per kind, from the summaries the releases recorded."""
     meta = {"version": "1", "release_date": "2026-01-01", "search_date": None,
@@ -406,6 +431,8 @@ SCHEMA_CHECKS = [
     ({"control_risk": 1.5, "control_risk_source": "METADAT"},
      "living.sequential[0].control_risk", "between 0 and 1"),
     ({"control_risk": 0.0, "control_risk_source": "METADAT"},
+     "living.sequential[0].control_risk", "between 0 and 1"),
+    ({"control_risk": 1, "control_risk_source": "METADAT"},  # an integer in YAML
      "living.sequential[0].control_risk", "between 0 and 1"),
     ({"control_risk": 0.2}, "living.sequential[0].control_risk_source", "needs a source"),
     ({"sd": 10.0}, "living.sequential[0].sd_source", "needs a source"),
