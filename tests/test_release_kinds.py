@@ -96,7 +96,7 @@ def fine_releases(tmp_path_factory):
     base = tmp_path_factory.mktemp("fine-kinds")
     review, out = base / "fine1993", base / "out"
     shutil.copytree(FINE, review, ignore=shutil.ignore_patterns("__pycache__"))
-    res = _release(review, out, "1", "md,html")
+    res = _release(review, out, "1", "md")
     assert res.exit_code == 0, res.output
     (review / "trials" / "study-17.yaml").unlink()
     res = _release(review, out, "2", "md,html")
@@ -110,7 +110,7 @@ def barton_release(tmp_path_factory):
     review, out = base / "studies", base / "out"
     shutil.copytree(STUDIES, review,
                     ignore=shutil.ignore_patterns("bcg", "fine1993", "__pycache__"))
-    res = _release(review, out, "1", "html,md,tex", "2026-01-31")
+    res = _release(review, out, "1", "md", "2026-01-31")
     assert res.exit_code == 0, res.output
     res = _release(review, out, "2", "html,md,tex", "2026-02-28")  # a new search, no new study
     assert res.exit_code == 0, res.output
@@ -338,7 +338,7 @@ def _interfere(monkeypatch, land: Callable[[], None]):
 
 @pytest.mark.parametrize("first", [False, True], ids=["no-earlier-release", "after-release-1"])
 def test_a_release_landing_meanwhile_is_refused(tmp_path, monkeypatch, first):
-    ours, theirs = _bcg_copy(tmp_path / "ours", 1974), _bcg_copy(tmp_path / "theirs", 1968)
+    ours, theirs = _bcg_copy(tmp_path / "ours", 1953), _bcg_copy(tmp_path / "theirs", 1949)
     out = tmp_path / "out"
     if first:
         res = _release(_bcg_copy(tmp_path / "v1", 1948), out, "1")
@@ -364,7 +364,7 @@ def test_a_release_landing_meanwhile_is_refused(tmp_path, monkeypatch, first):
 
 
 def test_a_release_landing_meanwhile_exits_3(tmp_path, monkeypatch):
-    ours, theirs = _bcg_copy(tmp_path / "ours", 1974), _bcg_copy(tmp_path / "theirs", 1968)
+    ours, theirs = _bcg_copy(tmp_path / "ours", 1949), _bcg_copy(tmp_path / "theirs", 1948)
     out = tmp_path / "out"
     snap = {}
 
