@@ -201,6 +201,14 @@ def _pairwise(rows, i0: int, n: int):
     3 µs instead of 7 µs; a tenth of a DL batch).
     """
     if n < 8:
+        if n >= 2 and rows.dtype.kind == "f":
+            # the same sequential order written out: one pass per row into one
+            # accumulator, ~25% faster than np.add.reduce over axis 0 (8 x 8,192: 12 µs
+            # instead of 17 µs), bit-identical
+            acc = np.add(rows[i0], rows[i0 + 1])
+            for i in range(i0 + 2, i0 + n):
+                np.add(acc, rows[i], out=acc)
+            return acc
         return np.add.reduce(rows[i0:i0 + n], axis=0)
     if n <= _PW_BLOCKSIZE:
         last = n - n % 8
@@ -242,7 +250,10 @@ class Block:
     def sum(self, x: np.ndarray) -> np.ndarray:
         if self.k_rows == 1:
             return x[0].copy()
-        return x[0] + _pairwise(x, 1, self.k_rows - 1)
+        rest = _pairwise(x, 1, self.k_rows - 1)  # a fresh array
+        if rest.dtype == x.dtype and x.dtype.kind == "f" and rest.shape == x.shape[1:]:
+            return np.add(rest, x[0], out=rest)  # x_0 + rest, without a new array
+        return x[0] + rest
 
     def expand(self, a: np.ndarray) -> np.ndarray:
         return np.asarray(a)  # (G,) broadcasts against (k, G)
