@@ -201,6 +201,14 @@ def _pairwise(rows, i0: int, n: int):
     3 µs instead of 7 µs; a tenth of a DL batch).
     """
     if n < 8:
+        if n >= 2 and rows.dtype.kind == "f":
+            # the same sequential order written out: one pass per row into one
+            # accumulator, ~25% faster than np.add.reduce over axis 0 (8 x 8,192: 12 µs
+            # instead of 17 µs), bit-identical
+            acc = np.add(rows[i0], rows[i0 + 1])
+            for i in range(i0 + 2, i0 + n):
+                np.add(acc, rows[i], out=acc)
+            return acc
         return np.add.reduce(rows[i0:i0 + n], axis=0)
     if n <= _PW_BLOCKSIZE:
         last = n - n % 8
@@ -242,7 +250,10 @@ class Block:
     def sum(self, x: np.ndarray) -> np.ndarray:
         if self.k_rows == 1:
             return x[0].copy()
-        return x[0] + _pairwise(x, 1, self.k_rows - 1)
+        rest = _pairwise(x, 1, self.k_rows - 1)  # a fresh array
+        if rest.dtype == x.dtype and x.dtype.kind == "f" and rest.shape == x.shape[1:]:
+            return np.add(rest, x[0], out=rest)  # x_0 + rest, without a new array
+        return x[0] + rest
 
     def expand(self, a: np.ndarray) -> np.ndarray:
         return np.asarray(a)  # (G,) broadcasts against (k, G)
@@ -917,8 +928,38 @@ def _by_tiles(fn, d, y, v, *per_group):
     return out
 
 
+def _intercept_step(method, sd, yy, vv, t):
+    """:func:`_scoring_step` of REML or ML for the intercept-only design, inlined: the
+    operations of ``wls``, ``trace_p`` and ``trace_pdpe`` in the same order (the same
+    numbers) without their objects and method calls. Most scoring steps of a batch are
+    the last ones of a few slow groups, where the ~20 small numpy calls of a step cost
+    less than the Python around them."""
+    gsum, expand = sd.groups.sum, sd.groups.expand
+    w = vv + expand(t)
+    np.divide(1.0, w, out=w)  # w = 1 / (v + tau2), in place
+    s1 = gsum(w)
+    wr = w * yy
+    mu = gsum(wr) / s1
+    np.subtract(yy, expand(mu), out=wr)  # r = y - mu
+    np.multiply(w, wr, out=wr)
+    wr *= wr
+    ypppy = gsum(wr)
+    w2 = w * w
+    s2 = gsum(w2)
+    if method == "ML":
+        return (ypppy - s1) / s2
+    tr_p = s1 - s2 / s1
+    np.divide(w, expand(s1), out=w)  # the share w / S_1, then 1 - 2 share, in place
+    np.multiply(w, 2.0, out=w)
+    np.subtract(1.0, w, out=w)
+    np.multiply(w2, w, out=w)
+    return (ypppy - tr_p) / (gsum(w) + (s2 / s1) ** 2)
+
+
 def _scoring_step(method, sd, yy, vv, kk, t):
     """The Fisher-scoring step ``adj`` of each group (before step halving)."""
+    if method != "EB" and type(sd) is InterceptDesign:
+        return _intercept_step(method, sd, yy, vv, t)
     w = vv + sd.expand(t)
     np.divide(1.0, w, out=w)  # w = 1 / (v + tau2), in place
     f = sd.wls(yy, w)
@@ -977,31 +1018,48 @@ def _scoring_loop(method, sd, yy, vv, kk, t, its, idx, s: _Settings, tau2, iters
         adj = np.empty(t.size)
         for cols, td, (ty, tv, tk, tt) in _tiles(sd, yy, vv, kk, t):
             adj[cols] = _scoring_step(method, td, ty, tv, tk, tt)
-        adj = np.where(np.isnan(adj), 0.0, adj * s.stepadj)
-        # step halving while tau2 + adj < 0; from exactly 0 metafor halves a negative step
-        # until it underflows to -0.0, i.e. it stays at 0
-        adj = np.where((t == 0.0) & (adj < 0.0), 0.0, adj)
+        if s.stepadj != 1.0:
+            adj *= s.stepadj
+        # a NaN step is 0; step halving while tau2 + adj < 0; from exactly 0 metafor
+        # halves a negative step until it underflows to -0.0, i.e. it stays at 0 (in
+        # place, in fewer passes: the same numbers as two np.where)
+        zero = np.isnan(adj)
+        zero |= (adj < 0.0) & (t == 0.0)
+        np.copyto(adj, 0.0, where=zero)
         adj = _halve_steps(t, adj)
         new = t + adj
-        change = np.abs(t - new)
+        change = np.subtract(t, new, out=adj)
+        np.abs(change, out=change)
         t = new
-        tau2[idx] = t
-        iters[idx] = its
         over = its > s.maxiter
         # also stop once the step is rounding noise of tau2 itself (8 eps relative): with
         # tau2 far above 1 (data rescaled to unit vi with tau2 / vi ~ 1e298) an absolute
         # threshold can never be met; for ordinary data (tau2 < ~1e3) the absolute
-        # threshold is the one that acts, as in metafor
+        # threshold is the one that acts, as in metafor. When 8 eps |tau2| <= threshold
+        # for every group (the usual case; checked on the extremes of tau2: the product is
+        # monotone) the threshold alone decides, the same test in fewer passes
+        if 8.0 * _EPS * max(float(new.max()), -float(new.min())) <= s.threshold:
+            finished = change <= s.threshold
+        else:
+            finished = change <= np.maximum(s.threshold, 8.0 * _EPS * np.abs(new))
         broken = ~np.isfinite(change)
-        finished = (change <= np.maximum(s.threshold, 8.0 * _EPS * np.abs(new))) | broken
+        if broken.any():
+            finished |= broken
+            conv[idx[broken]] = False
         if over.any():
             finished |= over
             conv[idx[over]] = False  # metafor: iter > maxiter => not converged
-        if broken.any():
-            conv[idx[broken]] = False
         n_keep = finished.size - np.count_nonzero(finished)
+        # tau2 and iterations are written once a group finishes (and for the groups still
+        # running when returning): the values the last iteration gave them
         if n_keep == 0:
+            tau2[idx] = t
+            iters[idx] = its
             return idx[:0], t[:0], its[:0]
+        if n_keep < finished.size:
+            done = idx[finished]
+            tau2[done] = t[finished]
+            iters[done] = its[finished]
         if n_keep < finished.size:  # compact: drop the finished groups (a copy of their rows)
             keep = ~finished
             idx, t, kk, its = idx[keep], t[keep], kk[keep], its[keep]
@@ -1009,6 +1067,8 @@ def _scoring_loop(method, sd, yy, vv, kk, t, its, idx, s: _Settings, tau2, iters
             yy, vv = yy[rmask], vv[rmask]
             if hasattr(sd, "as_segments"):
                 sd, yy, vv = sd.as_segments(yy, vv)
+    tau2[idx] = t
+    iters[idx] = its
     return idx, t, its
 
 
