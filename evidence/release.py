@@ -14,6 +14,9 @@ Three layers, each usable on its own:
 - :func:`compare_summaries` (pure) and :func:`whats_new` (the same on two ReviewResults):
   what changed, each finding marked changed or unchanged by the rules the review set in
   advance (``living: {rules: [...]}`` in review.yaml, :data:`LIVING_RULES`);
+- :func:`sequential_summary` (pure) and :func:`sequential_context`: the trial sequential
+  analysis of each ``living: sequential`` plan across the recorded releases (a sensitivity
+  analysis guarding against repeated looks; the numbers from :mod:`evidence.meta.sequential`);
 - :func:`release_reviews`: reads the previous release, renders through
   :func:`evidence.report.render_report` and writes through
   :func:`evidence.report.write_reports` (one generation, under the output lock).
