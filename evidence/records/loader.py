@@ -544,10 +544,10 @@ def _cross_check(review: Review, review_label: str, records: list[tuple[str, Any
                          "ratio above 0 (e.g. 0.8)")
         if a.transform == "exp" and sp.effect == 1:
             probs.append(f"{loc}.effect: a ratio of 1 is no effect")
-        for field in ("control_risk_source", "sd_source"):
-            key = getattr(sp, field)
+        for fname in ("control_risk_source", "sd_source"):
+            key = getattr(sp, fname)
             if key is not None and key not in source_keys:
-                probs.append(f"{loc}.{field}: unknown source '{key}'; known: "
+                probs.append(f"{loc}.{fname}: unknown source '{key}'; known: "
                              f"{', '.join(sorted(source_keys))}")
     if living is not None:
         seen = [sp.analysis for sp in living.sequential]
