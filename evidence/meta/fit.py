@@ -38,7 +38,7 @@ from .estimators import (DEFAULT_CONTROL, Block, Groups, InterceptDesign, _fit_t
                          _inside_safe_range, chi2_sf, norm_isf, norm_sf, qprofile_ci,
                          scale_exponents, t_isf, t_sf)
 from ..effects._frozen import Deferred, readonly
-from .results import SCALAR_FIELDS, MetaResult
+from .results import SCALAR_FIELDS, MetaResult, _assemble
 
 __all__ = ["meta", "meta_batch", "METHODS", "TESTS", "DEFAULT_CONTROL", "DEFAULT_MAX_MEMORY"]
 
@@ -515,6 +515,10 @@ def meta(yi, vi, method: str = "REML", test: str = "z", level: float = 0.95,
             and math.isfinite(extremes[3]) and extremes[2] > 0):
         _check_values(y, v)
     counts = np.array([y.size])
+    if (method in _LEAN_METHODS and test == "z" and y.size >= 2
+            and _inside_safe_range(extremes)
+            and max(extremes[1], -extremes[0]) <= 2.0**_TAME_LOG2):
+        return _meta_lean(y, v, yi, vi, counts, method, alpha, con, extremes)
     out, f = _fit_groups(y, v, counts, method, test, alpha, con, want=frozenset(),
                          extremes=extremes)
     if not f.tame:  # everything eagerly, se_tau2 included (rare: data far from unit scale)
@@ -559,6 +563,67 @@ def meta(yi, vi, method: str = "REML", test: str = "z", level: float = 0.95,
         weights=weights,
         **late,
     )
+
+
+#: estimators :func:`meta` fits through :func:`_meta_lean` (closed forms of one group)
+_LEAN_METHODS = frozenset({"FE", "EE", "DL", "HS"})
+_START0 = np.zeros(1, dtype=np.int64)  # the one segment of a single group
+
+
+def _meta_lean(y, v, yi, vi, counts, method, alpha, con, extremes) -> MetaResult:
+    """:func:`meta` for one group of k >= 2 tame studies (data inside the safe range: no
+    rescaling, no range check), a closed-form estimator (FE/EE, DL, HS) and the z test:
+    tau^2, the estimate and its se with the operations of the vectorised path
+    (``_core_fit`` and ``_dl``/``_hs`` on one :class:`Groups` segment: sums are the same
+    ``np.add.reduceat``, per-group values Python floats instead of length-1 arrays: the same
+    IEEE operations, bit-identical numbers) without its objects, arrays of results and
+    error-state changes. The deferred fields run the vectorised path itself (once, shared)
+    on a private copy of the data, so every field reads what :func:`_fit_groups` gives."""
+    reduceat = np.add.reduceat
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        if method == "FE" or method == "EE":
+            tau2 = 0.0
+        else:
+            w = 1.0 / v  # d.wls(y, 1 / v), then trace_p and _rss (estimators._dl, _hs)
+            s1 = reduceat(w, _START0)[0]
+            mu = reduceat(w * y, _START0)[0] / s1
+            wrr = w * (y - mu)
+            wrr *= y - mu
+            rss = reduceat(wrr, _START0)[0]
+            kf = float(y.size)
+            if method == "DL":
+                np.multiply(w, w, out=wrr)
+                raw = (rss - (kf - 1.0)) / (s1 - reduceat(wrr, _START0)[0] / s1)
+            else:  # HS
+                raw = (rss - kf) / s1
+            tau2 = 0.0 if raw <= 0.0 else float(raw)  # np.maximum(0.0, raw): NaN stays
+        w = v + tau2  # the pooled estimate, as _core_fit
+        np.divide(1.0, w, out=w)
+        s1 = reduceat(w, _START0)[0]
+        est = float(reduceat(w * y, _START0)[0] / s1)
+        se = math.sqrt(1.0 / s1)
+    # the deferred parts: the vectorised fit of a private copy of the data, once
+    yc = y.copy() if (y is yi or y.base is not None) else y
+    vc = v.copy() if (v is vi or v.base is not None) else v
+    state = []
+
+    def fit():
+        if not state:
+            state.append(_core(yc, vc, counts, method, "z", alpha, con, se_tau2=False,
+                               extremes=extremes))
+        return state[0]
+
+    summary = Deferred(lambda: _first(_summary(fit())))
+    se_part = Deferred(lambda: {"se_tau2": float(_core(
+        yc, vc, counts, method, "z", alpha, con, se_tau2=True,
+        on_retry=lambda *how: None).se_tau2[0])})
+    interval = Deferred(lambda: _first(_tau2_interval(fit())))
+    weights = Deferred(lambda: {"weights": readonly(_weights(fit()), float)})
+    k = int(y.size)
+    # MetaResult(...) field by field in SCALAR_FIELDS order, then weights
+    return _assemble(k, est, se, summary, summary, summary, summary, tau2, math.sqrt(tau2),
+                     se_part, interval, interval, summary, summary, summary, k - 1, summary,
+                     summary, summary, None, method, "z", 1.0 - alpha, True, 0, weights)
 
 
 def _first(arrays: dict) -> dict:
