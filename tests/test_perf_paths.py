@@ -188,3 +188,61 @@ def test_empty_frame_with_a_numeric_key():
     d = pd.DataFrame({"g": [1, 1, 2], "yi": [0.1, 0.3, 1.0], "vi": [0.02, 0.03, 0.05]})
     out = ev.meta_batch(d.iloc[:0], by="g", method="DL")
     assert len(out) == 0 and list(out.columns[:3]) == ["g", "k", "k_dropped"]
+
+
+def _slow_frame(G=3000, seed=3):
+    """Groups of 2..9 studies like those of a simulation (SMD-like variances, small
+    tau^2): some need hundreds of Fisher-scoring steps, so the tail of the iteration
+    (the last few running groups) is reached with every group size."""
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(2, 10, size=G)
+    n = int(counts.sum())
+    vi = 4.0 / rng.integers(20, 201, size=n) * rng.uniform(0.9, 1.1, size=n)
+    mu = np.repeat(rng.normal(0.3, 0.2, size=G), counts)
+    yi = mu + rng.normal(0.0, 0.2, size=n) + rng.normal(0.0, np.sqrt(vi))
+    return pd.DataFrame({"g": np.repeat(np.arange(G), counts), "yi": yi, "vi": vi})
+
+
+@pytest.mark.parametrize("method", ["REML", "ML"])
+@pytest.mark.parametrize("control", [None, {"maxiter": 12, "retry": False},
+                                     {"stepadj": 0.5}, {"threshold": 1e-6}])
+def test_frozen_groups_and_scalar_tail_equal_the_plain_loop(method, control, monkeypatch):
+    # the plain loop: compaction after every step that finishes a group, numpy steps to
+    # the last group (_COMPACT_SHARE = 0, _SCALAR_TAIL = 0); the fast one: finished
+    # groups frozen in the arrays until half are done, the last few groups (k <= 8) in
+    # Python floats. Also with Block columns (one k) and tiles.
+    import importlib
+
+    est = importlib.import_module("evidence.meta.estimators")
+    tail_fits = []
+    scalar = est._scalar_scoring
+
+    def spy(*args):
+        tail_fits.append(args[3])
+        return scalar(*args)
+
+    for df in (_slow_frame(), _frame([8] * 1200, seed=5)):
+        monkeypatch.setattr(est, "_COMPACT_SHARE", 0.0)
+        monkeypatch.setattr(est, "_SCALAR_TAIL", 0)
+        plain = _fit(df, "g", method, control=control)
+        monkeypatch.setattr(est, "_COMPACT_SHARE", 0.5)
+        monkeypatch.setattr(est, "_SCALAR_TAIL", 4)
+        monkeypatch.setattr(est, "_TILE_GROUPS", 256)
+        monkeypatch.setattr(est, "_scalar_scoring", spy)
+        fast = _fit(df, "g", method, control=control)
+        monkeypatch.setattr(est, "_scalar_scoring", scalar)
+        monkeypatch.undo()
+        pd.testing.assert_frame_equal(fast, plain, check_exact=True)
+        if control and control.get("maxiter") == 12:
+            assert not plain["converged"].all()  # groups stopped by maxiter, as metafor
+    # the scalar tail ran (with maxiter 12 every slow group stops at once, in numpy)
+    assert tail_fits or control.get("maxiter") == 12
+
+
+def test_scalar_tail_leaves_a_division_by_zero_to_numpy():
+    from evidence.meta.estimators import _scalar_scoring, _Settings
+
+    s = _Settings(threshold=1e-12, maxiter=100, ll0check=True, ll0tol=1e-4, stepadj=1.0,
+                  se=False)
+    # v + tau2 overflows to inf: weights 0, 0 / 0 in numpy is NaN, in Python an error
+    assert _scalar_scoring("REML", [1.0, 2.0], [1e308, 1e308], 1e308, 0, s) is None
